@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+)
+
+// Defaults for Config fields left zero.
+const (
+	WorkersDefault           = 8
+	PerEndpointLimitDefault  = 4
+	TimeoutDefault           = 15 * time.Second
+	ResponseBodyLimitDefault = 64 << 10
+	PollIntervalDefault      = 250 * time.Millisecond
+	RetryAfterMaxDefault     = time.Hour
+	ShutdownTimeoutDefault   = 30 * time.Second
+)
+
+// RetryScheduleDefault spreads eight retries over about a day: after the first attempt fails,
+// the next ones wait these delays (each with up to ±20% jitter).
+var RetryScheduleDefault = []time.Duration{
+	5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute,
+	30 * time.Minute, 2 * time.Hour, 6 * time.Hour, 14 * time.Hour,
+}
+
+// Config builds an Engine. Only Store is required.
+type Config struct {
+	Store  store.Store
+	Logger *slog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// Version goes into the User-Agent header: pulumi-webhooks/<Version>.
+	Version string
+	// AllowTargets lets deliveries reach addresses the SSRF guard would refuse (loopback,
+	// private ranges...). Empty means only public addresses are reachable.
+	AllowTargets []netip.Prefix
+	// Workers is how many deliveries one process sends at once.
+	Workers int
+	// PerEndpointLimit caps concurrent deliveries to one endpoint (host:port), across workers
+	// and processes.
+	PerEndpointLimit int
+	// Timeout bounds one HTTP attempt. Lease, the time a claim is held, is derived from it.
+	Timeout time.Duration
+	// RetrySchedule lists the waits between attempts; its length is the number of retries.
+	RetrySchedule []time.Duration
+	// RetryAfterMax bounds how long a Retry-After header can delay the next attempt.
+	RetryAfterMax time.Duration
+	// ResponseBodyLimit caps how much of a response body is read and recorded.
+	ResponseBodyLimit int
+	// PollInterval is how often idle workers look for work emitted by other processes.
+	PollInterval time.Duration
+	// ConsoleURL is the base of links in payloads (updateUrl, deploymentUrl).
+	ConsoleURL string
+	// Observer, when set, is told about every attempt (for metrics).
+	Observer Observer
+}
+
+// Observer receives delivery outcomes; the server implements it with Prometheus metrics.
+type Observer interface {
+	// AttemptFinished is called after every HTTP attempt with its outcome: "succeeded",
+	// "retry", "failed" (given up), or "discarded".
+	AttemptFinished(outcome string, duration time.Duration)
+	// HookDisabled is called when the engine deactivates a hook.
+	HookDisabled(reason string)
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Workers == 0 {
+		c.Workers = WorkersDefault
+	}
+	if c.PerEndpointLimit == 0 {
+		c.PerEndpointLimit = PerEndpointLimitDefault
+	}
+	if c.Timeout == 0 {
+		c.Timeout = TimeoutDefault
+	}
+	if c.RetrySchedule == nil {
+		c.RetrySchedule = RetryScheduleDefault
+	}
+	if c.RetryAfterMax == 0 {
+		c.RetryAfterMax = RetryAfterMaxDefault
+	}
+	if c.ResponseBodyLimit == 0 {
+		c.ResponseBodyLimit = ResponseBodyLimitDefault
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = PollIntervalDefault
+	}
+	if c.ConsoleURL == "" {
+		c.ConsoleURL = "https://app.pulumi.com"
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("engine: Config.Store is required")
+	case c.Workers < 0:
+		return fmt.Errorf("engine: Config.Workers is %d: give a positive number of workers", c.Workers)
+	case c.PerEndpointLimit < 0:
+		return fmt.Errorf("engine: Config.PerEndpointLimit is %d: give a positive limit", c.PerEndpointLimit)
+	case c.Timeout < 0:
+		return fmt.Errorf("engine: Config.Timeout is %s: give a positive duration", c.Timeout)
+	}
+	for i, d := range c.RetrySchedule {
+		if d <= 0 {
+			return fmt.Errorf("engine: Config.RetrySchedule[%d] is %s: every wait must be positive", i, d)
+		}
+	}
+	return nil
+}
+
+// Lease is how long a worker holds a claimed delivery: longer than any attempt can take, so a
+// live worker's claim is never taken, and short enough that a dead worker's work comes back.
+func (c Config) Lease() time.Duration { return 2*c.Timeout + 15*time.Second }

@@ -1,0 +1,323 @@
+// Package store is the seam between the delivery engine and its database: the domain records
+// (hooks, events, deliveries, attempts, deployment requests, API tokens), one interface with a
+// method per query, and the sentinel errors every backend returns. The SQLite backend lives in
+// store/sqlite; every backend passes the shared suite in store/storetest.
+//
+// Method names put the noun first (HookCreate, DeliveryClaim) and take a Params struct when
+// they need more than an identifier, so adding a field never changes a signature.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// Sentinel errors. Backends wrap them with context (fmt.Errorf("...: %w", ErrNotFound)); callers
+// test them with errors.Is. They are mapped to HTTP statuses and Pulumi diagnostics in exactly
+// one place each (the server and the resource).
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrLeaseLost is returned when a worker completes a delivery it no longer holds: its lease
+	// expired and another worker claimed it, or it was completed already.
+	ErrLeaseLost = errors.New("delivery lease lost")
+)
+
+// HookRef names one hook: its scope and its name within the scope.
+type HookRef struct {
+	webhook.Scope
+	Name string
+}
+
+func (r HookRef) String() string { return r.Scope.String() + "/" + r.Name }
+
+// Hook is a webhook as stored. Its Spec.Secret is always empty: the secret is kept encrypted
+// and only the delivery path reads it back (ClaimedDelivery.Secret, HookSecretGet).
+type Hook struct {
+	ID int64
+	webhook.Spec
+	HasSecret bool
+	// SecretCiphertext is hex(sha256(secret)), or "" when there is no secret. It lets a client
+	// notice that a secret changed without ever seeing it.
+	SecretCiphertext string
+	// DisabledReason says why the engine set Active to false (e.g. the endpoint answered 410).
+	DisabledReason string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Ref returns the hook's reference.
+func (h *Hook) Ref() HookRef { return HookRef{Scope: h.Scope, Name: h.Name} }
+
+// HookCreateParams creates a hook. Spec.Name empty means the store generates a short random
+// name; Spec.Secret is the plain secret (empty for none) which the store encrypts.
+type HookCreateParams struct {
+	Spec webhook.Spec
+	Now  time.Time
+}
+
+// HookUpdateParams replaces the mutable fields of a hook (display name, URL, active, format,
+// filters, groups) with Spec's. Scope and name cannot change. Secret nil keeps the stored
+// secret; a pointer to "" removes it; anything else replaces it.
+type HookUpdateParams struct {
+	Ref    HookRef
+	Spec   webhook.Spec
+	Secret *string
+	Now    time.Time
+}
+
+// HookDisableParams deactivates a hook and records why.
+type HookDisableParams struct {
+	ID     int64
+	Reason string
+	Now    time.Time
+}
+
+// HookListParams lists hooks. An empty Scope.Org lists every hook; with Exact, only the hooks
+// of exactly that scope; without it, every hook under the organization.
+type HookListParams struct {
+	Scope webhook.Scope
+	Exact bool
+}
+
+// Event is something that happened, stored before any delivery of it.
+type Event struct {
+	ID     string
+	Filter webhook.Filter
+	Kind   webhook.Kind
+	// Subject is the stack or environment the event is about (Org only for ping).
+	Subject webhook.Scope
+	// Payload is the raw-format JSON body.
+	Payload []byte
+	// Cause lists, oldest first, the deployment targets ("org/project/stack") whose deployment
+	// requests led to this event. Empty for an event from outside.
+	Cause     []string
+	CreatedAt time.Time
+}
+
+// DeliveryState is where a delivery is in its life.
+//
+//	pending --claim--> running --2xx--> succeeded
+//	                      |--failure, attempts left--> pending (NextAttemptAt later)
+//	                      |--failure, none left, or 410--> failed
+//	pending/running --hook deleted or disabled--> discarded
+type DeliveryState string
+
+// The delivery states.
+const (
+	DeliveryPending   DeliveryState = "pending"
+	DeliveryRunning   DeliveryState = "running"
+	DeliverySucceeded DeliveryState = "succeeded"
+	DeliveryFailed    DeliveryState = "failed"
+	DeliveryDiscarded DeliveryState = "discarded"
+)
+
+// Delivery is one event on its way to one hook. ID is the Pulumi-Webhook-ID header: unique per
+// delivery and the same on every attempt of it.
+type Delivery struct {
+	ID      string
+	EventID string
+	HookID  int64
+	Filter  webhook.Filter
+	Kind    webhook.Kind
+	Format  webhook.Format
+	// Body is the rendered request body, exactly the bytes that are sent and signed.
+	Body []byte
+	// Endpoint groups deliveries for the per-endpoint concurrency cap (the URL's host:port).
+	Endpoint      string
+	State         DeliveryState
+	Attempts      int
+	NextAttemptAt time.Time
+	LeaseUntil    time.Time
+	ClaimedBy     string
+	LastError     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// DeliveryInsertParams is a delivery to create inside EventEmit's transaction.
+type DeliveryInsertParams struct {
+	ID       string
+	HookID   int64
+	Format   webhook.Format
+	Body     []byte
+	Endpoint string
+	// State is pending for HTTP deliveries; a pulumi_deployments delivery, which is carried out
+	// inside the same transaction, is stored already succeeded.
+	State         DeliveryState
+	NextAttemptAt time.Time
+}
+
+// DeploymentRequest is a durable request to deploy a stack, created by a pulumi_deployments hook.
+type DeploymentRequest struct {
+	ID string
+	// Target is the stack to deploy.
+	Target webhook.Scope
+	// HookID and EventID say which hook and event asked for it.
+	HookID  int64
+	EventID string
+	// Cause is the chain of targets that led here, this one last.
+	Cause []string
+	// Status is "queued", or "cycle_detected" when the target already appears in the chain of
+	// causes: then no deployment_queued event is emitted and the chain stops.
+	Status    string
+	Reason    string
+	CreatedAt time.Time
+}
+
+// EmitTx is what EventEmit's callback may do inside its one transaction.
+type EmitTx interface {
+	// HookCandidates returns the active hooks that could receive an event about subject: the
+	// organization's org-scoped hooks plus, for a stack or environment subject, the hooks of
+	// exactly that stack or environment (none when orgOnly). It uses indexes: its cost does not
+	// grow with hooks of other organizations, stacks or environments.
+	HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*Hook, error)
+	EventInsert(ctx context.Context, e *Event) error
+	DeliveryInsertMany(ctx context.Context, eventID string, now time.Time, ds []DeliveryInsertParams) error
+	DeploymentRequestInsert(ctx context.Context, r *DeploymentRequest) error
+	// IdempotencyGet returns the response stored for key in org at or after since, or ErrNotFound.
+	IdempotencyGet(ctx context.Context, org, key string, since time.Time) ([]byte, error)
+	IdempotencyPut(ctx context.Context, org, key string, response []byte, now time.Time) error
+}
+
+// ClaimedDelivery is a delivery a worker holds, with what it needs to send it.
+type ClaimedDelivery struct {
+	Delivery
+	// URL is the hook's payload URL now (it may have changed since the event).
+	URL string
+	// Secret is the hook's plain secret now, or "". Never log it.
+	Secret     string
+	HookActive bool
+}
+
+// DeliveryClaimParams claims due work: pending deliveries whose NextAttemptAt has come, and
+// running ones whose lease has expired (their worker died). First attempts go ahead of retries.
+// No endpoint gets more than PerEndpointLimit deliveries running at once, counting those other
+// workers hold. Claiming marks rows running, bumps Attempts, sets LeaseUntil = Now+Lease and
+// ClaimedBy = Worker, all in one statement.
+type DeliveryClaimParams struct {
+	Worker           string
+	Now              time.Time
+	Lease            time.Duration
+	Limit            int
+	PerEndpointLimit int
+}
+
+// Attempt is the record of one HTTP request made for a delivery (or for a ping).
+type Attempt struct {
+	ID              int64
+	DeliveryID      string
+	HookID          int64
+	Number          int
+	Filter          webhook.Filter
+	Kind            webhook.Kind
+	StartedAt       time.Time
+	Duration        time.Duration
+	RequestURL      string
+	RequestHeaders  map[string][]string
+	RequestBody     []byte
+	ResponseCode    int
+	ResponseHeaders map[string][]string
+	ResponseBody    []byte
+	// Error says why the attempt failed when there was no usable response (timeout, refused
+	// connection, blocked address, redirect...). Empty on success.
+	Error string
+}
+
+// DeliveryCompleteParams finishes a claimed attempt. It only writes if the delivery is still
+// running with Attempts == Attempt and ClaimedBy == Worker; otherwise ErrLeaseLost. It records
+// the attempt and moves the delivery to State (succeeded, failed, or pending with
+// NextAttemptAt for a retry). DisableHookReason, when set, also deactivates the hook and
+// discards its other pending deliveries, in the same transaction.
+type DeliveryCompleteParams struct {
+	ID                string
+	Worker            string
+	Attempt           int
+	State             DeliveryState
+	NextAttemptAt     time.Time
+	Record            Attempt
+	DisableHookReason string
+	Now               time.Time
+}
+
+// AttemptListParams pages through a hook's attempts, newest first. Before, when non-zero,
+// returns attempts with ID < Before (the cursor is the last ID of the previous page).
+type AttemptListParams struct {
+	HookID int64
+	Limit  int
+	Before int64
+}
+
+// AttemptRecordParams records an attempt made outside the worker loop: a ping (with its event
+// and delivery created in the same transaction when Event is set) or a redelivery of an
+// existing delivery (Event nil), which bumps the delivery's attempt count.
+type AttemptRecordParams struct {
+	Event    *Event
+	Delivery *DeliveryInsertParams
+	Record   Attempt
+	Now      time.Time
+}
+
+// QueueStats describes the queue for metrics and readiness.
+type QueueStats struct {
+	Pending int
+	Running int
+	// OldestDue is the NextAttemptAt of the oldest pending delivery that is due, zero if none.
+	OldestDue time.Time
+	// NextDue is the earliest NextAttemptAt of any pending delivery, zero if none.
+	NextDue        time.Time
+	HooksDisabled  int
+	DeliveriesDone int
+}
+
+// Token is an API token; only its hash is stored.
+type Token struct {
+	ID          string
+	Org         string
+	Description string
+	Hash        string
+	CreatedAt   time.Time
+	LastUsedAt  time.Time
+	RevokedAt   time.Time
+}
+
+// Store is everything the engine, the server and the CLI need from a database. Implementations
+// are safe for concurrent use by many goroutines and, for the SQLite backend, many processes.
+type Store interface {
+	HookCreate(ctx context.Context, p HookCreateParams) (*Hook, error)
+	HookGet(ctx context.Context, ref HookRef) (*Hook, error)
+	HookGetByID(ctx context.Context, id int64) (*Hook, error)
+	HookList(ctx context.Context, p HookListParams) ([]*Hook, error)
+	HookUpdate(ctx context.Context, p HookUpdateParams) (*Hook, error)
+	HookDelete(ctx context.Context, ref HookRef) error
+	HookDisable(ctx context.Context, p HookDisableParams) error
+	// HookSecretGet returns the hook's plain secret, "" when it has none.
+	HookSecretGet(ctx context.Context, id int64) (string, error)
+
+	// EventEmit runs fn in one write transaction: the event, its deliveries and deployment
+	// requests are stored together or not at all.
+	EventEmit(ctx context.Context, fn func(tx EmitTx) error) error
+	EventGet(ctx context.Context, id string) (*Event, error)
+
+	DeliveryClaim(ctx context.Context, p DeliveryClaimParams) ([]*ClaimedDelivery, error)
+	DeliveryComplete(ctx context.Context, p DeliveryCompleteParams) error
+	DeliveryGet(ctx context.Context, id string) (*Delivery, error)
+	// DeliveryListByEvent returns the deliveries of one event.
+	DeliveryListByEvent(ctx context.Context, eventID string) ([]*Delivery, error)
+	DeliveryStats(ctx context.Context, now time.Time) (QueueStats, error)
+
+	AttemptRecord(ctx context.Context, p AttemptRecordParams) (*Attempt, error)
+	AttemptList(ctx context.Context, p AttemptListParams) ([]*Attempt, error)
+
+	DeploymentRequestList(ctx context.Context, target webhook.Scope) ([]*DeploymentRequest, error)
+
+	TokenCreate(ctx context.Context, t *Token) error
+	TokenGetByHash(ctx context.Context, hash string) (*Token, error)
+	TokenList(ctx context.Context, org string) ([]*Token, error)
+	TokenRevoke(ctx context.Context, id string, now time.Time) error
+
+	Close() error
+}

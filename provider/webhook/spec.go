@@ -1,0 +1,277 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Format is how a hook's requests are rendered.
+type Format string
+
+// The payload formats, as the provider schema's WebhookFormat enum lists them.
+const (
+	FormatRaw               Format = "raw"
+	FormatSlack             Format = "slack"
+	FormatPulumiDeployments Format = "pulumi_deployments"
+	FormatMicrosoftTeams    Format = "ms_teams"
+
+	// FormatDefault is the format of a hook that names none.
+	FormatDefault = FormatRaw
+)
+
+// Formats returns every format in the schema's enum order.
+func Formats() []Format {
+	return []Format{FormatRaw, FormatSlack, FormatPulumiDeployments, FormatMicrosoftTeams}
+}
+
+// Valid reports whether f is a known format.
+func (f Format) Valid() bool { return slices.Contains(Formats(), f) }
+
+// ScopeKind says what a hook is attached to.
+type ScopeKind string
+
+// The scope kinds.
+const (
+	ScopeOrganization ScopeKind = "organization"
+	ScopeStack        ScopeKind = "stack"
+	ScopeEnvironment  ScopeKind = "environment"
+)
+
+// Scope locates a hook: an organization, one stack of it, or one ESC environment of it.
+// Exactly one of Stack and Environment is set for stack and environment scopes, each with
+// Project; both are empty for an organization scope.
+type Scope struct {
+	Org         string `json:"organizationName"`
+	Project     string `json:"projectName,omitempty"`
+	Stack       string `json:"stackName,omitempty"`
+	Environment string `json:"environmentName,omitempty"`
+}
+
+// Kind returns the scope's kind. It assumes the scope is valid.
+func (s Scope) Kind() ScopeKind {
+	switch {
+	case s.Stack != "":
+		return ScopeStack
+	case s.Environment != "":
+		return ScopeEnvironment
+	default:
+		return ScopeOrganization
+	}
+}
+
+// String renders the scope as org, org/project/stack or org/project/environment.
+func (s Scope) String() string {
+	switch s.Kind() {
+	case ScopeStack:
+		return s.Org + "/" + s.Project + "/" + s.Stack
+	case ScopeEnvironment:
+		return s.Org + "/" + s.Project + "/" + s.Environment
+	default:
+		return s.Org
+	}
+}
+
+// Validate checks the scope rules: an organization is required; a stack needs a project and
+// a stack name; an environment needs a project and an environment name; a hook cannot be both;
+// a project alone is an error.
+func (s Scope) Validate() error {
+	var errs FieldErrors
+	if s.Org == "" {
+		errs.Add("organizationName", "is required: name the organization that owns the webhook")
+	}
+	switch {
+	case s.Stack != "" && s.Environment != "":
+		errs.Add("environmentName", "cannot be set together with stackName: a webhook belongs to one stack or one environment, not both")
+	case s.Stack != "" && s.Project == "":
+		errs.Add("projectName", "is required for a stack webhook: set it to the stack's project")
+	case s.Environment != "" && s.Project == "":
+		errs.Add("projectName", "is required for an environment webhook: set it to the environment's project")
+	case s.Project != "" && s.Stack == "" && s.Environment == "":
+		errs.Add("projectName", "is set but neither stackName nor environmentName is: set one of them for a stack or environment webhook, or remove projectName for an organization webhook")
+	}
+	for _, f := range []struct{ name, v string }{
+		{"organizationName", s.Org}, {"projectName", s.Project}, {"stackName", s.Stack}, {"environmentName", s.Environment},
+	} {
+		if strings.ContainsAny(f.v, "/ \t\r\n") {
+			errs.Add(f.name, fmt.Sprintf("%q contains a slash or white space: use the bare name", f.v))
+		}
+	}
+	return errs.Err()
+}
+
+// Spec is what a user says about a webhook: everything the provider and the REST API accept.
+// Secret is plain text here and nowhere else; stores keep it encrypted.
+type Spec struct {
+	Scope
+	// Name identifies the hook within its scope. Empty on create means "generate one".
+	Name        string   `json:"name,omitempty"`
+	DisplayName string   `json:"displayName"`
+	PayloadURL  string   `json:"payloadUrl"`
+	Secret      string   `json:"secret,omitempty"`
+	Active      bool     `json:"active"`
+	Format      Format   `json:"format,omitempty"`
+	Filters     []Filter `json:"filters,omitempty"`
+	Groups      []Group  `json:"groups,omitempty"`
+}
+
+// DefaultGroups returns the groups a hook of scope kind k subscribes to when it names neither
+// filters nor groups, as the Pulumi Service provider fills them.
+func DefaultGroups(k ScopeKind) []Group {
+	switch k {
+	case ScopeStack:
+		return []Group{GroupDeployments, GroupStacks}
+	case ScopeEnvironment:
+		return []Group{GroupEnvironments}
+	default:
+		return []Group{GroupDeployments, GroupEnvironments, GroupStacks}
+	}
+}
+
+// Normalize fills defaults: the raw format when none is given.
+func (s *Spec) Normalize() {
+	if s.Format == "" {
+		s.Format = FormatDefault
+	}
+}
+
+// Validate checks everything about a spec that can be checked without a store, and returns
+// FieldErrors naming each offending field with the fix.
+func (s Spec) Validate() error {
+	var errs FieldErrors
+	var scopeErrs FieldErrors
+	if errors.As(s.Scope.Validate(), &scopeErrs) {
+		errs = append(errs, scopeErrs...)
+	}
+	if strings.TrimSpace(s.DisplayName) == "" {
+		errs.Add("displayName", "is required: give the webhook a human-readable name")
+	}
+	if s.Name != "" && strings.ContainsAny(s.Name, "/ \t\r\n") {
+		errs.Add("name", fmt.Sprintf("%q contains a slash or white space: use letters, digits, '-' and '_'", s.Name))
+	}
+	format := s.Format
+	if format == "" {
+		format = FormatDefault
+	}
+	if !format.Valid() {
+		errs.Add("format", fmt.Sprintf("unknown format %q; valid formats are %s", string(s.Format), joinQuoted(Formats())))
+	}
+	kind := s.Scope.Kind()
+	if format == FormatPulumiDeployments {
+		if kind == ScopeOrganization {
+			errs.Add("format", "pulumi_deployments webhooks must belong to a stack or an environment: set projectName with stackName or environmentName")
+		}
+		if _, _, err := ParseDeploymentTarget(s.PayloadURL); err != nil {
+			errs.Add("payloadUrl", err.Error())
+		}
+	} else if format.Valid() {
+		if err := checkHTTPURL(s.PayloadURL); err != nil {
+			errs.Add("payloadUrl", err.Error())
+		}
+	}
+	seenF := map[Filter]bool{}
+	for i, f := range s.Filters {
+		field := fmt.Sprintf("filters[%d]", i)
+		switch {
+		case !f.Valid():
+			errs.Add(field, fmt.Sprintf("unknown filter %q; valid filters are %s", string(f), joinQuoted(filters)))
+		case seenF[f]:
+			errs.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate", string(f)))
+		case !f.ReachesScope(kind):
+			errs.Add(field, filterScopeFix(f, kind))
+		}
+		seenF[f] = true
+	}
+	seenG := map[Group]bool{}
+	for i, g := range s.Groups {
+		field := fmt.Sprintf("groups[%d]", i)
+		switch {
+		case !g.Valid():
+			errs.Add(field, fmt.Sprintf("unknown group %q; valid groups are %s", string(g), joinQuoted(Groups())))
+		case seenG[g]:
+			errs.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate", string(g)))
+		}
+		seenG[g] = true
+	}
+	return errs.Err()
+}
+
+func filterScopeFix(f Filter, k ScopeKind) string {
+	switch {
+	case f.OrgOnly():
+		return fmt.Sprintf("%q fires for organization webhooks only: remove it, or move the webhook to the organization by removing projectName, stackName and environmentName", string(f))
+	case f.Subject() == ScopeEnvironment:
+		return fmt.Sprintf("%q is an environment event and never reaches a %s webhook: remove it, or attach the webhook to an environment or the organization", string(f), k)
+	default:
+		return fmt.Sprintf("%q is a stack event and never reaches a %s webhook: remove it, or attach the webhook to a stack or the organization", string(f), k)
+	}
+}
+
+func checkHTTPURL(raw string) error {
+	if raw == "" {
+		return errors.New("is required: give the absolute http:// or https:// URL that receives deliveries")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a valid URL: give an absolute http:// or https:// URL", raw)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http:// or https:// URL: include the scheme and host, e.g. https://example.com/hook", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("the URL carries user credentials: remove them and use the webhook secret to authenticate deliveries")
+	}
+	return nil
+}
+
+// ParseDeploymentTarget splits the payloadUrl of a pulumi_deployments hook, "project/stack".
+func ParseDeploymentTarget(payloadURL string) (project, stack string, err error) {
+	parts := strings.Split(payloadURL, "/")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" || strings.ContainsAny(payloadURL, " :\t") {
+		return "", "", fmt.Errorf("%q is not a deployment target: a pulumi_deployments webhook's payloadUrl names the stack to deploy as project/stack, in the webhook's organization", payloadURL)
+	}
+	return parts[0], parts[1], nil
+}
+
+// EffectiveGroups returns the groups a spec subscribes to: its own, or when it names neither
+// filters nor groups, the scope's default groups.
+func (s Spec) EffectiveGroups() []Group {
+	if len(s.Filters) == 0 && len(s.Groups) == 0 {
+		return DefaultGroups(s.Scope.Kind())
+	}
+	return s.Groups
+}
+
+// FieldError is one problem with one field of a request.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// FieldErrors is every problem found with a request; it is an error when not empty.
+type FieldErrors []FieldError
+
+// Add records a problem with field.
+func (es *FieldErrors) Add(field, message string) {
+	*es = append(*es, FieldError{Field: field, Message: message})
+}
+
+// Err returns es as an error, or nil when it is empty.
+func (es FieldErrors) Err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+func (es FieldErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
