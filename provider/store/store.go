@@ -61,7 +61,8 @@ type HookCreateParams struct {
 
 // HookUpdateParams replaces the mutable fields of a hook (display name, URL, active, format,
 // filters, groups) with Spec's. Scope and name cannot change. Secret nil keeps the stored
-// secret; a pointer to "" removes it; anything else replaces it.
+// secret; a pointer to "" removes it; anything else replaces it. Setting Active to false
+// discards the hook's pending deliveries; setting it to true clears DisabledReason.
 type HookUpdateParams struct {
 	Ref    HookRef
 	Spec   webhook.Spec
@@ -69,7 +70,7 @@ type HookUpdateParams struct {
 	Now    time.Time
 }
 
-// HookDisableParams deactivates a hook and records why.
+// HookDisableParams deactivates a hook, records why, and discards its pending deliveries.
 type HookDisableParams struct {
 	ID     int64
 	Reason string
@@ -196,8 +197,10 @@ type ClaimedDelivery struct {
 // DeliveryClaimParams claims due work: pending deliveries whose NextAttemptAt has come, and
 // running ones whose lease has expired (their worker died). First attempts go ahead of retries.
 // No endpoint gets more than PerEndpointLimit deliveries running at once, counting those other
-// workers hold. Claiming marks rows running, bumps Attempts, sets LeaseUntil = Now+Lease and
-// ClaimedBy = Worker, all in one statement.
+// workers hold; PerEndpointLimit 0 means no cap. Claiming marks rows running, bumps Attempts,
+// sets LeaseUntil = Now+Lease and ClaimedBy = Worker, all in one statement. Limit <= 0 claims
+// nothing. A claim may return fewer than Limit deliveries while more are due (backends bound
+// how far they look); claim again when workers are still free.
 type DeliveryClaimParams struct {
 	Worker           string
 	Now              time.Time
@@ -228,7 +231,8 @@ type Attempt struct {
 }
 
 // DeliveryCompleteParams finishes a claimed attempt. It only writes if the delivery is still
-// running with Attempts == Attempt and ClaimedBy == Worker; otherwise ErrLeaseLost. It records
+// running with Attempts == Attempt and ClaimedBy == Worker; otherwise (including when the
+// delivery is gone because its hook was deleted) ErrLeaseLost. It records
 // the attempt and moves the delivery to State (succeeded, failed, or pending with
 // NextAttemptAt for a retry). DisableHookReason, when set, also deactivates the hook and
 // discards its other pending deliveries, in the same transaction.
@@ -244,7 +248,8 @@ type DeliveryCompleteParams struct {
 }
 
 // AttemptListParams pages through a hook's attempts, newest first. Before, when non-zero,
-// returns attempts with ID < Before (the cursor is the last ID of the previous page).
+// returns attempts with ID < Before (the cursor is the last ID of the previous page). Limit 0
+// means a backend default (100 for SQLite); backends cap it (1,000 for SQLite).
 type AttemptListParams struct {
 	HookID int64
 	Limit  int
@@ -268,8 +273,10 @@ type QueueStats struct {
 	// OldestDue is the NextAttemptAt of the oldest pending delivery that is due, zero if none.
 	OldestDue time.Time
 	// NextDue is the earliest NextAttemptAt of any pending delivery, zero if none.
-	NextDue        time.Time
-	HooksDisabled  int
+	NextDue time.Time
+	// HooksDisabled counts hooks the engine deactivated (inactive with a DisabledReason).
+	HooksDisabled int
+	// DeliveriesDone counts deliveries that reached succeeded or failed.
 	DeliveriesDone int
 }
 
@@ -292,13 +299,16 @@ type Store interface {
 	HookGetByID(ctx context.Context, id int64) (*Hook, error)
 	HookList(ctx context.Context, p HookListParams) ([]*Hook, error)
 	HookUpdate(ctx context.Context, p HookUpdateParams) (*Hook, error)
+	// HookDelete deletes a hook together with its deliveries and their attempts (its delivery
+	// log). Events and deployment requests stay.
 	HookDelete(ctx context.Context, ref HookRef) error
 	HookDisable(ctx context.Context, p HookDisableParams) error
 	// HookSecretGet returns the hook's plain secret, "" when it has none.
 	HookSecretGet(ctx context.Context, id int64) (string, error)
 
 	// EventEmit runs fn in one write transaction: the event, its deliveries and deployment
-	// requests are stored together or not at all.
+	// requests are stored together or not at all. fn must do its work through tx only: calling
+	// a writing Store method from fn waits for the transaction fn is in (SQLite: deadlock).
 	EventEmit(ctx context.Context, fn func(tx EmitTx) error) error
 	EventGet(ctx context.Context, id string) (*Event, error)
 
@@ -318,6 +328,8 @@ type Store interface {
 	TokenGetByHash(ctx context.Context, hash string) (*Token, error)
 	TokenList(ctx context.Context, org string) ([]*Token, error)
 	TokenRevoke(ctx context.Context, id string, now time.Time) error
+	// TokenTouch sets a token's LastUsedAt.
+	TokenTouch(ctx context.Context, id string, now time.Time) error
 
 	Close() error
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Format is how a hook's requests are rendered.
@@ -203,10 +204,18 @@ func filterScopeFix(f Filter, k ScopeKind) string {
 	case f.OrgOnly():
 		return fmt.Sprintf("%q fires for organization webhooks only: remove it, or move the webhook to the organization by removing projectName, stackName and environmentName", string(f))
 	case f.Subject() == ScopeEnvironment:
-		return fmt.Sprintf("%q is an environment event and never reaches a %s webhook: remove it, or attach the webhook to an environment or the organization", string(f), k)
+		return fmt.Sprintf("%q is an environment event and never reaches %s webhook: remove it, or attach the webhook to an environment or the organization", string(f), withArticle(k))
 	default:
-		return fmt.Sprintf("%q is a stack event and never reaches a %s webhook: remove it, or attach the webhook to a stack or the organization", string(f), k)
+		return fmt.Sprintf("%q is a stack event and never reaches %s webhook: remove it, or attach the webhook to a stack or the organization", string(f), withArticle(k))
 	}
+}
+
+// withArticle puts "a" or "an" before a scope kind: "a stack", "an environment".
+func withArticle(k ScopeKind) string {
+	if strings.ContainsAny(string(k)[:min(1, len(k))], "aeiou") {
+		return "an " + string(k)
+	}
+	return "a " + string(k)
 }
 
 func checkHTTPURL(raw string) error {
@@ -215,10 +224,10 @@ func checkHTTPURL(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a valid URL: give an absolute http:// or https:// URL", raw)
+		return fmt.Errorf("%q is not a valid URL: give an absolute http:// or https:// URL", redactURL(raw))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http:// or https:// URL: include the scheme and host, e.g. https://example.com/hook", raw)
+		return fmt.Errorf("%q is not an absolute http:// or https:// URL: include the scheme and host, e.g. https://example.com/hook", redactURL(raw))
 	}
 	if u.User != nil {
 		return fmt.Errorf("the URL carries user credentials: remove them and use the webhook secret to authenticate deliveries")
@@ -229,10 +238,30 @@ func checkHTTPURL(raw string) error {
 // ParseDeploymentTarget splits the payloadUrl of a pulumi_deployments hook, "project/stack".
 func ParseDeploymentTarget(payloadURL string) (project, stack string, err error) {
 	parts := strings.Split(payloadURL, "/")
-	if len(parts) != 2 || parts[0] == "" || parts[1] == "" || strings.ContainsAny(payloadURL, " :\t") {
-		return "", "", fmt.Errorf("%q is not a deployment target: a pulumi_deployments webhook's payloadUrl names the stack to deploy as project/stack, in the webhook's organization", payloadURL)
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" || strings.Contains(payloadURL, ":") ||
+		strings.IndexFunc(payloadURL, unicode.IsSpace) >= 0 {
+		return "", "", fmt.Errorf("%q is not a deployment target: a pulumi_deployments webhook's payloadUrl names the stack to deploy as project/stack, in the webhook's organization", redactURL(payloadURL))
 	}
 	return parts[0], parts[1], nil
+}
+
+// redactURL hides the user information of a URL (everything before the "@" of its
+// authority, or of the text before the first slash when there is no "//") so credentials
+// never reach an error message. It works on unparsable URLs too.
+func redactURL(raw string) string {
+	start := 0
+	if i := strings.Index(raw, "//"); i >= 0 {
+		start = i + 2
+	}
+	end := len(raw)
+	if i := strings.IndexAny(raw[start:], "/?#"); i >= 0 {
+		end = start + i
+	}
+	at := strings.LastIndex(raw[start:end], "@")
+	if at < 0 {
+		return raw
+	}
+	return raw[:start] + "REDACTED" + raw[start+at:]
 }
 
 // EffectiveGroups returns the groups a spec subscribes to: its own, or when it names neither

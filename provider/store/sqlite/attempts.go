@@ -1,0 +1,186 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// AttemptList page sizes.
+const (
+	AttemptListLimitDefault = 100
+	AttemptListLimitMax     = 1000
+)
+
+const attemptColumns = `id, delivery_id, hook_id, number, filter, kind, started_at, duration_ns, request_url,
+	request_headers, request_body, response_code, response_headers, response_body, error`
+
+func encodeHeaders(h map[string][]string) (string, error) {
+	if len(h) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func insertAttempt(ctx context.Context, tx queryer, a *store.Attempt) (int64, error) {
+	reqH, err := encodeHeaders(a.RequestHeaders)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: record attempt: encode request headers: %w", err)
+	}
+	respH, err := encodeHeaders(a.ResponseHeaders)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: record attempt: encode response headers: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO attempts (delivery_id, hook_id, number, filter, kind, started_at, duration_ns,
+		request_url, request_headers, request_body, response_code, response_headers, response_body, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		a.DeliveryID, a.HookID, a.Number, string(a.Filter), string(a.Kind), toNanos(a.StartedAt), a.Duration.Nanoseconds(),
+		a.RequestURL, reqH, a.RequestBody, a.ResponseCode, respH, a.ResponseBody, a.Error).Scan(&a.ID)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: record attempt of delivery %s: %w", a.DeliveryID, err)
+	}
+	return a.ID, nil
+}
+
+func scanAttempt(r scanner) (*store.Attempt, error) {
+	var a store.Attempt
+	var started, dur int64
+	var reqH, respH string
+	if err := r.Scan(&a.ID, &a.DeliveryID, &a.HookID, &a.Number, &a.Filter, &a.Kind, &started, &dur, &a.RequestURL,
+		&reqH, &a.RequestBody, &a.ResponseCode, &respH, &a.ResponseBody, &a.Error); err != nil {
+		return nil, err
+	}
+	a.StartedAt = fromNanos(started)
+	a.Duration = time.Duration(dur)
+	if err := json.Unmarshal([]byte(reqH), &a.RequestHeaders); err != nil {
+		return nil, fmt.Errorf("attempt %d: decode request headers: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(respH), &a.ResponseHeaders); err != nil {
+		return nil, fmt.Errorf("attempt %d: decode response headers: %w", a.ID, err)
+	}
+	if len(a.RequestHeaders) == 0 {
+		a.RequestHeaders = nil
+	}
+	if len(a.ResponseHeaders) == 0 {
+		a.ResponseHeaders = nil
+	}
+	return &a, nil
+}
+
+// AttemptRecord records an attempt made outside the worker loop; see
+// store.AttemptRecordParams. A redelivery bumps the delivery's attempt count and leaves its
+// state alone; if a worker held the delivery at that moment, its completion reports
+// ErrLeaseLost and the lease expires normally.
+func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) (*store.Attempt, error) {
+	rec := p.Record
+	now := toNanos(p.Now)
+	if p.Event != nil && p.Delivery == nil {
+		return nil, errors.New("sqlite: record attempt: Event is set without Delivery: give the delivery the ping created")
+	}
+	if p.Event == nil && p.Delivery != nil {
+		return nil, errors.New("sqlite: record attempt: Delivery is set without Event: a new delivery needs its event")
+	}
+	if p.Event == nil && rec.DeliveryID == "" {
+		return nil, errors.New("sqlite: record attempt: Record.DeliveryID is required to record a redelivery")
+	}
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		if p.Event != nil {
+			if err := insertEvent(ctx, tx, p.Event); err != nil {
+				return err
+			}
+			d := *p.Delivery
+			if d.State == "" {
+				d.State = store.DeliveryFailed
+				if rec.Error == "" && rec.ResponseCode >= 200 && rec.ResponseCode < 300 {
+					d.State = store.DeliverySucceeded
+				}
+			}
+			args, err := deliveryRowArgs(&d, p.Event.ID, string(p.Event.Filter), string(p.Event.Kind), now)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries `+deliveryInsertColumns+` VALUES `+deliveryInsertRow, args...); err != nil {
+				if isUnique(err) {
+					return fmt.Errorf("delivery %s: %w", d.ID, store.ErrAlreadyExists)
+				}
+				return fmt.Errorf("sqlite: record ping delivery: %w", err)
+			}
+			lastErr := rec.Error
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = 1, last_error = ? WHERE id = ?`, lastErr, d.ID); err != nil {
+				return fmt.Errorf("sqlite: record ping delivery: %w", err)
+			}
+			p.Delivery.ID = d.ID
+			rec.DeliveryID, rec.HookID, rec.Number = d.ID, d.HookID, 1
+			rec.Filter, rec.Kind = p.Event.Filter, p.Event.Kind
+		} else {
+			var filter, kind string
+			err := tx.QueryRowContext(ctx, `UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ?
+				RETURNING attempts, hook_id, filter, kind`, now, rec.DeliveryID).Scan(&rec.Number, &rec.HookID, &filter, &kind)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("delivery %s: %w", rec.DeliveryID, store.ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("sqlite: record redelivery of %s: %w", rec.DeliveryID, err)
+			}
+			rec.Filter, rec.Kind = webhook.Filter(filter), webhook.Kind(kind)
+		}
+		_, err := insertAttempt(ctx, tx, &rec)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// AttemptList returns a hook's attempts newest first; see store.AttemptListParams. Limit 0
+// means AttemptListLimitDefault; it is capped at AttemptListLimitMax.
+func (s *Store) AttemptList(ctx context.Context, p store.AttemptListParams) ([]*store.Attempt, error) {
+	limit := p.Limit
+	switch {
+	case limit < 0:
+		return nil, fmt.Errorf("sqlite: list attempts: Limit is %d: give a positive page size, or 0 for %d", limit, AttemptListLimitDefault)
+	case limit == 0:
+		limit = AttemptListLimitDefault
+	case limit > AttemptListLimitMax:
+		limit = AttemptListLimitMax
+	}
+	if p.Before < 0 {
+		return nil, fmt.Errorf("sqlite: list attempts: Before is %d: pass the last ID of the previous page, or 0 for the first page", p.Before)
+	}
+	q := `SELECT ` + attemptColumns + ` FROM attempts WHERE hook_id = ?`
+	args := []any{p.HookID}
+	if p.Before > 0 {
+		q += ` AND id < ?`
+		args = append(args, p.Before)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := dbq{s}.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list attempts of webhook #%d: %w", p.HookID, err)
+	}
+	defer rows.Close()
+	var out []*store.Attempt
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list attempts of webhook #%d: %w", p.HookID, err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list attempts of webhook #%d: %w", p.HookID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,273 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// deliveryInsertBatch is how many deliveries one INSERT statement carries.
+const deliveryInsertBatch = 200
+
+const deliveryInsertColumns = `(id, event_id, hook_id, filter, kind, format, body, endpoint, state, attempts,
+	next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at)`
+
+// deliveryInsertRow has 11 parameters; attempts, lease_until, claimed_by and last_error are
+// constants.
+const deliveryInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, '', '', ?, ?)`
+
+// EventEmit runs fn in one write transaction.
+func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
+	return s.withWriteTx(ctx, func(tx txq) error {
+		return fn(&emitTx{s: s, tx: tx})
+	})
+}
+
+type emitTx struct {
+	s  *Store
+	tx queryer
+}
+
+func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {
+	return hookCandidates(ctx, t.s, t.tx, subject, orgOnly)
+}
+
+func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
+	return insertEvent(ctx, t.tx, e)
+}
+
+func insertEvent(ctx context.Context, tx queryer, e *store.Event) error {
+	if e == nil {
+		return errors.New("sqlite: insert event: the event is nil")
+	}
+	if e.Subject.Org == "" {
+		return errors.New("sqlite: insert event: Subject.Org is required: name the organization the event belongs to")
+	}
+	if len(e.Payload) == 0 {
+		return errors.New("sqlite: insert event: Payload is empty: give the raw-format JSON payload")
+	}
+	if e.ID == "" {
+		e.ID = newID()
+	}
+	if e.Kind == "" {
+		e.Kind = e.Filter.Kind()
+	}
+	cause, err := json.Marshal(nonNil(e.Cause))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert event: encode cause: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO events (id, filter, kind, org, project, stack, environment, payload, cause, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, string(e.Filter), string(e.Kind), e.Subject.Org, e.Subject.Project,
+		e.Subject.Stack, e.Subject.Environment, e.Payload, string(cause), toNanos(e.CreatedAt))
+	if isUnique(err) {
+		return fmt.Errorf("event %s: %w", e.ID, store.ErrAlreadyExists)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: insert event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// deliveryInsertSizes are the row counts of the cached multi-row INSERT statements; a
+// fan-out is cut greedily into these sizes.
+var deliveryInsertSizes = []int{200, 50, 10, 1}
+
+// DeliveryInsertMany inserts the deliveries of one event, up to 200 rows per statement, with
+// statements prepared once and reused.
+func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now time.Time, ds []store.DeliveryInsertParams) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	var filter, kind string
+	err := t.tx.QueryRowContext(ctx, `SELECT filter, kind FROM events WHERE id = ?`, eventID).Scan(&filter, &kind)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+	}
+	n := toNanos(now)
+	args := make([]any, 0, 12*deliveryInsertSizes[0])
+	for start := 0; start < len(ds); {
+		size := 1
+		for _, sz := range deliveryInsertSizes {
+			if len(ds)-start >= sz {
+				size = sz
+				break
+			}
+		}
+		chunk := ds[start : start+size]
+		start += size
+		args = args[:0]
+		for i := range chunk {
+			row, err := deliveryRowArgs(&chunk[i], eventID, filter, kind, n)
+			if err != nil {
+				return err
+			}
+			args = append(args, row...)
+		}
+		if _, err := t.tx.ExecContext(ctx, deliveryInsertSQL(size), args...); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("sqlite: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
+			}
+			return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+		}
+	}
+	return nil
+}
+
+var deliveryInsertSQLs = func() map[int]string {
+	m := map[int]string{}
+	for _, n := range deliveryInsertSizes {
+		m[n] = buildDeliveryInsertSQL(n)
+	}
+	return m
+}()
+
+func deliveryInsertSQL(rows int) string {
+	if q, ok := deliveryInsertSQLs[rows]; ok {
+		return q
+	}
+	return buildDeliveryInsertSQL(rows)
+}
+
+func buildDeliveryInsertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO deliveries ")
+	b.WriteString(deliveryInsertColumns)
+	b.WriteString(" VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(deliveryInsertRow)
+	}
+	return b.String()
+}
+
+func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind string, now int64) ([]any, error) {
+	if d.ID == "" {
+		d.ID = newID()
+	}
+	state := d.State
+	if state == "" {
+		state = store.DeliveryPending
+	}
+	switch state {
+	case store.DeliveryPending, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryDiscarded:
+	default:
+		return nil, fmt.Errorf("sqlite: delivery %s: State %q cannot be inserted: use pending (or succeeded, failed, discarded for work already done)", d.ID, state)
+	}
+	if d.HookID == 0 {
+		return nil, fmt.Errorf("sqlite: delivery %s: HookID is required", d.ID)
+	}
+	next := toNanos(d.NextAttemptAt)
+	if next == 0 {
+		next = now
+	}
+	body := d.Body
+	if body == nil {
+		body = []byte{}
+	}
+	format := d.Format
+	if format == "" {
+		format = webhook.FormatDefault
+	}
+	return []any{d.ID, eventID, d.HookID, filter, kind, string(format), body, d.Endpoint, string(state), next, now, now}, nil
+}
+
+func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {
+	if r == nil {
+		return errors.New("sqlite: insert deployment request: the request is nil")
+	}
+	if r.Target.Org == "" || r.Target.Project == "" || r.Target.Stack == "" {
+		return fmt.Errorf("sqlite: insert deployment request: Target %q must name an organization, project and stack", r.Target.String())
+	}
+	if r.ID == "" {
+		r.ID = newID()
+	}
+	if r.Status == "" {
+		r.Status = "queued"
+	}
+	cause, err := json.Marshal(nonNil(r.Cause))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert deployment request: encode cause: %w", err)
+	}
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO deployment_requests (id, org, project, stack, hook_id, event_id, cause, status, reason, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Target.Org, r.Target.Project, r.Target.Stack, r.HookID, r.EventID,
+		string(cause), r.Status, r.Reason, toNanos(r.CreatedAt))
+	if isUnique(err) {
+		return fmt.Errorf("deployment request %s: %w", r.ID, store.ErrAlreadyExists)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: insert deployment request %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+func (t *emitTx) IdempotencyGet(ctx context.Context, org, key string, since time.Time) ([]byte, error) {
+	var resp []byte
+	err := t.tx.QueryRowContext(ctx, `SELECT response FROM idempotency_keys WHERE org = ? AND key = ? AND created_at >= ?`,
+		org, key, toNanos(since)).Scan(&resp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("idempotency key in %s: %w", org, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read idempotency key: %w", err)
+	}
+	return resp, nil
+}
+
+func (t *emitTx) IdempotencyPut(ctx context.Context, org, key string, response []byte, now time.Time) error {
+	if org == "" || key == "" {
+		return errors.New("sqlite: store idempotency key: org and key are required")
+	}
+	if response == nil {
+		response = []byte{}
+	}
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO idempotency_keys (org, key, response, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (org, key) DO UPDATE SET response = excluded.response, created_at = excluded.created_at`,
+		org, key, response, toNanos(now))
+	if err != nil {
+		return fmt.Errorf("sqlite: store idempotency key: %w", err)
+	}
+	return nil
+}
+
+// EventGet returns one event, or ErrNotFound.
+func (s *Store) EventGet(ctx context.Context, id string) (*store.Event, error) {
+	var e store.Event
+	var cause string
+	var created int64
+	err := dbq{s}.QueryRowContext(ctx, `SELECT id, filter, kind, org, project, stack, environment, payload, cause, created_at
+		FROM events WHERE id = ?`, id).Scan(&e.ID, &e.Filter, &e.Kind, &e.Subject.Org, &e.Subject.Project, &e.Subject.Stack,
+		&e.Subject.Environment, &e.Payload, &cause, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get event %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(cause), &e.Cause); err != nil {
+		return nil, fmt.Errorf("sqlite: event %s: decode cause: %w", id, err)
+	}
+	if len(e.Cause) == 0 {
+		e.Cause = nil
+	}
+	e.CreatedAt = fromNanos(created)
+	return &e, nil
+}

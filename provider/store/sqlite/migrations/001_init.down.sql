@@ -1,0 +1,7 @@
+DROP TABLE IF EXISTS tokens;
+DROP TABLE IF EXISTS idempotency_keys;
+DROP TABLE IF EXISTS deployment_requests;
+DROP TABLE IF EXISTS attempts;
+DROP TABLE IF EXISTS deliveries;
+DROP TABLE IF EXISTS events;
+DROP TABLE IF EXISTS hooks;

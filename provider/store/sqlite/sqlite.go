@@ -1,0 +1,404 @@
+// Package sqlite is the embedded store: one SQLite file (modernc.org/sqlite, no cgo) that the
+// provider, the server and the CLI can use at the same time.
+//
+// The default file is $PULUMI_WEBHOOKS_STORE when set, else
+// $XDG_DATA_HOME/pulumi-webhooks/webhooks.db, else ~/.local/share/pulumi-webhooks/webhooks.db.
+// Open creates missing parent directories (mode 0700), the file, and the key file that seals
+// webhook secrets (<path>.key, mode 0600) unless the operator gives a key in
+// PULUMI_WEBHOOKS_SECRET_KEY or Config.Key.
+//
+// Concurrency: the file runs in WAL mode, so readers never wait for the writer. Every write is
+// a BEGIN IMMEDIATE transaction, taken under busy_timeout, so writers of several processes
+// queue for the lock instead of failing with "database is locked"; inside one process writers
+// queue on a channel first so they do not spin in SQLite's busy handler. Migrations are
+// versioned (migrations/NNN_name.up.sql, recorded in schema_migrations) and applied in one
+// immediate transaction, so two processes opening a fresh file at once apply them once.
+//
+// Timestamps are stored as unix nanoseconds; 0 means unset.
+//
+// Deleting a hook deletes its deliveries and their attempts (its delivery log goes with it: a
+// hook's log is only reachable through the hook). Events and deployment requests stay.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+)
+
+// EnvStorePath overrides the default database path.
+const EnvStorePath = "PULUMI_WEBHOOKS_STORE"
+
+// EnvSecretKey holds the base64 encoding of a 32-byte key that seals webhook secrets. When it
+// is unset the key lives in a file next to the database.
+const EnvSecretKey = secretbox.EnvKey
+
+// Defaults for Config fields left zero.
+const (
+	BusyTimeoutDefault  = 30 * time.Second
+	MaxOpenConnsDefault = 8
+	// CacheSizeKiBDefault is each connection's page cache; a 10,000-delivery fan-out fits without
+	// spilling to the WAL before commit.
+	CacheSizeKiBDefault = 32 << 10
+	// KeyFileSuffix is appended to the database path to name the key file.
+	KeyFileSuffix = ".key"
+)
+
+// Config opens a store. Only Path is required (see DefaultPath).
+type Config struct {
+	// Path is the database file.
+	Path string
+	// Key, when set, is the 32-byte key sealing webhook secrets; it wins over the environment
+	// and the key file.
+	Key []byte
+	// KeyFile overrides the key file location (Path + ".key").
+	KeyFile string
+	Logger  *slog.Logger
+	// BusyTimeout is how long a statement waits for another process's lock before failing.
+	BusyTimeout time.Duration
+	// MaxOpenConns bounds the connection pool.
+	MaxOpenConns int
+	// Getenv reads the environment (PULUMI_WEBHOOKS_SECRET_KEY); os.Getenv when nil.
+	Getenv func(string) string
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.BusyTimeout == 0 {
+		c.BusyTimeout = BusyTimeoutDefault
+	}
+	if c.MaxOpenConns == 0 {
+		c.MaxOpenConns = MaxOpenConnsDefault
+	}
+	if c.KeyFile == "" && c.Path != "" {
+		c.KeyFile = c.Path + KeyFileSuffix
+	}
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Path == "":
+		return errors.New("sqlite: Config.Path is required: pass sqlite.DefaultPath() or a file path")
+	case c.BusyTimeout < 0:
+		return fmt.Errorf("sqlite: Config.BusyTimeout is %s: give a positive duration", c.BusyTimeout)
+	case c.MaxOpenConns < 2:
+		return fmt.Errorf("sqlite: Config.MaxOpenConns is %d: give at least 2 (one writer beside readers)", c.MaxOpenConns)
+	}
+	return nil
+}
+
+// DefaultPath returns $PULUMI_WEBHOOKS_STORE, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db,
+// else ~/.local/share/pulumi-webhooks/webhooks.db.
+func DefaultPath() (string, error) { return defaultPath(os.Getenv, os.UserHomeDir) }
+
+func defaultPath(getenv func(string) string, home func() (string, error)) (string, error) {
+	if p := getenv(EnvStorePath); p != "" {
+		return p, nil
+	}
+	if x := getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "pulumi-webhooks", "webhooks.db"), nil
+	}
+	h, err := home()
+	if err != nil {
+		return "", fmt.Errorf("sqlite: find the default store path: %w; set %s to the database file", err, EnvStorePath)
+	}
+	return filepath.Join(h, ".local", "share", "pulumi-webhooks", "webhooks.db"), nil
+}
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	db     *sql.DB
+	box    *secretbox.Box
+	logger *slog.Logger
+	path   string
+	// writeSlot serializes this process's write transactions; other processes queue on
+	// SQLite's lock (busy_timeout).
+	writeSlot chan struct{}
+
+	// stmts caches prepared statements by query text: modernc.org/sqlite does not, and parsing
+	// is a large share of a small statement's cost.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at cfg.Path and brings its schema up to date.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	path, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: store path %q: %w", cfg.Path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create the store directory: %w; set %s to a writable location", err, EnvStorePath)
+	}
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return nil, fmt.Errorf("sqlite: store path %s is a directory: give the path of a database file", path)
+	}
+	// Create the file ourselves so it (and the -wal and -shm files SQLite derives from it) is
+	// private from the start.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w; set %s to a writable location", path, err, EnvStorePath)
+	} else {
+		f.Close()
+	}
+	box, src, err := secretbox.Load(secretbox.Config{Key: cfg.Key, EnvVar: EnvSecretKey, Getenv: cfg.Getenv, KeyFile: cfg.KeyFile})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if src == secretbox.SourceFileCreated {
+		cfg.Logger.Info("created the key file that seals webhook secrets; back it up with the database", "path", cfg.KeyFile)
+	}
+
+	u := url.URL{Path: filepath.ToSlash(path)}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", CacheSizeKiBDefault))
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + u.EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	db.SetMaxIdleConns(cfg.MaxOpenConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db, box: box, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	if err := s.init(ctx, cfg.BusyTimeout); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// init switches the file to WAL mode and applies migrations.
+func (s *Store) init(ctx context.Context, busy time.Duration) error {
+	// journal_mode is persistent in the file. Changing it needs an exclusive lock which a
+	// concurrent opener may hold for a moment; retry until the busy timeout.
+	deadline := time.Now().Add(busy)
+	for {
+		var mode string
+		err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		if err == nil && mode == "wal" {
+			break
+		}
+		if err == nil {
+			err = fmt.Errorf("journal mode is %q", mode)
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			return fmt.Errorf("sqlite: switch %s to WAL mode: %w", s.path, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return s.migrate(ctx)
+}
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for q, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, q)
+	}
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
+
+// prepared returns the cached prepared statement for q, preparing it on first use.
+func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	st := s.stmts[q]
+	s.stmtMu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if prev := s.stmts[q]; prev != nil {
+		st.Close()
+		return prev, nil
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// dbq runs statements outside a transaction through the statement cache.
+type dbq struct{ s *Store }
+
+func (q dbq) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := q.s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (q dbq) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := q.s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (q dbq) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := q.s.prepared(ctx, query)
+	if err != nil {
+		return q.s.db.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// txq runs statements in a transaction through the statement cache.
+type txq struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (q txq) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	st, err := q.s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return q.tx.StmtContext(ctx, st), nil
+}
+
+func (q txq) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (q txq) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (q txq) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return q.tx.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// DB returns the underlying database handle, for tests and diagnostics.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// withWriteTx runs fn in one BEGIN IMMEDIATE transaction.
+func (s *Store) withWriteTx(ctx context.Context, fn func(tx txq) error) error {
+	select {
+	case s.writeSlot <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writeSlot }()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(txq{s: s, tx: tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// randomHex returns n random bytes as lowercase hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
+
+// newID returns a UUID version 7: a millisecond timestamp then random bits. IDs made later
+// sort later, so inserting them appends to the primary-key index instead of splitting pages
+// all over it.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails on supported platforms
+	ms := uint64(time.Now().UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	b[6] = b[6]&0x0f | 0x70
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

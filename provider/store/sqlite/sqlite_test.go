@@ -1,0 +1,461 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storetest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+func noEnv(string) string { return "" }
+
+type testBundle struct {
+	path string
+	st   *Store
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "webhooks.db")
+	return &testBundle{path: path, st: openAt(t, path, Config{})}
+}
+
+func openAt(t *testing.T, path string, cfg Config) *Store {
+	t.Helper()
+	cfg.Path = path
+	if cfg.Getenv == nil {
+		cfg.Getenv = noEnv
+	}
+	s, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openAt(t, filepath.Join(t.TempDir(), "webhooks.db"), Config{})
+	})
+}
+
+func TestDefaultPath(t *testing.T) {
+	t.Parallel()
+	home := func() (string, error) { return "/home/jane", nil }
+	noHome := func() (string, error) { return "", errors.New("$HOME is not defined") }
+	cases := []struct {
+		name    string
+		env     map[string]string
+		home    func() (string, error)
+		want    string
+		wantErr string
+	}{
+		{"override", map[string]string{EnvStorePath: "/srv/hooks.db", "XDG_DATA_HOME": "/xdg"}, home, "/srv/hooks.db", ""},
+		{"xdg", map[string]string{"XDG_DATA_HOME": "/xdg"}, home, "/xdg/pulumi-webhooks/webhooks.db", ""},
+		{"home", nil, home, "/home/jane/.local/share/pulumi-webhooks/webhooks.db", ""},
+		{"no home", nil, noHome, "", EnvStorePath},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := defaultPath(func(k string) string { return c.env[k] }, c.home)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("defaultPath error = %v, want mention of %s", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("defaultPath = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+	if p, err := DefaultPath(); err != nil || !strings.HasSuffix(p, ".db") {
+		t.Fatalf("DefaultPath() = %q, %v", p, err)
+	}
+}
+
+func TestOpenCreatesFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a", "b", "webhooks.db")
+	var logs bytes.Buffer
+	st := openAt(t, path, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for p, want := range map[string]os.FileMode{filepath.Join(dir, "a"): 0o700, filepath.Join(dir, "a", "b"): 0o700, path: 0o600, path + ".key": 0o600} {
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s has mode %04o, want %04o", p, info.Mode().Perm(), want)
+		}
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if info, err := os.Stat(path + suffix); err == nil && info.Mode().Perm() != 0o600 {
+			t.Errorf("%s%s has mode %04o, want 0600", path, suffix, info.Mode().Perm())
+		}
+	}
+	var mode string
+	if err := st.DB().QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v", mode, err)
+	}
+	keyText, _ := os.ReadFile(path + ".key")
+	if !strings.Contains(logs.String(), "key file") || strings.Contains(logs.String(), strings.TrimSpace(string(keyText))) {
+		t.Fatalf("logs do not announce the key file, or contain the key: %s", logs.String())
+	}
+	s := webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h", DisplayName: "h", PayloadURL: "https://example.com", Secret: "persisted", Active: true}
+	h, err := st.HookCreate(t.Context(), store.HookCreateParams{Spec: s, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// Reopening reads the key file and the data back.
+	st2 := openAt(t, path, Config{})
+	if got, err := st2.HookSecretGet(t.Context(), h.ID); err != nil || got != "persisted" {
+		t.Fatalf("secret after reopen = %q, %v", got, err)
+	}
+	var versions int
+	if err := st2.DB().QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != 1 {
+		t.Fatalf("schema_migrations rows = %d, %v", versions, err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badPerm := filepath.Join(dir, "perm.db")
+	key, _ := secretbox.GenerateKey()
+	if err := os.WriteFile(badPerm+".key", []byte(secretbox.EncodeKey(key)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(badPerm+".key", 0o644)
+	newer := filepath.Join(dir, "newer.db")
+	{
+		st := openAt(t, newer, Config{})
+		if _, err := st.DB().Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	cases := []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{"no path", Config{}, []string{"Config.Path is required"}},
+		{"path is a directory", Config{Path: dir}, []string{"is a directory"}},
+		{"parent is a file", Config{Path: filepath.Join(dir, "file", "x.db")}, []string{"create the store directory", EnvStorePath}},
+		{"bad env key", Config{Path: filepath.Join(dir, "env.db"), Getenv: func(k string) string {
+			if k == EnvSecretKey {
+				return "short"
+			}
+			return ""
+		}}, []string{EnvSecretKey, "base64"}},
+		{"short config key", Config{Path: filepath.Join(dir, "cfg.db"), Key: []byte("short")}, []string{"32"}},
+		{"key file readable by others", Config{Path: badPerm}, []string{"chmod 600"}},
+		{"newer schema", Config{Path: newer}, []string{"schema version 999", "upgrade pulumi-webhooks"}},
+		{"one connection", Config{Path: filepath.Join(dir, "c.db"), MaxOpenConns: 1}, []string{"MaxOpenConns"}},
+		{"negative busy timeout", Config{Path: filepath.Join(dir, "b.db"), BusyTimeout: -time.Second}, []string{"BusyTimeout"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if c.cfg.Getenv == nil {
+				c.cfg.Getenv = noEnv
+			}
+			st, err := Open(t.Context(), c.cfg)
+			if err == nil {
+				st.Close()
+				t.Fatal("Open succeeded")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestOperatorKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key, _ := secretbox.GenerateKey()
+	getenv := func(k string) string {
+		if k == EnvSecretKey {
+			return secretbox.EncodeKey(key)
+		}
+		return ""
+	}
+	path := filepath.Join(dir, "op.db")
+	st := openAt(t, path, Config{Getenv: getenv})
+	if _, err := os.Stat(path + ".key"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a key file was created although the operator gave a key")
+	}
+	h, err := st.HookCreate(t.Context(), store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, DisplayName: "h",
+		PayloadURL: "https://example.com", Secret: "operator-sealed", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// The same key through Config reads it; another key cannot, and says how to fix it.
+	st2 := openAt(t, path, Config{Key: key})
+	if got, err := st2.HookSecretGet(t.Context(), h.ID); err != nil || got != "operator-sealed" {
+		t.Fatalf("secret with the same key = %q, %v", got, err)
+	}
+	st2.Close()
+	other, _ := secretbox.GenerateKey()
+	st3 := openAt(t, path, Config{Key: other})
+	_, err = st3.HookSecretGet(t.Context(), h.ID)
+	if !errors.Is(err, secretbox.ErrDecrypt) || !strings.Contains(err.Error(), EnvSecretKey) || strings.Contains(err.Error(), "operator-sealed") {
+		t.Fatalf("HookSecretGet with another key = %v", err)
+	}
+	// Claiming a delivery of that hook fails the same way instead of sending unsigned.
+	ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
+	err = st3.EventEmit(t.Context(), func(tx store.EmitTx) error {
+		if err := tx.EventInsert(t.Context(), ev); err != nil {
+			return err
+		}
+		return tx.DeliveryInsertMany(t.Context(), ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: h.ID, Body: []byte(`{}`)}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st3.DeliveryClaim(t.Context(), store.DeliveryClaimParams{Worker: "w", Now: time.Now(), Lease: time.Minute, Limit: 1})
+	if !errors.Is(err, secretbox.ErrDecrypt) {
+		t.Fatalf("DeliveryClaim with another key = %v", err)
+	}
+	if ds, _ := st3.DeliveryListByEvent(t.Context(), ev.ID); ds[0].State != store.DeliveryPending {
+		t.Fatalf("a failed claim left the delivery %s", ds[0].State)
+	}
+}
+
+func TestMigrateDownUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	if err := b.st.migrateDown(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	var tables int
+	if err := b.st.DB().QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_migrations', 'sqlite_sequence')`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Fatalf("%d tables left after migrating down", tables)
+	}
+	// Reverting again is a no-op, and migrating up restores a working schema.
+	if err := b.st.migrateDown(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, DisplayName: "h", PayloadURL: "https://example.com"}, Now: time.Now()}); err != nil {
+		t.Fatalf("HookCreate after down and up: %v", err)
+	}
+}
+
+func TestConcurrentOpenOfFreshFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "fresh", "webhooks.db")
+	const n = 6
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			stores[i], errs[i] = Open(t.Context(), Config{Path: path, Getenv: noEnv})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("opener %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var versions int
+	if err := stores[0].DB().QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != 1 {
+		t.Fatalf("schema_migrations rows = %d, %v", versions, err)
+	}
+	// Every opener sealed with the same key: a secret stored through one opens through another.
+	h, err := stores[1].HookCreate(t.Context(), store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, DisplayName: "h",
+		PayloadURL: "https://example.com", Secret: "shared"}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range stores {
+		if got, err := st.HookSecretGet(t.Context(), h.ID); err != nil || got != "shared" {
+			t.Fatalf("opener %d reads the secret as %q, %v", i, got, err)
+		}
+	}
+}
+
+// queryPlan returns the EXPLAIN QUERY PLAN detail lines of q.
+func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, detail)
+	}
+	return out
+}
+
+func TestHookCandidatesUsesIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{hookCandidatesOrg, []any{"acme"}},
+		{hookCandidatesScoped, []any{"acme", "web", "prod", ""}},
+	} {
+		plan := queryPlan(t, b.st.DB(), q.sql, q.args...)
+		searches := 0
+		for _, line := range plan {
+			if strings.HasPrefix(line, "SCAN") {
+				t.Fatalf("HookCandidates scans a table: %q in plan %q", line, plan)
+			}
+			if strings.Contains(line, "SEARCH hooks USING INDEX hooks_scope_name") {
+				searches++
+			}
+		}
+		if searches == 0 {
+			t.Fatalf("HookCandidates does not search the scope index: plan %q", plan)
+		}
+	}
+}
+
+func TestDeliveryClaimUsesIndexes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := time.Now().UnixNano()
+	plan := queryPlan(t, b.st.DB(), deliveryClaimSQL, now, 4, 16, now, "w", 64)
+	for _, line := range plan {
+		if strings.HasPrefix(line, "SCAN deliveries") && !strings.Contains(line, "USING") {
+			t.Fatalf("DeliveryClaim scans the deliveries table: %q in plan %q", line, plan)
+		}
+	}
+	for _, idx := range []string{"deliveries_first", "deliveries_retry", "deliveries_running"} {
+		if !strings.Contains(strings.Join(plan, "\n"), idx) {
+			t.Fatalf("DeliveryClaim does not use %s: plan %q", idx, plan)
+		}
+	}
+}
+
+func TestSecretsNotInDatabaseFiles(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	secrets := []string{"plaintext-secret-one-4f9a2c", "plaintext-secret-two-b81e07", "rotated-secret-three-77d0aa"}
+	var hooks []*store.Hook
+	for i, sec := range secrets[:2] {
+		h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: fmt.Sprint("h", i),
+			DisplayName: "h", PayloadURL: "https://example.com", Secret: sec, Active: true}, Now: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks = append(hooks, h)
+	}
+	if _, err := b.st.HookUpdate(ctx, store.HookUpdateParams{Ref: hooks[0].Ref(), Spec: hooks[0].Spec, Secret: &secrets[2], Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
+	if err := b.st.EventEmit(ctx, func(tx store.EmitTx) error {
+		if err := tx.EventInsert(ctx, ev); err != nil {
+			return err
+		}
+		return tx.DeliveryInsertMany(ctx, ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: hooks[0].ID, Body: []byte(`{}`)}, {HookID: hooks[1].ID, Body: []byte(`{}`)}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cds, err := b.st.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "w", Now: time.Now().Add(time.Second), Lease: time.Minute, Limit: 10})
+	if err != nil || len(cds) != 2 {
+		t.Fatalf("claim = %d, %v", len(cds), err)
+	}
+	keyText, err := os.ReadFile(b.path + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := secretbox.ParseKey(string(keyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read the files while the store is open (the WAL holds the recent writes), then again
+	// after a checkpoint and close.
+	check := func(when string) {
+		found := 0
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			data, err := os.ReadFile(b.path + suffix)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			found += len(data)
+			for _, sec := range secrets {
+				if bytes.Contains(data, []byte(sec)) {
+					t.Fatalf("%s: a plaintext secret is in %s%s", when, filepath.Base(b.path), suffix)
+				}
+			}
+			if bytes.Contains(data, key) || bytes.Contains(data, bytes.TrimSpace(keyText)) {
+				t.Fatalf("%s: the key is in %s%s", when, filepath.Base(b.path), suffix)
+			}
+		}
+		if found == 0 {
+			t.Fatalf("%s: no database files to inspect", when)
+		}
+	}
+	check("open")
+	if _, err := b.st.DB().Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	b.st.Close()
+	check("closed")
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.st.Close()
+	_, err := b.st.HookCreate(context.Background(), store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, DisplayName: "h"}, Now: time.Now()})
+	if err == nil {
+		t.Fatal("HookCreate on a closed store succeeded")
+	}
+}
