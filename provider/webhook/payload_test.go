@@ -3,12 +3,12 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"testing"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/refdocs"
 )
 
 // The payload examples of the Pulumi Cloud webhook documentation, by the kind they show.
@@ -67,14 +67,26 @@ func keyOrder(t *testing.T, b []byte, field string) []string {
 // struct refusing unknown fields, encodes it again, and expects the example back, equal
 // in value and field order: the structs have exactly the reference's field names, types and
 // order.
+// referenceHeadings maps example names to their headings on the Pulumi Cloud webhooks page.
+var referenceHeadings = map[string]string{
+	"stack_created": "Stack Creation",
+	"stack_update":  "Stack Update",
+	"stack_preview": "Stack Preview",
+	"deployment":    "Deployment",
+}
+
 func TestPayloadStructsRoundTripReference(t *testing.T) {
 	t.Parallel()
 	for name, kind := range referenceExamples {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			raw, err := os.ReadFile(filepath.Join("testdata", "reference", name+".json"))
+			examples, err := refdocs.PayloadExamples()
 			if err != nil {
 				t.Fatal(err)
+			}
+			raw, ok := examples[referenceHeadings[name]]
+			if !ok {
+				t.Fatalf("the reference page has no example for %s", name)
 			}
 			var want bytes.Buffer
 			if err := json.Compact(&want, raw); err != nil {

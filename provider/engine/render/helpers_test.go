@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/refdocs"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -23,8 +22,14 @@ var (
 	orgScope    = webhook.Scope{Org: "acme"}
 )
 
-// referenceDir holds the payload examples of the Pulumi Cloud webhook documentation.
-const referenceDir = "../../webhook/testdata/reference"
+// referenceExamples maps our example names to the headings of the payload examples on the
+// Pulumi Cloud webhooks page (read from shared/reference, never copied into the tree).
+var referenceExamples = map[string]string{
+	"stack_created": "Stack Creation",
+	"stack_update":  "Stack Update",
+	"stack_preview": "Stack Preview",
+	"deployment":    "Deployment",
+}
 
 // events returns every filter and ping: everything Payload builds.
 func events() []webhook.Filter { return append(webhook.Filters(), webhook.Ping) }
@@ -110,9 +115,13 @@ func decode(t *testing.T, b []byte) map[string]any {
 // readReference returns a documentation example, compacted.
 func readReference(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(referenceDir, name+".json"))
+	examples, err := refdocs.PayloadExamples()
 	if err != nil {
 		t.Fatal(err)
+	}
+	b, ok := examples[referenceExamples[name]]
+	if !ok {
+		t.Fatalf("the reference page has no example for %s", name)
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {
