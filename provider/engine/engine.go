@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/sender"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 )
 
@@ -117,6 +119,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: Config.PerEndpointLimit is %d: give a positive limit", c.PerEndpointLimit)
 	case c.Timeout < 0:
 		return fmt.Errorf("engine: Config.Timeout is %s: give a positive duration", c.Timeout)
+	case c.RetryAfterMax < 0:
+		return fmt.Errorf("engine: Config.RetryAfterMax is %s: give a positive duration", c.RetryAfterMax)
+	case c.PollInterval < 0:
+		return fmt.Errorf("engine: Config.PollInterval is %s: give a positive duration", c.PollInterval)
+	case c.ResponseBodyLimit < 0:
+		return fmt.Errorf("engine: Config.ResponseBodyLimit is %d: give a positive number of bytes", c.ResponseBodyLimit)
 	}
 	for i, d := range c.RetrySchedule {
 		if d <= 0 {
@@ -129,3 +137,50 @@ func (c Config) validate() error {
 // Lease is how long a worker holds a claimed delivery: longer than any attempt can take, so a
 // live worker's claim is never taken, and short enough that a dead worker's work comes back.
 func (c Config) Lease() time.Duration { return 2*c.Timeout + 15*time.Second }
+
+// Engine matches events to hooks, stores them with their deliveries, and runs the workers that
+// deliver them. It is safe for concurrent use. See the package documentation for the delivery
+// state machine.
+type Engine struct {
+	cfg    Config
+	store  store.Store
+	log    *slog.Logger
+	sender *sender.Sender
+	// worker names this engine's claims in the store (ClaimedBy): unique per Engine value.
+	worker string
+	// wake tells idle workers of this process that Emit stored new deliveries.
+	wake chan struct{}
+
+	mu  sync.Mutex
+	run *workerRun // nil when the workers are not running
+}
+
+// New builds an Engine from cfg: defaults are filled, then the configuration is checked.
+func New(cfg Config) (*Engine, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	snd, err := sender.New(sender.Config{
+		Timeout:           cfg.Timeout,
+		AllowTargets:      cfg.AllowTargets,
+		UserAgent:         "pulumi-webhooks/" + cfg.Version,
+		ResponseBodyLimit: cfg.ResponseBodyLimit,
+		Now:               cfg.Now,
+		RetryAfterMax:     cfg.RetryAfterMax,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return &Engine{
+		cfg:    cfg,
+		store:  cfg.Store,
+		log:    cfg.Logger,
+		sender: snd,
+		worker: workerName(),
+		wake:   make(chan struct{}, 1),
+	}, nil
+}
+
+// Config returns the engine's configuration with its defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }

@@ -1,0 +1,62 @@
+# The real steps of the project. `make test` runs every test; `make demo` runs the main job end to
+# end on the embedded default store.
+SHELL        := /bin/bash
+VERSION      ?= 0.1.0
+GO           ?= go
+BIN          := $(CURDIR)/bin
+PLUGIN       := $(BIN)/pulumi-resource-pulumiservice
+SERVER       := $(BIN)/pulumi-webhooks
+# -X targets: checked by `make check-ldflags` (the linker ignores a wrong path silently).
+PLUGIN_LDFLAGS := -X github.com/pulumi-webhooks/pulumi-webhooks/provider/resource.Version=$(VERSION)
+SERVER_LDFLAGS := -X github.com/pulumi-webhooks/pulumi-webhooks/provider/cli.Version=$(VERSION)
+
+.PHONY: all build schema sdks check-generated install test test-unit test-provider test-integration \
+        bench demo toolchain deps vet clean
+
+all: build
+
+build: $(PLUGIN) $(SERVER)
+
+$(PLUGIN): FORCE
+	$(GO) build -trimpath -ldflags "$(PLUGIN_LDFLAGS)" -o $@ ./provider/cmd/pulumi-resource-pulumiservice
+
+$(SERVER): FORCE
+	$(GO) build -trimpath -ldflags "$(SERVER_LDFLAGS)" -o $@ ./provider/cmd/pulumi-webhooks
+
+FORCE:
+
+# schema.json is generated from the provider itself, in process (no pulumi CLI needed).
+schema:
+	$(GO) run ./provider/cmd/pulumi-resource-pulumiservice -schema > schema.json.tmp && mv schema.json.tmp schema.json
+
+# SDKs for TypeScript, Python, Go and C#, generated from schema.json with the Pulumi code generators.
+sdks: schema
+	$(GO) run ./provider/cmd/pulumi-webhooks-sdkgen --schema schema.json --out sdk --version $(VERSION)
+
+# Fails when regenerating schema.json or the SDKs changes anything that is checked in.
+check-generated: sdks
+	@git diff --exit-code -- schema.json sdk || { echo "generated files are stale: run 'make sdks' and commit the result"; exit 1; }
+	@test -z "$$(git status --porcelain -- schema.json sdk)" || { git status --porcelain -- schema.json sdk; echo "generated files are missing from git: run 'make sdks' and commit the result"; exit 1; }
+
+# Installs the plugin into the Pulumi plugin cache so programs find it without a path.
+install: $(PLUGIN) toolchain
+	PATH="$$(bash tests/toolchain/build.sh):$$PATH" pulumi plugin install resource pulumiservice $(VERSION) --file $(PLUGIN) --reinstall
+
+toolchain:
+	@bash tests/toolchain/build.sh >/dev/null
+
+deps: toolchain
+	@bash tests/deps.sh
+
+vet:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l provider tests); test -z "$$unformatted" || { echo "gofmt needed: $$unformatted"; exit 1; }
+
+test: vet check-generated build deps
+	$(GO) test -count=1 -timeout 40m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./provider/...
+
+clean:
+	rm -rf $(BIN)

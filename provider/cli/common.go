@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/netguard"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// Environment variables shared by several commands.
+const (
+	EnvStore        = sqlite.EnvStorePath
+	EnvAllowTargets = EnvPrefix + "ALLOW_TARGETS"
+)
+
+// storeOpts locates the store; every command that touches it embeds it.
+type storeOpts struct {
+	path string
+}
+
+func (s *storeOpts) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.path, "store", "", "SQLite database file (default $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db)")
+	withEnv(cmd.Flags(), "store", EnvStore)
+}
+
+// open opens the store, creating it when it does not exist yet.
+func (s *storeOpts) open(ctx context.Context, log *slog.Logger) (*sqlite.Store, error) {
+	path := s.path
+	if path == "" {
+		p, err := sqlite.DefaultPath()
+		if err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
+		path = p
+	}
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open the store %s (--store or %s): %w", path, EnvStore, err)
+	}
+	return st, nil
+}
+
+// targetOpts lists the addresses deliveries may reach beyond public ones.
+type targetOpts struct {
+	allow []string
+}
+
+func (t *targetOpts) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVar(&t.allow, "allow-target", nil,
+		"CIDR prefix or address deliveries may reach although it is private or loopback (repeatable, or comma-separated)")
+	withEnv(cmd.Flags(), "allow-target", EnvAllowTargets)
+}
+
+func (t *targetOpts) prefixes() ([]netip.Prefix, error) {
+	if len(t.allow) == 0 {
+		return nil, nil
+	}
+	p, err := netguard.ParsePrefixes(t.allow)
+	if err != nil {
+		return nil, fmt.Errorf("--allow-target: %w", err)
+	}
+	return p, nil
+}
+
+// withEngine opens the store and an engine on it (without delivery workers), runs fn, and
+// closes the store.
+func withEngine(ctx context.Context, so *storeOpts, to *targetOpts, version string, fn func(*engine.Engine, store.Store) error) (err error) {
+	log := slog.New(slog.DiscardHandler)
+	cfg := engine.Config{Logger: log, Version: version}
+	if to != nil {
+		if cfg.AllowTargets, err = to.prefixes(); err != nil {
+			return err
+		}
+	}
+	st, err := so.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	cfg.Store = st
+	e, err := engine.New(cfg)
+	if err != nil {
+		return err
+	}
+	return fn(e, st)
+}
+
+// outputOpts chooses between a table for people and JSON for scripts.
+type outputOpts struct {
+	json bool
+}
+
+func (o *outputOpts) addFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON instead of a table")
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printTable prints rows under header, aligned in columns.
+func printTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		for i, c := range r {
+			if c == "" {
+				r[i] = "-"
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// flagErrors renames the fields of validation errors to the flags that set them.
+func flagErrors(err error, flags map[string]string) error {
+	var fe webhook.FieldErrors
+	if !errors.As(err, &fe) {
+		return err
+	}
+	msgs := make([]string, len(fe))
+	for i, e := range fe {
+		name := e.Field
+		head, rest, nested := strings.Cut(name, ".")
+		if f, ok := flags[head]; ok {
+			name = f
+			if nested {
+				name += " field " + rest // e.g. payload.user -> --payload field user
+			}
+		}
+		msgs[i] = name + ": " + e.Message
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// Hook IDs are the provider's resource IDs.
+const hookIDForms = "ORG/NAME for an organization webhook, ORG/PROJECT/STACK/NAME for a stack webhook, " +
+	"or ORG/environment/PROJECT/ENV/NAME for an environment webhook"
+
+// parseHookID reads a hook ID in the forms the pulumiservice provider uses as resource IDs.
+func parseHookID(id string) (store.HookRef, error) {
+	parts := strings.Split(id, "/")
+	for _, p := range parts {
+		if p == "" || strings.ContainsAny(p, " \t\r\n") {
+			return store.HookRef{}, fmt.Errorf("HOOK %q has an empty segment or white space: use %s", id, hookIDForms)
+		}
+	}
+	switch {
+	case len(parts) == 2:
+		return store.HookRef{Scope: webhook.Scope{Org: parts[0]}, Name: parts[1]}, nil
+	case len(parts) == 4:
+		return store.HookRef{Scope: webhook.Scope{Org: parts[0], Project: parts[1], Stack: parts[2]}, Name: parts[3]}, nil
+	case len(parts) == 5 && parts[1] == "environment":
+		return store.HookRef{Scope: webhook.Scope{Org: parts[0], Project: parts[2], Environment: parts[3]}, Name: parts[4]}, nil
+	}
+	return store.HookRef{}, fmt.Errorf("HOOK %q is not a webhook ID: use %s", id, hookIDForms)
+}
+
+// formatHookID is the inverse of parseHookID.
+func formatHookID(ref store.HookRef) string {
+	s := ref.Scope
+	switch s.Kind() {
+	case webhook.ScopeStack:
+		return s.Org + "/" + s.Project + "/" + s.Stack + "/" + ref.Name
+	case webhook.ScopeEnvironment:
+		return s.Org + "/environment/" + s.Project + "/" + s.Environment + "/" + ref.Name
+	}
+	return s.Org + "/" + ref.Name
+}
+
+// hookError explains a missing hook in terms of the command line.
+func hookError(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("webhook %s not found: list the webhooks with `pulumi-webhooks hooks list`", id)
+	}
+	return err
+}

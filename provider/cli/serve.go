@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
+)
+
+// Defaults of serve's flags.
+const (
+	ListenDefault    = "127.0.0.1:8080"
+	LogFormatDefault = "text"
+	LogLevelDefault  = "info"
+)
+
+type serveOpts struct {
+	storeOpts
+	targetOpts
+	listen           string
+	logFormat        string
+	logLevel         string
+	workers          int
+	perEndpointLimit int
+	attemptTimeout   time.Duration
+	retrySchedule    []string
+	pollInterval     time.Duration
+	shutdownTimeout  time.Duration
+	maxBodyBytes     int64
+	consoleURL       string
+}
+
+func newServeCmd(o Opts) *cobra.Command {
+	var so serveOpts
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the webhook REST API and the delivery workers",
+		Long: `serve runs the Pulumi Cloud webhook REST API (organization, stack and environment
+webhooks, plus POST /api/orgs/{org}/events to fire events) and the delivery workers in
+one process, on the SQLite store. It also serves /healthz, /readyz and Prometheus
+/metrics. Deliveries emitted by other processes into the same store are picked up too.
+
+On SIGTERM or SIGINT it stops accepting requests and work, lets attempts in flight finish
+within --shutdown-timeout, and exits 0; anything unfinished is delivered after the next
+start. API requests authenticate with "Authorization: token <t>"; create tokens with
+` + "`pulumi-webhooks token create`.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, stop, so, o)
+		},
+	}
+	f := cmd.Flags()
+	so.storeOpts.addFlags(cmd)
+	so.targetOpts.addFlags(cmd)
+	f.StringVar(&so.listen, "listen", ListenDefault, "address to serve the API on, host:port")
+	f.StringVar(&so.logFormat, "log-format", LogFormatDefault, "log format: text or json")
+	f.StringVar(&so.logLevel, "log-level", LogLevelDefault, "lowest level logged: debug, info, warn or error")
+	f.IntVar(&so.workers, "workers", engine.WorkersDefault, "deliveries sent at once by this process")
+	f.IntVar(&so.perEndpointLimit, "per-endpoint-limit", engine.PerEndpointLimitDefault, "deliveries sent at once to one host:port, across processes")
+	f.DurationVar(&so.attemptTimeout, "attempt-timeout", engine.TimeoutDefault, "time limit of one delivery attempt")
+	f.StringSliceVar(&so.retrySchedule, "retry-schedule", nil, "waits between attempts, e.g. 5s,30s,2m (default about a day in 8 retries)")
+	f.DurationVar(&so.pollInterval, "poll-interval", engine.PollIntervalDefault, "how often idle workers look for deliveries emitted by other processes")
+	f.DurationVar(&so.shutdownTimeout, "shutdown-timeout", engine.ShutdownTimeoutDefault, "how long in-flight requests and attempts may take to finish on shutdown")
+	f.Int64Var(&so.maxBodyBytes, "max-body-bytes", server.MaxBodyBytesDefault, "largest request body accepted; larger ones get 413")
+	f.StringVar(&so.consoleURL, "console-url", "https://app.pulumi.com", "base of the console links in payloads (updateUrl, deploymentUrl)")
+	for _, name := range []string{"listen", "log-format", "log-level", "workers", "per-endpoint-limit", "attempt-timeout",
+		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url"} {
+		withEnv(f, name, EnvPrefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
+	}
+	return cmd
+}
+
+// newLogger builds the slog logger --log-format and --log-level ask for.
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error) {
+	cfg := engine.Config{
+		Logger: log, Version: o.Version, Workers: so.workers, PerEndpointLimit: so.perEndpointLimit,
+		Timeout: so.attemptTimeout, PollInterval: so.pollInterval, ConsoleURL: so.consoleURL,
+	}
+	var errs []error
+	if so.workers < 1 {
+		errs = append(errs, fmt.Errorf("--workers %d: give at least 1", so.workers))
+	}
+	if so.perEndpointLimit < 1 {
+		errs = append(errs, fmt.Errorf("--per-endpoint-limit %d: give at least 1", so.perEndpointLimit))
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"attempt-timeout", so.attemptTimeout}, {"poll-interval", so.pollInterval}, {"shutdown-timeout", so.shutdownTimeout}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s %s: give a positive duration such as 10s", d.flag, d.v))
+		}
+	}
+	if so.maxBodyBytes < 1 {
+		errs = append(errs, fmt.Errorf("--max-body-bytes %d: give a positive size", so.maxBodyBytes))
+	}
+	for i, s := range so.retrySchedule {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("--retry-schedule entry %d (%q): give a positive duration such as 30s", i+1, s))
+			continue
+		}
+		cfg.RetrySchedule = append(cfg.RetrySchedule, d)
+	}
+	allow, err := so.prefixes()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.AllowTargets = allow
+	return cfg, errors.Join(errs...)
+}
+
+// runServe serves until ctx ends (a signal), then shuts down gracefully. stop restores the
+// default signal behaviour, so a second signal during shutdown kills the process.
+func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error) {
+	log, err := newLogger(so.logFormat, so.logLevel, o.Stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := so.engineConfig(o, log)
+	if err != nil {
+		return err
+	}
+	st, err := so.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	metrics := server.NewMetrics()
+	cfg.Store, cfg.Observer = st, metrics
+	e, err := engine.New(cfg)
+	if err != nil {
+		return err
+	}
+	metrics.WatchQueue(e.QueueStats)
+	srv, err := server.New(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics, MaxBodyBytes: so.maxBodyBytes})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", so.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", so.listen, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	// The workers' context is not the signal's: a signal stops them gracefully through Stop.
+	if err := e.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "store", st.Path(), "version", o.Version)
+
+	var failed error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		failed = fmt.Errorf("serve: %w", err)
+	}
+	stop()
+	log.Info("shutting down", "timeout", so.shutdownTimeout.String())
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), so.shutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := hs.Shutdown(sctx); err != nil {
+			log.Warn("open API requests were cut off at the shutdown deadline", "error", err)
+		}
+	})
+	wg.Go(func() {
+		if err := e.Stop(sctx); err != nil {
+			// The aborted attempts were recorded for retry; the next start delivers them.
+			log.Warn("delivery workers stopped at the shutdown deadline", "error", err)
+		}
+	})
+	wg.Wait()
+	log.Info("stopped")
+	return failed
+}

@@ -1,0 +1,62 @@
+// Package client is how the Pulumi provider reaches the webhooks it manages. A Client creates,
+// reads, updates and deletes hooks either in an embedded engine on a local SQLite store (the
+// default) or, in remote mode, through the REST API of a pulumi-webhooks server.
+//
+// Both modes report problems the same way, so the provider maps them in one place: a missing
+// hook wraps store.ErrNotFound, a duplicate wraps store.ErrAlreadyExists, and a rejected spec
+// is (or wraps) webhook.FieldErrors.
+package client
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// Client manages hooks.
+type Client interface {
+	// Create stores a new hook. spec.Name empty lets the store generate a name.
+	Create(ctx context.Context, spec webhook.Spec) (*store.Hook, error)
+	// Get returns the hook ref names; the error wraps store.ErrNotFound when it is gone.
+	Get(ctx context.Context, ref store.HookRef) (*store.Hook, error)
+	// Update replaces the mutable fields of a hook with spec's. secret nil keeps the stored
+	// secret, a pointer to "" removes it, anything else replaces it.
+	Update(ctx context.Context, ref store.HookRef, spec webhook.Spec, secret *string) (*store.Hook, error)
+	// Delete removes a hook; the error wraps store.ErrNotFound when it was already gone.
+	Delete(ctx context.Context, ref store.HookRef) error
+}
+
+// Config chooses and configures a Client: the embedded store unless APIURL is set.
+type Config struct {
+	// StorePath is the SQLite database of the embedded store. Empty means sqlite.DefaultPath():
+	// $PULUMI_WEBHOOKS_STORE, else the per-user data directory.
+	StorePath string
+	// APIURL is the base URL of a pulumi-webhooks server. Setting it selects remote mode.
+	APIURL string
+	// AccessToken authenticates to the server in remote mode. Never log it.
+	AccessToken string
+	// Logger receives the embedded store's and engine's logs; discarded when nil.
+	Logger *slog.Logger
+}
+
+// New returns the Client cfg selects. The embedded store is opened lazily, on the first call
+// that needs it, so a preview that never reaches the store never creates its file. The remote
+// client checks apiUrl and accessToken here but contacts the server only on its first call.
+// No error ever quotes the access token.
+func New(cfg Config) (Client, error) {
+	if cfg.AccessToken != "" && cfg.APIURL == "" {
+		return nil, errors.New("accessToken is set but apiUrl is not: the token only authenticates to a " +
+			"pulumi-webhooks server; set apiUrl to that server, or remove accessToken to use the embedded store")
+	}
+	if cfg.APIURL != "" {
+		if cfg.StorePath != "" {
+			return nil, errors.New("storePath and apiUrl cannot both be set: storePath selects the embedded " +
+				"store, apiUrl a pulumi-webhooks server; remove one of them")
+		}
+		return NewRemote(cfg.APIURL, cfg.AccessToken, nil)
+	}
+	return NewLazyEmbedded(EmbeddedConfig{StorePath: cfg.StorePath, Logger: cfg.Logger}), nil
+}

@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// The crash test re-executes this test binary as a delivery process: these variables tell the
+// child where the store is and how far its clock runs ahead.
+const (
+	crashEnvDB         = "ENGINE_CRASH_CHILD_DB"
+	crashEnvClockShift = "ENGINE_CRASH_CHILD_CLOCK_SHIFT"
+	crashChildWorkers  = 8
+	crashEvents        = 3000
+)
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashEnvDB); path != "" {
+		os.Exit(runCrashChild(path))
+	}
+	os.Exit(m.Run())
+}
+
+// runCrashChild runs delivery workers on the store at path until it is killed or its stdin
+// closes (the parent test went away).
+func runCrashChild(path string) int {
+	shift, _ := time.ParseDuration(os.Getenv(crashEnvClockShift))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Key: testKey, Logger: logger})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crash child: open store:", err)
+		return 2
+	}
+	eng, err := New(Config{
+		Store: st, Logger: logger, AllowTargets: loopback, Workers: crashChildWorkers,
+		PerEndpointLimit: crashChildWorkers,
+		PollInterval:     20 * time.Millisecond, Timeout: 5 * time.Second,
+		Now: func() time.Time { return time.Now().Add(shift) },
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crash child: new engine:", err)
+		return 2
+	}
+	if err := eng.Start(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "crash child: start:", err)
+		return 2
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = eng.Stop(stopCtx)
+	return 0
+}
+
+// crashChild is a running child process.
+type crashChild struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	output bytes.Buffer
+}
+
+func startCrashChild(t *testing.T, path string, shift time.Duration) *crashChild {
+	t.Helper()
+	c := &crashChild{cmd: exec.Command(os.Args[0])}
+	c.cmd.Env = append(os.Environ(), crashEnvDB+"="+path, crashEnvClockShift+"="+shift.String())
+	c.cmd.Stdout, c.cmd.Stderr = &c.output, &c.output
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start the child: %v", err)
+	}
+	t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			_ = c.cmd.Wait()
+		}
+	})
+	return c
+}
+
+// kill sends SIGKILL: no chance to finish anything.
+func (c *crashChild) kill(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill the child: %v", err)
+	}
+	_ = c.cmd.Wait()
+}
+
+// countingReceiver counts requests per Pulumi-Webhook-ID.
+type countingReceiver struct {
+	mu    sync.Mutex
+	seen  map[string]int
+	total int
+}
+
+func (r *countingReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	id := req.Header.Get("Pulumi-Webhook-ID")
+	r.mu.Lock()
+	r.seen[id]++
+	r.total++
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (r *countingReceiver) counts() (distinct, total int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen), r.total
+}
+
+// waitUntil polls cond until it holds or the timeout passes.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestCrashRecovery stores crashEvents events, lets a child process deliver them, kills it
+// with SIGKILL midway, starts another child on the same file, and checks that every delivery
+// reached the receiver. At-least-once allows duplicates: the deliveries the first child had
+// sent but not yet recorded; there can be no more of them than it had workers.
+func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	rec := &countingReceiver{seen: map[string]int{}}
+	b := setup(t, func(c *Config) { c.Now = time.Now })
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) { rec.ServeHTTP(w, r) })
+	b.createHook(t, hookSpec("crash", rc.url("/crash")))
+	ctx := context.Background()
+	want := map[string]bool{}
+	for range crashEvents {
+		res := b.emit(t, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject})
+		want[res.EventID] = true
+	}
+	ids := map[string]bool{}
+	for ev := range want {
+		for _, d := range b.deliveriesOf(t, ev) {
+			ids[d.ID] = true
+		}
+	}
+	if len(ids) != crashEvents {
+		t.Fatalf("%d deliveries stored, want %d", len(ids), crashEvents)
+	}
+
+	first := startCrashChild(t, b.path, 0)
+	waitUntil(t, 20*time.Second, "the first child to deliver a third", func() bool {
+		d, _ := rec.counts()
+		return d >= crashEvents/3
+	})
+	first.kill(t)
+	atKill, _ := rec.counts()
+	if atKill >= crashEvents {
+		t.Fatalf("the first child delivered everything (%d) before it was killed: not a crash midway", atKill)
+	}
+	stats, err := b.eng.QueueStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed the first child after %d distinct deliveries; %d left pending, %d running (held by the dead child)", atKill, stats.Pending, stats.Running)
+
+	// The restarted process runs its clock one lease ahead: the dead child's claims have
+	// expired for it, as they would after waiting out the lease.
+	second := startCrashChild(t, b.path, b.eng.Config().Lease()+time.Second)
+	waitUntil(t, 20*time.Second, "every delivery to arrive", func() bool {
+		d, _ := rec.counts()
+		if d < crashEvents {
+			return false
+		}
+		st, err := b.eng.QueueStats(ctx)
+		return err == nil && st.Pending == 0 && st.Running == 0
+	})
+	second.kill(t)
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for id := range ids {
+		if rec.seen[id] == 0 {
+			t.Errorf("delivery %s never reached the receiver", id)
+		}
+	}
+	for id := range rec.seen {
+		if !ids[id] {
+			t.Errorf("the receiver got unknown delivery %q", id)
+		}
+	}
+	duplicates := rec.total - len(rec.seen)
+	t.Logf("crash recovery: %d deliveries, %d requests, %d duplicates (at most %d allowed: the dead child's in-flight attempts)",
+		len(ids), rec.total, duplicates, crashChildWorkers)
+	if duplicates > crashChildWorkers {
+		t.Errorf("%d duplicates, more than the %d attempts the killed child could have had in flight", duplicates, crashChildWorkers)
+	}
+	for ev := range want {
+		for _, d := range b.deliveriesOf(t, ev) {
+			if d.State != "succeeded" {
+				t.Errorf("delivery %s ended %s", d.ID, d.State)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("first child output:\n%s\nsecond child output:\n%s", first.output.String(), second.output.String())
+	}
+}

@@ -1,0 +1,298 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/sender"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+)
+
+// Attempt outcomes reported to the Observer.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeRetry     = "retry"
+	OutcomeFailed    = "failed"
+	OutcomeDiscarded = "discarded"
+)
+
+// completeTimeout bounds the store write that records an attempt, which runs even while the
+// engine stops so that a finished attempt is not sent again.
+const completeTimeout = 10 * time.Second
+
+// workerRun is one Start..Stop period of the delivery workers.
+type workerRun struct {
+	// ctx is the context of in-flight attempts; cancel aborts them (Stop's deadline passed or
+	// Start's context ended).
+	ctx    context.Context
+	cancel context.CancelFunc
+	// stop is closed by Stop: claim nothing more.
+	stop chan struct{}
+	// dispatched is closed when the claim loop has returned.
+	dispatched chan struct{}
+	// freed is signalled when an in-flight attempt finishes (a slot and an endpoint slot free up).
+	freed    chan struct{}
+	busy     atomic.Int64
+	inflight sync.WaitGroup
+}
+
+// Start launches the delivery workers and returns at once. They claim due deliveries from the
+// store (emitted by this process or any other sharing it), send them and record each attempt,
+// until Stop is called or ctx ends (which also aborts in-flight attempts).
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.run != nil {
+		return errors.New("engine: the delivery workers are already running: call Stop before starting them again")
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r := &workerRun{
+		ctx: rctx, cancel: cancel,
+		stop: make(chan struct{}), dispatched: make(chan struct{}), freed: make(chan struct{}, 1),
+	}
+	e.run = r
+	go e.dispatch(r)
+	e.log.InfoContext(ctx, "delivery workers started", "worker", e.worker, "workers", e.cfg.Workers,
+		"per_endpoint_limit", e.cfg.PerEndpointLimit, "lease", e.cfg.Lease().String())
+	return nil
+}
+
+// Stop stops claiming deliveries and waits for in-flight attempts to finish and be recorded.
+// When ctx ends first, the attempts still running are aborted and recorded for an immediate
+// retry, and Stop returns ctx's error. Anything not finished is picked up by the next Start
+// of this or another process. Stop without Start does nothing.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.mu.Lock()
+	r := e.run
+	e.run = nil
+	e.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	close(r.stop)
+	done := make(chan struct{})
+	go func() {
+		<-r.dispatched
+		r.inflight.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		n := r.busy.Load()
+		r.cancel()
+		<-done
+		err = fmt.Errorf("engine: stop: %d delivery attempts were still running and were aborted; they will be retried: %w", n, ctx.Err())
+	}
+	r.cancel()
+	e.log.InfoContext(ctx, "delivery workers stopped", "worker", e.worker)
+	return err
+}
+
+// claimGather is how long the claim loop waits for more workers to free up before claiming
+// for fewer than half of them.
+const claimGather = 2 * time.Millisecond
+
+// dispatch is the claim loop: it claims as many due deliveries as there are free workers and
+// starts an attempt for each, then sleeps until a local Emit, a finished attempt, or the poll
+// interval. Under load it gathers finished attempts so that one claim statement serves several
+// workers: a claim costs the store about as much for eight deliveries as for one.
+func (e *Engine) dispatch(r *workerRun) {
+	defer close(r.dispatched)
+	timer := time.NewTimer(e.cfg.PollInterval)
+	defer timer.Stop()
+	batch := max(1, e.cfg.Workers/2)
+	var gatherSince time.Time // when workers first sat free without a claim; zero if none
+	urgent := true            // claim at the next chance whatever the batch size
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-r.ctx.Done():
+			return
+		default:
+		}
+		wait := e.cfg.PollInterval
+		busy := int(r.busy.Load())
+		free := e.cfg.Workers - busy
+		switch {
+		case free <= 0:
+			gatherSince = time.Time{}
+		case urgent || busy == 0 || free >= batch || (!gatherSince.IsZero() && time.Since(gatherSince) >= claimGather):
+			urgent, gatherSince = false, time.Time{}
+			claimed, err := e.store.DeliveryClaim(r.ctx, store.DeliveryClaimParams{
+				Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: free,
+				PerEndpointLimit: e.cfg.PerEndpointLimit,
+			})
+			if err != nil && r.ctx.Err() == nil {
+				e.log.ErrorContext(r.ctx, "claiming deliveries failed; retrying after the poll interval", "error", err.Error())
+			}
+			for _, d := range claimed {
+				r.busy.Add(1)
+				r.inflight.Add(1)
+				go e.attempt(r, d)
+			}
+			if err == nil && len(claimed) == free {
+				continue // the queue may hold more: claim again once workers are free
+			}
+		default:
+			if gatherSince.IsZero() {
+				gatherSince = time.Now()
+			}
+			wait = claimGather - time.Since(gatherSince)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-r.stop:
+			return
+		case <-r.ctx.Done():
+			return
+		case <-e.wake:
+			urgent = true
+		case <-r.freed:
+		case <-timer.C:
+			urgent = true
+		}
+	}
+}
+
+// attempt sends one claimed delivery and records the outcome.
+func (e *Engine) attempt(r *workerRun, d *store.ClaimedDelivery) {
+	defer func() {
+		r.busy.Add(-1)
+		select {
+		case r.freed <- struct{}{}:
+		default:
+		}
+		r.inflight.Done()
+	}()
+	log := e.log.With("delivery", d.ID, "event", d.EventID, "hook_id", d.HookID, "endpoint", d.Endpoint, "attempt", d.Attempts)
+	p := store.DeliveryCompleteParams{ID: d.ID, Worker: e.worker, Attempt: d.Attempts}
+	if !d.HookActive {
+		now := e.cfg.Now()
+		p.State, p.Now = store.DeliveryDiscarded, now
+		p.Record = store.Attempt{
+			DeliveryID: d.ID, HookID: d.HookID, Number: d.Attempts, Filter: d.Filter, Kind: d.Kind, StartedAt: now,
+			Error: "not sent: the webhook is inactive, so the delivery was discarded",
+		}
+		e.complete(r, log, p, OutcomeDiscarded, "")
+		return
+	}
+	res := e.sender.Send(r.ctx, sender.Request{URL: d.URL, DeliveryID: d.ID, Kind: d.Kind, Body: d.Body, Secret: d.Secret})
+	now := e.cfg.Now()
+	p.Now = now
+	p.Record = res.Attempt
+	p.Record.DeliveryID, p.Record.HookID, p.Record.Number = d.ID, d.HookID, d.Attempts
+	p.Record.Filter, p.Record.Kind = d.Filter, d.Kind
+	errText := redact(p.Record.Error, d.URL)
+	log = log.With("status", p.Record.ResponseCode, "duration", p.Record.Duration.String())
+	if r.ctx.Err() != nil && res.Outcome == sender.Retry && p.Record.ResponseCode == 0 {
+		// Aborted by shutdown: not the endpoint's fault, so retry at once on the next start.
+		p.State, p.NextAttemptAt = store.DeliveryPending, now
+		p.Record.Error = "aborted: the delivery engine stopped before the attempt finished; it will be retried"
+		e.complete(r, log, p, OutcomeRetry, p.Record.Error)
+		return
+	}
+	outcome := OutcomeFailed
+	switch res.Outcome {
+	case sender.Succeeded:
+		p.State, outcome = store.DeliverySucceeded, OutcomeSucceeded
+	case sender.Gone:
+		p.State = store.DeliveryFailed
+		p.DisableHookReason = fmt.Sprintf("the endpoint answered %d Gone at %s, which means it no longer wants deliveries: the webhook was deactivated; set active to true to resume",
+			p.Record.ResponseCode, now.UTC().Format(time.RFC3339))
+	case sender.Retry:
+		if next, ok := e.nextAttempt(d.Attempts, res.RetryAfter, now); ok {
+			p.State, p.NextAttemptAt, outcome = store.DeliveryPending, next, OutcomeRetry
+		} else {
+			p.State = store.DeliveryFailed
+			errText = fmt.Sprintf("gave up after %d attempts: %s", d.Attempts, errText)
+		}
+	default:
+		p.State = store.DeliveryFailed
+	}
+	e.complete(r, log, p, outcome, errText)
+}
+
+// complete records a finished attempt and reports it.
+func (e *Engine) complete(r *workerRun, log *slog.Logger, p store.DeliveryCompleteParams, outcome, errText string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), completeTimeout)
+	defer cancel()
+	if err := e.store.DeliveryComplete(ctx, p); err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			log.Warn("delivery attempt finished after its lease was lost; another worker owns it now", "outcome", outcome)
+			return
+		}
+		log.Error("recording a delivery attempt failed; the delivery will be retried after its lease", "outcome", outcome, "error", err.Error())
+		return
+	}
+	if o := e.cfg.Observer; o != nil {
+		o.AttemptFinished(outcome, p.Record.Duration)
+		if p.DisableHookReason != "" {
+			o.HookDisabled(p.DisableHookReason)
+		}
+	}
+	switch {
+	case p.DisableHookReason != "":
+		log.Warn("webhook deactivated: the endpoint answered 410 Gone", "outcome", outcome)
+	case outcome == OutcomeSucceeded:
+		log.Debug("delivery succeeded")
+	case outcome == OutcomeRetry:
+		log.Info("delivery attempt failed; will retry", "next_attempt_at", p.NextAttemptAt, "error", errText)
+	case outcome == OutcomeDiscarded:
+		log.Info("delivery discarded: the webhook is inactive")
+	default:
+		log.Warn("delivery failed", "error", errText)
+	}
+}
+
+// nextAttempt returns when to try again after attempt number attempts failed, or false when
+// the retry schedule is exhausted. A Retry-After from the endpoint replaces the scheduled wait,
+// bounded by RetryAfterMax; scheduled waits get ±20% jitter so retries do not arrive in waves.
+func (e *Engine) nextAttempt(attempts int, retryAfter time.Duration, now time.Time) (time.Time, bool) {
+	if attempts < 1 || attempts > len(e.cfg.RetrySchedule) {
+		return time.Time{}, false
+	}
+	if retryAfter > 0 {
+		return now.Add(min(retryAfter, e.cfg.RetryAfterMax)), true
+	}
+	return now.Add(jitter(e.cfg.RetrySchedule[attempts-1])), true
+}
+
+// jitter returns d scaled by a random factor in [0.8, 1.2).
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// redact removes a payload URL's path and query from an error message: URLs of Slack and Teams
+// webhooks carry their credentials there.
+func redact(msg, rawURL string) string {
+	if msg == "" || rawURL == "" {
+		return msg
+	}
+	short := rawURL
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		short = u.Scheme + "://" + u.Host + "/…"
+		if rest := strings.TrimPrefix(rawURL, u.Scheme+"://"+u.Host); rest != "" && rest != "/" {
+			msg = strings.ReplaceAll(msg, rawURL, short)
+			msg = strings.ReplaceAll(msg, rest, "/…")
+			return msg
+		}
+	}
+	return strings.ReplaceAll(msg, rawURL, short)
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// TokenPrefix starts every API token, so a leaked one is easy to recognise and search for.
+const TokenPrefix = "pwh_"
+
+// HashToken returns the stored form of an API token: hex(sha256(token)).
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// IssueTokenParams creates an API token for one organization.
+type IssueTokenParams struct {
+	Org         string
+	Description string
+	Now         time.Time
+}
+
+// IssueToken creates a random API token, stores its hash, and returns the token itself, which
+// is never stored or shown again, with the stored record.
+func IssueToken(ctx context.Context, st store.Store, p IssueTokenParams) (string, *store.Token, error) {
+	if err := (webhook.Scope{Org: p.Org}).Validate(); err != nil {
+		return "", nil, err
+	}
+	secret := make([]byte, 32)
+	id := make([]byte, 6)
+	if _, err := rand.Read(secret); err != nil {
+		return "", nil, fmt.Errorf("generate token: %w", err)
+	}
+	if _, err := rand.Read(id); err != nil {
+		return "", nil, fmt.Errorf("generate token id: %w", err)
+	}
+	if p.Now.IsZero() {
+		p.Now = time.Now()
+	}
+	plain := TokenPrefix + base64.RawURLEncoding.EncodeToString(secret)
+	t := &store.Token{
+		ID:          "tok_" + hex.EncodeToString(id),
+		Org:         p.Org,
+		Description: p.Description,
+		Hash:        HashToken(plain),
+		CreatedAt:   p.Now.UTC(),
+	}
+	if err := st.TokenCreate(ctx, t); err != nil {
+		return "", nil, fmt.Errorf("store token: %w", err)
+	}
+	return plain, t, nil
+}
+
+// authenticate returns the token the request carries in "Authorization: token <t>", or a 401.
+// Unknown and revoked tokens get the same answer.
+func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, apiError(http.StatusUnauthorized, "missing Authorization header: send \"Authorization: token <api token>\" (create one with `pulumi-webhooks token create`)")
+	}
+	scheme, plain, ok := strings.Cut(h, " ")
+	plain = strings.TrimSpace(plain)
+	if !ok || !strings.EqualFold(scheme, "token") || plain == "" {
+		return nil, apiError(http.StatusUnauthorized, "Authorization header is not of the form \"token <api token>\"")
+	}
+	t, err := s.store.TokenGetByHash(r.Context(), HashToken(plain))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, apiError(http.StatusUnauthorized, "invalid or revoked API token: check the token, or create a new one with `pulumi-webhooks token create`")
+	case err != nil:
+		return nil, fmt.Errorf("look up API token: %w", err)
+	case !t.RevokedAt.IsZero():
+		return nil, apiError(http.StatusUnauthorized, "invalid or revoked API token: check the token, or create a new one with `pulumi-webhooks token create`")
+	}
+	s.touch(r.Context(), t)
+	return t, nil
+}
+
+// TokenTouchInterval is how stale a token's last-used time may get before a request
+// refreshes it: a write per token per interval, not per request.
+const TokenTouchInterval = time.Minute
+
+// tokenToucher is implemented by stores that record when a token was last used.
+type tokenToucher interface {
+	TokenTouch(ctx context.Context, id string, now time.Time) error
+}
+
+func (s *Server) touch(ctx context.Context, t *store.Token) {
+	tt, ok := s.store.(tokenToucher)
+	now := s.cfg.Now()
+	if !ok || now.Sub(t.LastUsedAt) < TokenTouchInterval {
+		return
+	}
+	if err := tt.TokenTouch(ctx, t.ID, now); err != nil {
+		s.log.Warn("could not record the API token's use", "token", t.ID, "error", err)
+	}
+}

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// HeaderNextBefore, on a full page of deliveries, is the cursor to pass as ?before= for the
+// next (older) page.
+const HeaderNextBefore = "X-Next-Before"
+
+func (s *Server) hookList(w http.ResponseWriter, r *http.Request, c *call) error {
+	hooks, err := s.engine.HookList(r.Context(), store.HookListParams{Scope: c.scope, Exact: true})
+	if err != nil {
+		return err
+	}
+	out := make([]api.WebhookResponse, 0, len(hooks))
+	for _, h := range hooks {
+		out = append(out, api.FromHook(h))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) hookCreate(w http.ResponseWriter, r *http.Request, c *call) error {
+	var body api.Webhook
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	spec, err := specForCreate(c.scope, body)
+	if err != nil {
+		return err
+	}
+	h, err := s.engine.HookCreate(r.Context(), spec)
+	if err != nil {
+		return hookFieldError(hookError(store.HookRef{Scope: spec.Scope, Name: spec.Name}, err))
+	}
+	w.Header().Set("Location", api.HookPath(h.Ref()))
+	writeJSON(w, http.StatusCreated, api.FromHook(h))
+	return nil
+}
+
+func (s *Server) hookGet(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := c.ref(r)
+	h, err := s.engine.HookGet(r.Context(), ref)
+	if err != nil {
+		return hookError(ref, err)
+	}
+	writeJSON(w, http.StatusOK, api.FromHook(h))
+	return nil
+}
+
+func (s *Server) hookUpdate(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := c.ref(r)
+	var body api.Webhook
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	cur, err := s.engine.HookGet(r.Context(), ref)
+	if err != nil {
+		return hookError(ref, err)
+	}
+	spec, err := specForUpdate(cur, body)
+	if err != nil {
+		return err
+	}
+	h, err := s.engine.HookUpdate(r.Context(), engine.HookUpdateParams{Ref: ref, Spec: spec, Secret: body.Secret})
+	if err != nil {
+		return hookFieldError(hookError(ref, err))
+	}
+	writeJSON(w, http.StatusOK, api.FromHook(h))
+	return nil
+}
+
+func (s *Server) hookDelete(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := c.ref(r)
+	if err := s.engine.HookDelete(r.Context(), ref); err != nil {
+		return hookError(ref, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) hookPing(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := c.ref(r)
+	a, err := s.engine.Ping(r.Context(), ref)
+	if err != nil {
+		return hookError(ref, err)
+	}
+	writeJSON(w, http.StatusOK, api.FromAttempt(a))
+	return nil
+}
+
+func (s *Server) deliveryList(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := c.ref(r)
+	p, err := deliveryLogParams(r)
+	if err != nil {
+		return err
+	}
+	attempts, err := s.engine.DeliveryLog(r.Context(), ref, p)
+	if err != nil {
+		return hookError(ref, err)
+	}
+	out := make([]api.WebhookDelivery, 0, len(attempts))
+	for _, a := range attempts {
+		out = append(out, api.FromAttempt(a))
+	}
+	if len(attempts) == p.Limit {
+		w.Header().Set(HeaderNextBefore, strconv.FormatInt(attempts[len(attempts)-1].ID, 10))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func deliveryLogParams(r *http.Request) (engine.DeliveryLogParams, error) {
+	p := engine.DeliveryLogParams{Limit: engine.DeliveryLogLimitDefault}
+	var errs webhook.FieldErrors
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > engine.DeliveryLogLimitMax {
+			errs.Add("limit", fmt.Sprintf("%q is not a number from 1 to %d: give how many attempts to return", v, engine.DeliveryLogLimitMax))
+		}
+		p.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			errs.Add("before", fmt.Sprintf("%q is not a positive number: pass the %s header of the previous page", v, HeaderNextBefore))
+		}
+		p.Before = n
+	}
+	return p, errs.Err()
+}
+
+func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := c.ref(r)
+	id := r.PathValue("event")
+	a, err := s.engine.Redeliver(r.Context(), ref, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return apiError(http.StatusNotFound, fmt.Sprintf("delivery %q of webhook %q not found", id, ref.String()))
+	}
+	if err != nil {
+		return hookError(ref, err)
+	}
+	writeJSON(w, http.StatusOK, api.FromAttempt(a))
+	return nil
+}
+
+// hookFieldError renames the fields of validation errors to their wire names: the webhook
+// vocabulary says environmentName where the hook API says envName.
+func hookFieldError(err error) error {
+	var fe webhook.FieldErrors
+	if !errors.As(err, &fe) {
+		return err
+	}
+	out := make(webhook.FieldErrors, len(fe))
+	for i, e := range fe {
+		if e.Field == "environmentName" {
+			e.Field = "envName"
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// specForCreate builds the spec of a new hook from the URL's scope and the body. The body's
+// scope fields may repeat the URL's but not contradict it; the fields the Webhook schema
+// requires must be present.
+func specForCreate(scope webhook.Scope, b api.Webhook) (webhook.Spec, error) {
+	var errs webhook.FieldErrors
+	if b.OrganizationName == nil {
+		errs.Add("organizationName", fmt.Sprintf("is required: set it to %q, the organization in the URL", scope.Org))
+	}
+	checkScope(&errs, scope, b)
+	if b.Active == nil {
+		errs.Add("active", "is required: true to deliver events, false to create the webhook paused")
+	}
+	if b.DisplayName == nil {
+		errs.Add("displayName", "is required: give the webhook a human-readable name")
+	}
+	if b.PayloadURL == nil {
+		errs.Add("payloadUrl", "is required: give the URL that receives deliveries (project/stack for pulumi_deployments)")
+	}
+	if len(errs) > 0 {
+		return webhook.Spec{}, errs
+	}
+	spec := webhook.Spec{
+		Scope:       scope,
+		Name:        deref(b.Name),
+		DisplayName: *b.DisplayName,
+		PayloadURL:  *b.PayloadURL,
+		Secret:      deref(b.Secret),
+		Active:      *b.Active,
+		Format:      webhook.Format(deref(b.Format)),
+	}
+	if b.Name != nil && *b.Name == "" {
+		return webhook.Spec{}, fieldError("name", "is empty: leave it out to have a name generated, or give one")
+	}
+	spec.Filters, spec.Groups = filtersAndGroups(b)
+	spec.Normalize()
+	return spec, nil // The engine validates the rest.
+}
+
+// specForUpdate applies a PATCH body to the current hook: fields left out keep their value.
+// Scope and name can be repeated but not changed.
+func specForUpdate(cur *store.Hook, b api.Webhook) (webhook.Spec, error) {
+	var errs webhook.FieldErrors
+	checkScope(&errs, cur.Scope, b)
+	if b.Name != nil && *b.Name != cur.Name {
+		errs.Add("name", fmt.Sprintf("cannot change from %q to %q: a webhook's name is fixed; create a new webhook instead", cur.Name, *b.Name))
+	}
+	if len(errs) > 0 {
+		return webhook.Spec{}, errs
+	}
+	spec := cur.Spec
+	spec.Secret = ""
+	if b.DisplayName != nil {
+		spec.DisplayName = *b.DisplayName
+	}
+	if b.PayloadURL != nil {
+		spec.PayloadURL = *b.PayloadURL
+	}
+	if b.Active != nil {
+		spec.Active = *b.Active
+	}
+	if b.Format != nil {
+		spec.Format = webhook.Format(*b.Format)
+	}
+	filters, groups := filtersAndGroups(b)
+	if b.Filters != nil {
+		spec.Filters = filters
+	}
+	if b.Groups != nil {
+		spec.Groups = groups
+	}
+	spec.Normalize()
+	return spec, nil // The engine validates the result.
+}
+
+// checkScope reports body scope fields that contradict the URL's scope.
+func checkScope(errs *webhook.FieldErrors, scope webhook.Scope, b api.Webhook) {
+	if b.OrganizationName != nil && *b.OrganizationName != scope.Org {
+		errs.Add("organizationName", fmt.Sprintf("%q does not match the organization in the URL (%q): make them the same", *b.OrganizationName, scope.Org))
+	}
+	where := map[webhook.ScopeKind]string{
+		webhook.ScopeOrganization: "this URL manages organization webhooks",
+		webhook.ScopeStack:        "this URL manages the webhooks of stack " + scope.String(),
+		webhook.ScopeEnvironment:  "this URL manages the webhooks of environment " + scope.String(),
+	}[scope.Kind()]
+	for _, f := range []struct {
+		field string
+		body  *string
+		url   string
+	}{
+		{"projectName", b.ProjectName, scope.Project},
+		{"stackName", b.StackName, scope.Stack},
+		{"envName", b.EnvName, scope.Environment},
+	} {
+		switch {
+		case f.body == nil || *f.body == f.url:
+		case f.url == "" && *f.body == "":
+		case f.url == "":
+			errs.Add(f.field, fmt.Sprintf("is %q but %s: remove it, or use the URL of the scope you mean", *f.body, where))
+		default:
+			errs.Add(f.field, fmt.Sprintf("%q does not match the URL's %q: make them the same", *f.body, f.url))
+		}
+	}
+}
+
+func filtersAndGroups(b api.Webhook) ([]webhook.Filter, []webhook.Group) {
+	var filters []webhook.Filter
+	var groups []webhook.Group
+	if b.Filters != nil {
+		for _, f := range *b.Filters {
+			filters = append(filters, webhook.Filter(f))
+		}
+	}
+	if b.Groups != nil {
+		for _, g := range *b.Groups {
+			groups = append(groups, webhook.Group(g))
+		}
+	}
+	return filters, groups
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

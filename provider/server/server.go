@@ -1,0 +1,243 @@
+// Package server serves the pulumi-webhooks REST API: the Pulumi Cloud webhook endpoints for
+// organization, stack and ESC environment scopes, event ingestion (POST
+// /api/orgs/{org}/events), health and readiness probes, and Prometheus metrics. It is a thin
+// layer over the engine: it authenticates the caller, checks that the request's organization is
+// the token's, decodes and validates the body, calls one engine method, and maps the result to
+// a status code and a JSON body. Store errors are mapped to HTTP statuses here and nowhere else.
+//
+// The hook endpoints follow the Pulumi Cloud OpenAPI document (shared/reference), with these
+// additions, each compatible with clients written for Pulumi Cloud:
+//
+//   - Errors are {"code": N, "message": "field: problem and fix; ..."} plus, for 400, an
+//     "errors" list of {"field", "message"} so clients can rebuild per-field errors.
+//   - Bodies are strict: unknown fields, wrong JSON types and unknown enum values (format,
+//     filters, groups) are 400 naming the field; bodies over Config.MaxBodyBytes are 413.
+//     The response-only fields hasSecret and secretCiphertext may be sent back and are ignored.
+//   - PATCH changes only the fields it is given ("secret": "" removes the secret, an absent
+//     secret keeps it, "filters": [] clears the filters); scope fields and the name may be
+//     repeated but not changed.
+//   - GET .../deliveries takes ?limit= (1-1000, default 100) and ?before=<cursor>; a full
+//     page carries the next cursor in the X-Next-Before header.
+//   - POST /api/orgs/{org}/events fires an event (see ParseEmit) and answers 202
+//     {"eventId", "deliveries", "deploymentRequests"}; an Idempotency-Key header replays the
+//     first answer for 24 hours, marked with Idempotent-Replayed: true.
+//   - A token of another organization gets 404 for everything, exactly as if the object did
+//     not exist.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// MaxBodyBytesDefault caps request bodies; larger ones are answered 413.
+	MaxBodyBytesDefault = 1 << 20
+	// ReadyTimeoutDefault bounds the store check behind /readyz.
+	ReadyTimeoutDefault = 2 * time.Second
+)
+
+// Config builds a Server. Engine is required.
+type Config struct {
+	Engine *engine.Engine
+	// Store holds the API tokens; nil means the engine's store.
+	Store  store.Store
+	Logger *slog.Logger
+	// Metrics, when set, is served on /metrics and counts requests.
+	Metrics      *Metrics
+	MaxBodyBytes int64
+	ReadyTimeout time.Duration
+	Now          func() time.Time
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Store == nil && c.Engine != nil {
+		c.Store = c.Engine.Config().Store
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = ReadyTimeoutDefault
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Engine == nil:
+		return errors.New("server: Config.Engine is required")
+	case c.Store == nil:
+		return errors.New("server: Config.Store is required")
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("server: Config.MaxBodyBytes is %d: give a positive size", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// Server is the HTTP API. Its Handler is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	engine   *engine.Engine
+	store    store.Store
+	log      *slog.Logger
+	mux      *http.ServeMux
+	draining atomic.Bool
+}
+
+// New builds a Server.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, engine: cfg.Engine, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
+
+// Drain makes /readyz answer 503 so load balancers stop sending traffic; call it when
+// shutdown begins.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// call is what an API handler gets besides the request: the caller's token and the scope the
+// URL names.
+type call struct {
+	token *store.Token
+	scope webhook.Scope
+}
+
+// ref returns the hook the URL names.
+func (c *call) ref(r *http.Request) store.HookRef {
+	return store.HookRef{Scope: c.scope, Name: r.PathValue("hook")}
+}
+
+type apiHandler func(w http.ResponseWriter, r *http.Request, c *call) error
+
+type methods map[string]apiHandler
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	}
+	prefixes := []struct {
+		path string
+		kind webhook.ScopeKind
+	}{
+		{"/api/orgs/{org}", webhook.ScopeOrganization},
+		{"/api/stacks/{org}/{project}/{stack}", webhook.ScopeStack},
+		{"/api/esc/environments/{org}/{project}/{env}", webhook.ScopeEnvironment},
+	}
+	for _, p := range prefixes {
+		s.api(p.path+"/hooks", p.kind, methods{http.MethodGet: s.hookList, http.MethodPost: s.hookCreate})
+		s.api(p.path+"/hooks/{hook}", p.kind, methods{
+			http.MethodGet: s.hookGet, http.MethodPatch: s.hookUpdate, http.MethodDelete: s.hookDelete,
+		})
+		s.api(p.path+"/hooks/{hook}/ping", p.kind, methods{http.MethodPost: s.hookPing})
+		s.api(p.path+"/hooks/{hook}/deliveries", p.kind, methods{http.MethodGet: s.deliveryList})
+		s.api(p.path+"/hooks/{hook}/deliveries/{event}/redeliver", p.kind, methods{http.MethodPost: s.redeliver})
+	}
+	s.api("/api/orgs/{org}/events", webhook.ScopeOrganization, methods{http.MethodPost: s.emit})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, apiError(http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)))
+	})
+}
+
+// api registers an authenticated endpoint. Authentication comes first, so an anonymous
+// caller learns nothing about which paths exist; then the method; then the organization.
+func (s *Server) api(pattern string, kind webhook.ScopeKind, ms methods) {
+	allow := make([]string, 0, len(ms))
+	for m := range ms {
+		allow = append(allow, m)
+	}
+	sort.Strings(allow)
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		tok, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h, ok := ms[r.Method]
+		if !ok {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, apiError(http.StatusMethodNotAllowed,
+				fmt.Sprintf("method %s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
+			return
+		}
+		c := &call{token: tok, scope: scopeFromPath(r, kind)}
+		if c.scope.Org != tok.Org {
+			// A token never learns whether another organization's objects exist.
+			s.writeError(w, r, s.crossOrg(r, c))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		if err := h(w, r, c); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// crossOrg returns the same 404 the request would get if the object did not exist.
+func (s *Server) crossOrg(r *http.Request, c *call) error {
+	if name := r.PathValue("hook"); name != "" {
+		return notFound(c.ref(r))
+	}
+	return apiError(http.StatusNotFound, fmt.Sprintf("organization %q not found", c.scope.Org))
+}
+
+func scopeFromPath(r *http.Request, kind webhook.ScopeKind) webhook.Scope {
+	s := webhook.Scope{Org: r.PathValue("org")}
+	switch kind {
+	case webhook.ScopeStack:
+		s.Project, s.Stack = r.PathValue("project"), r.PathValue("stack")
+	case webhook.ScopeEnvironment:
+		s.Project, s.Environment = r.PathValue("project"), r.PathValue("env")
+	}
+	return s
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 while the store answers and the server is not shutting down.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.writeError(w, r, apiError(http.StatusServiceUnavailable, "shutting down"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
+	defer cancel()
+	if _, err := s.engine.QueueStats(ctx); err != nil {
+		s.log.Warn("readiness check failed: store unreachable", "error", err)
+		s.writeError(w, r, apiError(http.StatusServiceUnavailable, "store unreachable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

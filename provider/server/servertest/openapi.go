@@ -1,0 +1,165 @@
+package servertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+)
+
+// OpenAPIFile is the Pulumi Cloud webhook API document, in shared/reference beside the repo.
+const OpenAPIFile = "pulumi-cloud-webhooks-openapi.json"
+
+// OpenAPI validates requests and responses against the Pulumi Cloud webhook API document,
+// tightened so that responses may carry only the documented fields (the document allows extra
+// ones): a misspelt field such as environmentName for envName, or a secret, fails.
+type OpenAPI struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+var (
+	openAPIOnce sync.Once
+	openAPIDoc  *OpenAPI
+	openAPIErr  error
+)
+
+// LoadOpenAPI loads the document from <repo root>/../shared/reference, where both the
+// development tree and CI's checkout keep it, and fails t clearly when it is missing.
+func LoadOpenAPI(t testing.TB) *OpenAPI {
+	t.Helper()
+	path := filepath.Join(RepoRoot(t), "..", "shared", "reference", OpenAPIFile)
+	openAPIOnce.Do(func() { openAPIDoc, openAPIErr = loadOpenAPI(path) })
+	if openAPIErr != nil {
+		t.Fatalf("the API contract tests need the OpenAPI document at %s (shared/reference beside the repository checkout): %v", path, openAPIErr)
+	}
+	return openAPIDoc
+}
+
+func loadOpenAPI(path string) (*OpenAPI, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, err
+	}
+	if err := tighten(doc); err != nil {
+		return nil, err
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &OpenAPI{doc: doc, router: router}, nil
+}
+
+// tighten forbids undocumented response fields: WebhookResponse becomes one flat object of
+// Webhook's fields (minus the write-only secret) and its own, and WebhookDelivery is closed.
+func tighten(doc *openapi3.T) error {
+	schemas := doc.Components.Schemas
+	hook, resp, delivery := schemas["Webhook"], schemas["WebhookResponse"], schemas["WebhookDelivery"]
+	if hook == nil || resp == nil || delivery == nil || len(resp.Value.AllOf) != 2 {
+		return errors.New("the document no longer has the Webhook, WebhookResponse and WebhookDelivery schemas this test knows")
+	}
+	no := false
+	flat := openapi3.NewObjectSchema()
+	flat.Properties = openapi3.Schemas{}
+	for _, part := range resp.Value.AllOf {
+		for name, p := range part.Value.Properties {
+			if name != "secret" {
+				flat.Properties[name] = p
+			}
+		}
+		flat.Required = append(flat.Required, part.Value.Required...)
+	}
+	flat.AdditionalProperties = openapi3.AdditionalProperties{Has: &no}
+	*resp.Value = *flat
+	delivery.Value.AdditionalProperties = openapi3.AdditionalProperties{Has: &no}
+	return nil
+}
+
+// Documented reports whether the document has the operation of req.
+func (o *OpenAPI) Documented(req *http.Request) bool {
+	_, _, err := o.router.FindRoute(req)
+	return err == nil
+}
+
+// Check validates one exchange. A request of a documented operation that succeeded must be
+// valid; its response must be documented (status and body). Any error response, documented
+// or not, must be the {"code": N, "message": "..."} body with N equal to the status.
+func (o *OpenAPI) Check(t testing.TB, req *http.Request, reqBody []byte, status int, header http.Header, body []byte) {
+	t.Helper()
+	if status >= 400 {
+		CheckErrorBody(t, status, header, body)
+	}
+	route, params, err := o.router.FindRoute(req)
+	if err != nil {
+		return // not a documented operation (events, probes, metrics)
+	}
+	ctx := context.Background()
+	in := &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
+	}
+	// PATCH bodies may be partial, our extension (the document's Webhook schema requires
+	// every field); the other requests that succeed must be valid as documented.
+	if status < 300 && req.Method != http.MethodPatch {
+		r2 := req.Clone(ctx)
+		r2.Body = io.NopCloser(bytes.NewReader(reqBody))
+		in.Request = r2
+		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+			t.Errorf("%s %s: the request does not match the OpenAPI document: %v", req.Method, req.URL.Path, err)
+		}
+	}
+	documented := route.Operation.Responses.Status(status) != nil
+	if status < 400 || documented {
+		out := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: in, Status: status, Header: header,
+			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		}
+		out.SetBodyBytes(body)
+		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+			t.Errorf("%s %s: the %d response does not match the OpenAPI document: %v\nbody: %s", req.Method, req.URL.Path, status, err, body)
+		}
+	}
+}
+
+// CheckErrorBody checks the shape of an error response.
+func CheckErrorBody(t testing.TB, status int, header http.Header, body []byte) {
+	t.Helper()
+	if ct := header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("error response %d has Content-Type %q, want application/json", status, ct)
+	}
+	var e map[string]any
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Errorf("error response %d is not JSON: %v: %s", status, err, body)
+		return
+	}
+	code, _ := e["code"].(float64)
+	msg, _ := e["message"].(string)
+	if int(code) != status || msg == "" {
+		t.Errorf("error response %d is %s, want {\"code\": %d, \"message\": \"...\"}", status, body, status)
+	}
+	for k := range e {
+		if !slices.Contains([]string{"code", "message", "errors"}, k) {
+			t.Errorf("error response %d has unexpected field %q: %s", status, k, body)
+		}
+	}
+}

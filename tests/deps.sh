@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what the real-CLI tests under tests/provider need besides the Pulumi toolchain
+# (tests/toolchain/build.sh builds that): the npm packages that compile the Node SDK and run
+# the TypeScript Automation API program, and a Python virtual environment with the Pulumi
+# Python SDK. Everything goes into a cache outside the repository; the directory is printed on
+# stdout. A second run with the same pins only checks a stamp and returns at once.
+#
+#   PULUMI_WEBHOOKS_DEPS_DIR   where to install (default: $XDG_CACHE_HOME/pulumi-webhooks/deps)
+#
+# Layout: $dir/node/node_modules (typescript, @types/node, @pulumi/pulumi) and $dir/venv.
+set -euo pipefail
+
+# The generated Node SDK needs @pulumi/pulumi 3.269.0 or later (pulumi.runtime.existsResource);
+# 3.270.0 declares Node 22 but runs on the Node 20 these machines have. The Python SDK is the
+# newest on PyPI at the time of pinning.
+NODE_PULUMI=3.270.0
+NODE_TYPESCRIPT=5.9.3
+NODE_TYPES_NODE=20.19.43
+PY_PULUMI=3.272.0
+PY_EXTRA="setuptools==80.9.0 wheel==0.45.1"
+
+dir="${PULUMI_WEBHOOKS_DEPS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-webhooks/deps}"
+stamp="$dir/stamp"
+want="node=$(node --version) pulumi=$NODE_PULUMI typescript=$NODE_TYPESCRIPT types-node=$NODE_TYPES_NODE python=$(python3 --version 2>&1) py-pulumi=$PY_PULUMI $PY_EXTRA"
+
+log() { echo "deps: $*" >&2; }
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+  && [ -d "$dir/node/node_modules/@pulumi/pulumi" ] && [ -x "$dir/venv/bin/python" ]; then
+  echo "$dir"
+  exit 0
+fi
+
+command -v node >/dev/null || { log "node is not installed: install Node.js 20 or later"; exit 1; }
+command -v npm >/dev/null || { log "npm is not installed: install it with Node.js"; exit 1; }
+command -v python3 >/dev/null || { log "python3 is not installed: install Python 3.10 or later"; exit 1; }
+
+mkdir -p "$dir/node"
+rm -f "$stamp"
+
+log "installing npm packages into $dir/node"
+cat >"$dir/node/package.json" <<EOF
+{
+  "name": "pulumi-webhooks-test-deps",
+  "private": true,
+  "dependencies": {
+    "@pulumi/pulumi": "$NODE_PULUMI",
+    "@types/node": "$NODE_TYPES_NODE",
+    "typescript": "$NODE_TYPESCRIPT"
+  }
+}
+EOF
+(cd "$dir/node" && npm install --no-audit --no-fund --loglevel=error >&2)
+
+if [ ! -x "$dir/venv/bin/python" ]; then
+  log "creating the Python virtual environment $dir/venv"
+  python3 -m venv "$dir/venv"
+fi
+log "installing Python packages"
+# shellcheck disable=SC2086
+"$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check "pulumi==$PY_PULUMI" $PY_EXTRA >&2
+
+echo "$want" >"$stamp"
+echo "$dir"
