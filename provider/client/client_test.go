@@ -265,6 +265,8 @@ func TestNewRemoteModeErrors(t *testing.T) {
 			[]string{"reach the pulumi-webhooks server at " + deadURL, "apiUrl"}},
 		{"wrong token", Config{APIURL: srv.URL, AccessToken: token}, false,
 			[]string{"refused the access token", "invalid or revoked API token", "accessToken"}},
+		{"token of another organization", Config{APIURL: srv.URL, AccessToken: srv.Tokens["globex"]}, false,
+			[]string{`another organization than "acme"`, "pulumi-webhooks token create --org acme"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,6 +282,10 @@ func TestNewRemoteModeErrors(t *testing.T) {
 			}
 			assert.NotContains(t, err.Error(), token, "the access token never appears in errors")
 			assert.NotContains(t, err.Error(), "do-not-print")
+			for _, tok := range srv.Tokens {
+				assert.NotContains(t, err.Error(), tok, "the access token never appears in errors")
+			}
+			assert.NotErrorIs(t, err, store.ErrNotFound, "a misconfiguration never looks like a missing webhook")
 		})
 	}
 }

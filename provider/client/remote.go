@@ -35,6 +35,10 @@ type APIError struct {
 	Code    int
 	Message string
 	Fields  webhook.FieldErrors
+
+	// structured reports that the body was the API's {"code", "message"} error, i.e. that a
+	// pulumi-webhooks server (not a proxy in front of it) answered.
+	structured bool
 }
 
 func (e *APIError) Error() string {
@@ -64,6 +68,24 @@ func (e *APIError) Unwrap() []error {
 		errs = append(errs, e.Fields)
 	}
 	return errs
+}
+
+// ForeignOrgError means the access token belongs to another organization than Org. The server
+// answers 404 for everything of an organization the token does not belong to, exactly as for
+// objects that do not exist, so that a token never learns which names exist elsewhere; the
+// remote client tells the two apart by asking for Org's webhook list, which a token of Org
+// always gets. It deliberately does not wrap store.ErrNotFound: the hook may well exist, and a
+// caller must not take it for deleted.
+type ForeignOrgError struct {
+	Org string
+	// Message is the server's answer to the organization check.
+	Message string
+}
+
+func (e *ForeignOrgError) Error() string {
+	return fmt.Sprintf("the access token belongs to another organization than %q (asked for that organization's webhooks, "+
+		"the pulumi-webhooks server answers: %s); use a token of %s (pulumi-webhooks token create --org %s)",
+		e.Org, e.Message, e.Org, e.Org)
 }
 
 // NewRemote returns a Client that manages hooks through the REST API of the pulumi-webhooks
@@ -111,7 +133,7 @@ func (c *remote) Create(ctx context.Context, spec webhook.Spec) (*store.Hook, er
 	}
 	var out api.WebhookResponse
 	if err := c.do(ctx, http.MethodPost, api.HooksPath(spec.Scope), api.WebhookFromSpec(spec, secret), &out); err != nil {
-		return nil, err
+		return nil, c.explainNotFound(ctx, spec.Org, err)
 	}
 	return out.Hook(), nil
 }
@@ -119,7 +141,7 @@ func (c *remote) Create(ctx context.Context, spec webhook.Spec) (*store.Hook, er
 func (c *remote) Get(ctx context.Context, ref store.HookRef) (*store.Hook, error) {
 	var out api.WebhookResponse
 	if err := c.do(ctx, http.MethodGet, api.HookPath(ref), nil, &out); err != nil {
-		return nil, err
+		return nil, c.explainNotFound(ctx, ref.Org, err)
 	}
 	return out.Hook(), nil
 }
@@ -133,13 +155,45 @@ func (c *remote) Update(ctx context.Context, ref store.HookRef, spec webhook.Spe
 	}
 	var out api.WebhookResponse
 	if err := c.do(ctx, http.MethodPatch, api.HookPath(ref), api.WebhookFromSpec(spec, secret), &out); err != nil {
-		return nil, err
+		return nil, c.explainNotFound(ctx, ref.Org, err)
 	}
 	return out.Hook(), nil
 }
 
 func (c *remote) Delete(ctx context.Context, ref store.HookRef) error {
-	return c.do(ctx, http.MethodDelete, api.HookPath(ref), nil, nil)
+	return c.explainNotFound(ctx, ref.Org, c.do(ctx, http.MethodDelete, api.HookPath(ref), nil, nil))
+}
+
+// explainNotFound decides what a 404 to a request about org's webhooks means. The server
+// answers 404 alike for a missing webhook and for anything of an organization the token does
+// not belong to, so the 404 alone must not be taken for "gone": a refresh would drop every
+// webhook from the state. Listing org's webhooks settles it without weakening the server's
+// isolation: a token of org gets the list (so the webhook really is missing and err stands),
+// a token of another organization gets a 404 from the server (a *ForeignOrgError), and any
+// other answer leaves the question open, which is an error that does not wrap
+// store.ErrNotFound. Errors other than a 404 come back unchanged.
+func (c *remote) explainNotFound(ctx context.Context, org string, err error) error {
+	var notFound *APIError
+	if !errors.As(err, &notFound) || notFound.Code != http.StatusNotFound {
+		return err
+	}
+	var hooks []json.RawMessage
+	path := api.HooksPath(webhook.Scope{Org: org})
+	checkErr := c.do(ctx, http.MethodGet, path, nil, &hooks)
+	var refused *APIError
+	switch {
+	case checkErr == nil:
+		return err
+	case errors.As(checkErr, &refused) && refused.Code == http.StatusNotFound && refused.structured:
+		return &ForeignOrgError{Org: org, Message: refused.Message}
+	case errors.As(checkErr, &refused):
+		// Not a hook answer: keep only the status and message, so that a 404 or 409 here
+		// cannot pass for store.ErrNotFound or store.ErrAlreadyExists.
+		checkErr = fmt.Errorf("GET %s answered %d %s: %s", path, refused.Code, http.StatusText(refused.Code), refused.Message)
+	}
+	return fmt.Errorf("the pulumi-webhooks server answered %s %s with 404 (%s), but checking that the access token "+
+		"belongs to organization %q failed, so it is unknown whether the webhook is gone; check the provider's apiUrl "+
+		"and accessToken: %w", notFound.Method, notFound.Path, notFound.Message, org, checkErr)
 }
 
 // do sends one request and decodes a 2xx answer into out (when not nil).
@@ -182,6 +236,7 @@ func (c *remote) do(ctx context.Context, method, path string, in, out any) error
 	apiErr := &APIError{Method: method, Path: path, Code: resp.StatusCode}
 	var e api.Error
 	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		apiErr.structured = e.Code == resp.StatusCode
 		apiErr.Message = e.Message
 		for _, f := range e.Errors {
 			field := f.Field

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -184,11 +187,12 @@ func TestRemoteErrors(t *testing.T) {
 		}
 	}
 
-	// Another organization's hooks are invisible.
+	// Another organization's hooks are invisible, and the client says why.
 	other := specs("o")[1]
 	other.Org = "globex"
-	if _, err := b.remote.Create(ctx, other); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("create in another org: %v, want ErrNotFound", err)
+	var foreign *client.ForeignOrgError
+	if _, err := b.remote.Create(ctx, other); !errors.As(err, &foreign) || foreign.Org != "globex" || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("create in another org: %v, want a ForeignOrgError for globex", err)
 	}
 
 	bad, err := client.NewRemote(b.srv.URL, "pwh_wrong", nil)
@@ -264,5 +268,143 @@ func TestNewRemoteValidation(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "pw@") {
 			t.Errorf("error echoes credentials: %v", err)
 		}
+	}
+}
+
+// TestRemoteForeignOrganization: with a token of another organization, every operation on a
+// hook fails with a ForeignOrgError, never with store.ErrNotFound (which a refresh would take
+// for a deletion), whether the hook exists or not, and the hook stays on the server.
+func TestRemoteForeignOrganization(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	ctx := t.Context()
+	globex, err := client.NewRemote(b.srv.URL, b.srv.Tokens["globex"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, spec := range specs("f") {
+		h, err := b.remote.Create(ctx, spec)
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		missing := store.HookRef{Scope: h.Scope, Name: "never-created"}
+		for _, ref := range []store.HookRef{h.Ref(), missing} {
+			_, getErr := globex.Get(ctx, ref)
+			_, updErr := globex.Update(ctx, ref, spec, ptr("other"))
+			delErr := globex.Delete(ctx, ref)
+			for op, err := range map[string]error{"get": getErr, "update": updErr, "delete": delErr} {
+				var foreign *client.ForeignOrgError
+				switch {
+				case !errors.As(err, &foreign):
+					t.Errorf("%s %s with a globex token: %v, want a ForeignOrgError", op, ref, err)
+				case errors.Is(err, store.ErrNotFound):
+					t.Errorf("%s %s with a globex token: %v wraps ErrNotFound: a refresh would drop the hook", op, ref, err)
+				case foreign.Org != "acme":
+					t.Errorf("%s %s: ForeignOrgError.Org = %q, want acme", op, ref, foreign.Org)
+				}
+				for _, want := range []string{`another organization than "acme"`, `organization "acme" not found`, "pulumi-webhooks token create --org acme"} {
+					if err != nil && !strings.Contains(err.Error(), want) {
+						t.Errorf("%s %s: %q does not say %q", op, ref, err, want)
+					}
+				}
+				for org, tok := range b.srv.Tokens {
+					if err != nil && strings.Contains(err.Error(), tok) {
+						t.Errorf("%s %s: the error quotes %s's token", op, ref, org)
+					}
+				}
+			}
+			// The same answer for an existing and a missing hook: names do not leak.
+			if getErr != nil && ref == missing {
+				if _, existingErr := globex.Get(ctx, h.Ref()); existingErr.Error() != strings.Replace(getErr.Error(), "never-created", h.Name, 1) {
+					t.Errorf("existing and missing hooks answer differently:\n%v\n%v", existingErr, getErr)
+				}
+			}
+		}
+		got, err := b.srv.Engine.HookGet(ctx, h.Ref())
+		if err != nil {
+			t.Fatalf("the hook is gone after the foreign token's calls: %v", err)
+		}
+		if got.DisplayName != spec.DisplayName || got.SecretCiphertext != h.SecretCiphertext {
+			t.Errorf("the foreign token changed the hook: %+v", got)
+		}
+		spec.Org = "acme"
+		spec.Name = "g" + spec.Name
+		var foreign *client.ForeignOrgError
+		if _, err := globex.Create(ctx, spec); !errors.As(err, &foreign) || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("create in acme with a globex token: %v, want a ForeignOrgError", err)
+		}
+	}
+	// The token's own organization: a missing hook is still store.ErrNotFound.
+	ref := store.HookRef{Scope: webhook.Scope{Org: "globex"}, Name: "nope"}
+	_, err = globex.Get(ctx, ref)
+	var foreign *client.ForeignOrgError
+	if !errors.Is(err, store.ErrNotFound) || errors.As(err, &foreign) {
+		t.Errorf("missing hook of the token's own organization: %v, want ErrNotFound", err)
+	}
+	if err := globex.Delete(ctx, ref); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete of a missing hook of the token's own organization: %v, want ErrNotFound", err)
+	}
+}
+
+// TestRemoteNotFoundUnconfirmed: when the organization check behind a 404 gets an answer that
+// is neither the list nor the server's own 404 (here from a proxy in front of a real server),
+// the client cannot tell a deleted hook from a hidden one, and says so without ErrNotFound.
+func TestRemoteNotFoundUnconfirmed(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, servertest.Opts{NoWorkers: true})
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(target)
+	ref := store.HookRef{Scope: webhook.Scope{Org: "acme", Project: "web", Stack: "prod"}, Name: "gone"}
+	for _, c := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"proxy error", http.StatusBadGateway, "upstream unavailable", "GET /api/orgs/acme/hooks answered 502 Bad Gateway: upstream unavailable"},
+		{"plain-text 404", http.StatusNotFound, "no route", "GET /api/orgs/acme/hooks answered 404 Not Found: no route"},
+		{"not the API's list", http.StatusOK, "<html>login</html>", "decode the answer to GET /api/orgs/acme/hooks"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && r.URL.Path == "/api/orgs/acme/hooks" {
+					w.WriteHeader(c.status)
+					_, _ = w.Write([]byte(c.body))
+					return
+				}
+				forward.ServeHTTP(w, r)
+			}))
+			t.Cleanup(proxy.Close)
+			for org, tok := range srv.Tokens {
+				rc, err := client.NewRemote(proxy.URL, tok, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, getErr := rc.Get(t.Context(), ref)
+				for op, err := range map[string]error{"get": getErr, "delete": rc.Delete(t.Context(), ref)} {
+					var foreign *client.ForeignOrgError
+					switch {
+					case err == nil || errors.Is(err, store.ErrNotFound) || errors.As(err, &foreign):
+						t.Errorf("%s with %s's token: %v, want an error that is neither ErrNotFound nor ForeignOrgError", op, org, err)
+					case !strings.Contains(err.Error(), "unknown whether the webhook is gone") || !strings.Contains(err.Error(), c.want):
+						t.Errorf("%s with %s's token: %q does not explain the failed check (%q)", op, org, err, c.want)
+					case strings.Contains(err.Error(), tok):
+						t.Errorf("%s: the error quotes the token", op)
+					}
+				}
+			}
+		})
+	}
+	// Without the proxy the same request is a plain ErrNotFound.
+	rc, err := client.NewRemote(srv.URL, srv.Tokens["acme"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Get(t.Context(), ref); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("direct: %v, want ErrNotFound", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/client"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -12,10 +13,18 @@ import (
 // "read", "update", "delete", "import") on the webhook called what. It is the only place where
 // store sentinels and validation errors become diagnostics; the cause stays wrapped.
 func diagnose(op, what string, err error) error {
-	var fes webhook.FieldErrors
+	var (
+		fes     webhook.FieldErrors
+		foreign *client.ForeignOrgError
+	)
 	switch {
 	case errors.As(err, &fes):
 		return fmt.Errorf("cannot %s webhook %s: the webhook service rejected it (%w); fix the named properties and run again", op, what, err)
+	case errors.As(err, &foreign):
+		// Checked before store.ErrNotFound (which it does not wrap): the server hides another
+		// organization's webhooks behind 404s, so the webhook may exist and is never dropped.
+		return fmt.Errorf("cannot %s webhook %s: %w; nothing was changed: the accessToken must belong to the webhook's "+
+			"organizationName, so set the provider's accessToken to a token of %s, or correct organizationName", op, what, err, foreign.Org)
 	case errors.Is(err, store.ErrNotFound) && op == "create":
 		// Nothing is looked up by name on create: what is missing is the scope itself. A server
 		// answers so for an organization the access token does not belong to.

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/client"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -29,6 +30,11 @@ func TestDiagnose(t *testing.T) {
 			[]string{"cannot create webhook acme/x: the webhook service does not know that organization", "accessToken must belong", "organizationName"}},
 		{"already exists", "create", fmt.Errorf("create webhook acme/x: %w", store.ErrAlreadyExists),
 			[]string{"cannot create webhook acme/x: a webhook of that name already exists", "pulumi import pulumiservice:index:Webhook"}},
+		{"token of another organization", "read", fmt.Errorf("get: %w", &client.ForeignOrgError{Org: "acme", Message: `organization "acme" not found`}),
+			[]string{`cannot read webhook acme/x: get: the access token belongs to another organization than "acme"`, `organization "acme" not found`,
+				"pulumi-webhooks token create --org acme", "nothing was changed", "accessToken to a token of acme"}},
+		{"token of another organization on create", "create", &client.ForeignOrgError{Org: "acme", Message: "m"},
+			[]string{`cannot create webhook acme/x: the access token belongs to another organization than "acme"`, "organizationName"}},
 		{"anything else", "create", boom, []string{"cannot create webhook acme/x: disk full"}},
 	}
 	for _, c := range cases {
@@ -39,6 +45,11 @@ func TestDiagnose(t *testing.T) {
 				assert.Contains(t, err.Error(), w)
 			}
 			require.ErrorIs(t, err, c.err, "the cause stays wrapped")
+			var foreign *client.ForeignOrgError
+			if errors.As(c.err, &foreign) {
+				assert.NotErrorIs(t, err, store.ErrNotFound, "a hidden webhook is never reported as missing")
+				assert.NotContains(t, err.Error(), "no such webhook")
+			}
 		})
 	}
 }

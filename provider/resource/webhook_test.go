@@ -1028,13 +1028,47 @@ func TestRemoteServerErrors(t *testing.T) {
 		in["organizationName"] = str("globex")
 		_, err := good.server.Create(p.CreateRequest{Urn: webhookURN, Properties: good.check(t, in)})
 		assertCleanError(t, err)
-		assert.Contains(t, err.Error(), "cannot create webhook in globex: the webhook service does not know that organization")
+		assert.Contains(t, err.Error(), `cannot create webhook in globex: the access token belongs to another organization than "globex"`)
 		assert.Contains(t, err.Error(), `organization "globex" not found`, "the server's message")
-		assert.Contains(t, err.Error(), "accessToken must belong to the webhook's organizationName")
+		assert.Contains(t, err.Error(), "pulumi-webhooks token create --org globex")
+		assert.Contains(t, err.Error(), "organizationName")
 
 		embedded := setup(t, modes[0])
 		id, _, _ := embedded.create(t, in)
 		assert.True(t, strings.HasPrefix(id, "globex/"), "embedded mode serves every organization")
+	})
+
+	t.Run("token of another organization", func(t *testing.T) {
+		t.Parallel()
+		// The server answers 404 for another organization's webhooks, as for missing ones; a
+		// refresh with such a token must fail and keep the webhook, not drop it from the state.
+		tb := configured(t, srv.URL, srv.Tokens["globex"])
+		wantMessage := func(t *testing.T, err error, op string) {
+			t.Helper()
+			assertCleanError(t, err)
+			assert.Contains(t, err.Error(), "cannot "+op+" webhook "+existing.id+`: the access token belongs to another organization than "acme"`)
+			assert.Contains(t, err.Error(), "pulumi-webhooks token create --org acme")
+			assert.Contains(t, err.Error(), "accessToken")
+			assert.NotContains(t, err.Error(), "no such webhook")
+			for _, tok := range srv.Tokens {
+				assert.NotContains(t, err.Error(), tok)
+			}
+		}
+		resp, err := tb.server.Read(p.ReadRequest{ID: existing.id, Urn: webhookURN, Properties: existing.state, Inputs: existing.inputs})
+		wantMessage(t, err, "read")
+		assert.Empty(t, resp.ID)
+		_, err = tb.update(t, existing, orgHook(), false)
+		wantMessage(t, err, "update")
+		err = tb.server.Delete(p.DeleteRequest{ID: existing.id, Urn: webhookURN, Properties: existing.state})
+		wantMessage(t, err, "delete")
+
+		// Import with that token fails the same way rather than claiming the ID is wrong.
+		_, err = tb.server.Read(p.ReadRequest{ID: existing.id, Urn: webhookURN})
+		require.ErrorContains(t, err, "cannot import webhook "+existing.id+`: the access token belongs to another organization than "acme"`)
+
+		got := good.read(t, existing)
+		assert.Equal(t, existing.id, got.ID, "the webhook is still there")
+		assert.Equal(t, existing.state, got.Properties, "and unchanged")
 	})
 
 	t.Run("unreachable server", func(t *testing.T) {
