@@ -101,9 +101,20 @@ func waitFor(b *testing.B, timeout time.Duration, cond func() bool) {
 	}
 }
 
-// BenchmarkDeliveryThroughput (1): deliveries per second from the SQLite queue to a loopback
-// receiver (claim, send, record), beside a plain net/http client posting the same bodies to
-// the same receiver with the same concurrency.
+// BenchmarkDeliveryThroughput (1): sustained deliveries per second through the SQLite store,
+// beside a plain net/http client, with the same bodies, the same receiver and the same
+// concurrency.
+//
+//   - engine: 5,000 deliveries (100 events x 50 hooks, raw format, ~700-byte bodies, every hook
+//     with a secret) are stored before the clock starts; timed is Start until the receiver
+//     has all 5,000 and the queue is empty. Each delivery is claimed under a lease, signed
+//     (two HMACs), posted with its headers, and its attempt (request and response headers
+//     and bodies) recorded durably with the state change, by 8 workers with a per-endpoint
+//     cap of 8.
+//   - plain: the same 5,000 bodies, read back from the store, posted by 8 goroutines with a
+//     stock http.Client to the same receiver; nothing signed, nothing recorded.
+//
+// ratio = engine / plain (target >= 0.5). Both run on the same machine as the receiver.
 func BenchmarkDeliveryThroughput(b *testing.B) {
 	const (
 		deliveries  = 5000

@@ -7,8 +7,8 @@
 // Emit validates the event, builds its raw payload, and then, inside a single store
 // transaction, stores the event, asks the store for the candidate hooks of the subject (the
 // organization's hooks plus those of exactly that stack or environment, found through indexes),
-// keeps those Matches accepts, renders one body per hook in its format and stores one pending
-// delivery per hook, due at once. A pulumi_deployments hook is served inside the same
+// keeps those Matches accepts, renders each format's body once and stores one pending
+// delivery per hook, due at once (the store keeps each distinct body once per event). A pulumi_deployments hook is served inside the same
 // transaction: it records a deployment request for its target stack and emits
 // deployment_queued for that stack, whose Cause lists the chain of targets that led to it; a
 // target already in the chain (or a chain CauseDepthMax long) is recorded as cycle_detected and
@@ -31,16 +31,19 @@
 // # Attempt, then complete or retry
 //
 // A worker sends the delivery with the hook's current URL and secret: the stored body,
-// unchanged, signed, with the delivery ID as Pulumi-Webhook-ID on every attempt. It then
-// completes the claim, which the store only accepts while the worker still holds it (else
+// unchanged, signed, with the delivery ID as Pulumi-Webhook-ID on every attempt. It then hands
+// the outcome to the claim loop, which records every attempt finished since its last round in
+// one store transaction (group commit, store.Store.DeliveryCompleteMany) and only then frees
+// those workers' slots, so a crash can lose at most one unrecorded attempt per worker. The
+// store accepts a completion only while the worker still holds the claim (else
 // store.ErrLeaseLost and the result is dropped: the new holder owns the delivery). The attempt
 // is recorded and the delivery moves on: 2xx to succeeded; any other answer (a redirect, which
 // is never followed, included), a timeout or a connection error back to pending, due after the
 // next wait of Config.RetrySchedule with ±20% jitter, or after the endpoint's Retry-After on a
 // 429 or 503 (at most RetryAfterMax); an address the SSRF guard refuses, a malformed URL, or
 // the schedule running out, to failed; 410 Gone to failed while the hook is deactivated with
-// the reason recorded. A delivery whose hook is inactive when it is
-// claimed is discarded without a request.
+// the reason recorded. A delivery whose hook is inactive when it is claimed is discarded
+// without a request.
 //
 // # Rescue and shutdown
 //

@@ -160,6 +160,7 @@ func (em *emitter) emit(ctx context.Context, ev *store.Event) error {
 	}
 	var ds []store.DeliveryInsertParams
 	var deployers []*store.Hook
+	rendered := map[webhook.Format][]byte{}
 	for _, h := range hooks {
 		if !Matches(h.Spec, ev.Filter, ev.Subject) {
 			continue
@@ -173,11 +174,16 @@ func (em *emitter) emit(ctx context.Context, ev *store.Event) error {
 			})
 			continue
 		}
-		body, err := render.Render(h.Format, render.Input{
-			Filter: ev.Filter, Subject: ev.Subject, Payload: ev.Payload, ConsoleURL: em.e.cfg.ConsoleURL,
-		})
-		if err != nil {
-			return fmt.Errorf("render %s for webhook %s: %w", h.Format, h.Ref(), err)
+		// A rendering depends only on the event and the format: render each format once.
+		body, ok := rendered[h.Format]
+		if !ok {
+			body, err = render.Render(h.Format, render.Input{
+				Filter: ev.Filter, Subject: ev.Subject, Payload: ev.Payload, ConsoleURL: em.e.cfg.ConsoleURL,
+			})
+			if err != nil {
+				return fmt.Errorf("render %s for webhook %s: %w", h.Format, h.Ref(), err)
+			}
+			rendered[h.Format] = body
 		}
 		ds = append(ds, store.DeliveryInsertParams{
 			ID: newID(), HookID: h.ID, Format: h.Format, Body: body,

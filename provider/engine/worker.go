@@ -24,8 +24,8 @@ const (
 	OutcomeDiscarded = "discarded"
 )
 
-// completeTimeout bounds the store write that records an attempt, which runs even while the
-// engine stops so that a finished attempt is not sent again.
+// completeTimeout bounds the store write that records a batch of attempts, which runs even
+// while the engine stops so that a finished attempt is not sent again.
 const completeTimeout = 10 * time.Second
 
 // workerRun is one Start..Stop period of the delivery workers.
@@ -36,12 +36,22 @@ type workerRun struct {
 	cancel context.CancelFunc
 	// stop is closed by Stop: claim nothing more.
 	stop chan struct{}
-	// dispatched is closed when the claim loop has returned.
+	// dispatched is closed when the dispatcher has returned: nothing is in flight any more.
 	dispatched chan struct{}
-	// freed is signalled when an in-flight attempt finishes (a slot and an endpoint slot free up).
-	freed    chan struct{}
+	// results carries finished attempts from the workers to the dispatcher, which records them
+	// in batches. Its buffer holds one per worker, so a worker never waits to hand one over.
+	results chan finished
+	// busy counts claimed deliveries not yet recorded as finished: a worker's slot stays taken
+	// until its attempt is durable.
 	busy     atomic.Int64
 	inflight sync.WaitGroup
+}
+
+// finished is an attempt a worker has made, waiting to be recorded.
+type finished struct {
+	p                store.DeliveryCompleteParams
+	outcome, errText string
+	log              *slog.Logger
 }
 
 // Start launches the delivery workers and returns at once. They claim due deliveries from the
@@ -56,7 +66,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(ctx)
 	r := &workerRun{
 		ctx: rctx, cancel: cancel,
-		stop: make(chan struct{}), dispatched: make(chan struct{}), freed: make(chan struct{}, 1),
+		stop: make(chan struct{}), dispatched: make(chan struct{}), results: make(chan finished, e.cfg.Workers),
 	}
 	e.run = r
 	go e.dispatch(r)
@@ -102,27 +112,53 @@ func (e *Engine) Stop(ctx context.Context) error {
 // for fewer than half of them.
 const claimGather = 2 * time.Millisecond
 
-// dispatch is the claim loop: it claims as many due deliveries as there are free workers and
-// starts an attempt for each, then sleeps until a local Emit, a finished attempt, or the poll
-// interval. Under load it gathers finished attempts so that one claim statement serves several
-// workers: a claim costs the store about as much for eight deliveries as for one.
+// dispatch is the only goroutine of a run that writes to the store. It records finished
+// attempts and claims new work, over and over:
+//
+//   - every attempt the workers finished since the last round is recorded in one
+//     transaction (group commit: DeliveryCompleteMany), and only then is the worker's slot
+//     free again, so a crash loses at most the attempts of the slots still taken;
+//   - it claims as many due deliveries as there are free slots and starts an attempt for
+//     each; under load it lets slots gather for a moment (claimGather) so that one claim
+//     serves several workers: a claim costs the store about as much for eight deliveries as
+//     for one;
+//   - then it sleeps until an attempt finishes, a local Emit, or the poll interval.
+//
+// After Stop (or when the run's context ends) it claims nothing more and returns once every
+// attempt in flight has been recorded.
 func (e *Engine) dispatch(r *workerRun) {
 	defer close(r.dispatched)
 	timer := time.NewTimer(e.cfg.PollInterval)
 	defer timer.Stop()
 	batch := max(1, e.cfg.Workers/2)
+	var done []finished
 	var gatherSince time.Time // when workers first sat free without a claim; zero if none
 	urgent := true            // claim at the next chance whatever the batch size
 	for {
-		select {
-		case <-r.stop:
-			return
-		case <-r.ctx.Done():
-			return
-		default:
+		// Record what has finished, including anything that arrived meanwhile.
+	drain:
+		for len(done) < cap(r.results) {
+			select {
+			case f := <-r.results:
+				done = append(done, f)
+			default:
+				break drain
+			}
+		}
+		if len(done) > 0 {
+			e.complete(r, done)
+			clear(done)
+			done = done[:0]
+		}
+		busy := int(r.busy.Load())
+		if r.stopping() {
+			if busy == 0 {
+				return
+			}
+			done = append(done, <-r.results)
+			continue
 		}
 		wait := e.cfg.PollInterval
-		busy := int(r.busy.Load())
 		free := e.cfg.Workers - busy
 		switch {
 		case free <= 0:
@@ -159,28 +195,31 @@ func (e *Engine) dispatch(r *workerRun) {
 		timer.Reset(wait)
 		select {
 		case <-r.stop:
-			return
 		case <-r.ctx.Done():
-			return
+		case f := <-r.results:
+			done = append(done, f)
 		case <-e.wake:
 			urgent = true
-		case <-r.freed:
 		case <-timer.C:
 			urgent = true
 		}
 	}
 }
 
-// attempt sends one claimed delivery and records the outcome.
+// stopping reports whether the run should claim nothing more.
+func (r *workerRun) stopping() bool {
+	select {
+	case <-r.stop:
+		return true
+	case <-r.ctx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// attempt sends one claimed delivery and hands the outcome to the dispatcher to record.
 func (e *Engine) attempt(r *workerRun, d *store.ClaimedDelivery) {
-	defer func() {
-		r.busy.Add(-1)
-		select {
-		case r.freed <- struct{}{}:
-		default:
-		}
-		r.inflight.Done()
-	}()
 	log := e.log.With("delivery", d.ID, "event", d.EventID, "hook_id", d.HookID, "endpoint", d.Endpoint, "attempt", d.Attempts)
 	p := store.DeliveryCompleteParams{ID: d.ID, Worker: e.worker, Attempt: d.Attempts}
 	if !d.HookActive {
@@ -190,7 +229,7 @@ func (e *Engine) attempt(r *workerRun, d *store.ClaimedDelivery) {
 			DeliveryID: d.ID, HookID: d.HookID, Number: d.Attempts, Filter: d.Filter, Kind: d.Kind, StartedAt: now,
 			Error: "not sent: the webhook is inactive, so the delivery was discarded",
 		}
-		e.complete(r, log, p, OutcomeDiscarded, "")
+		r.results <- finished{p: p, outcome: OutcomeDiscarded, log: log}
 		return
 	}
 	res := e.sender.Send(r.ctx, sender.Request{URL: d.URL, DeliveryID: d.ID, Kind: d.Kind, Body: d.Body, Secret: d.Secret})
@@ -205,7 +244,7 @@ func (e *Engine) attempt(r *workerRun, d *store.ClaimedDelivery) {
 		// Aborted by shutdown: not the endpoint's fault, so retry at once on the next start.
 		p.State, p.NextAttemptAt = store.DeliveryPending, now
 		p.Record.Error = "aborted: the delivery engine stopped before the attempt finished; it will be retried"
-		e.complete(r, log, p, OutcomeRetry, p.Record.Error)
+		r.results <- finished{p: p, outcome: OutcomeRetry, errText: p.Record.Error, log: log}
 		return
 	}
 	outcome := OutcomeFailed
@@ -226,14 +265,35 @@ func (e *Engine) attempt(r *workerRun, d *store.ClaimedDelivery) {
 	default:
 		p.State = store.DeliveryFailed
 	}
-	e.complete(r, log, p, outcome, errText)
+	r.results <- finished{p: p, outcome: outcome, errText: errText, log: log}
 }
 
-// complete records a finished attempt and reports it.
-func (e *Engine) complete(r *workerRun, log *slog.Logger, p store.DeliveryCompleteParams, outcome, errText string) {
+// complete records finished attempts in one store transaction, reports each, and frees their
+// workers' slots. It runs even while the engine stops, so that a finished attempt is not sent
+// again.
+func (e *Engine) complete(r *workerRun, fs []finished) {
+	defer func() {
+		r.busy.Add(-int64(len(fs)))
+		for range fs {
+			r.inflight.Done()
+		}
+	}()
+	ps := make([]store.DeliveryCompleteParams, len(fs))
+	for i := range fs {
+		ps[i] = fs[i].p
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), completeTimeout)
 	defer cancel()
-	if err := e.store.DeliveryComplete(ctx, p); err != nil {
+	errs := e.store.DeliveryCompleteMany(ctx, ps)
+	for i, f := range fs {
+		e.report(f, errs[i])
+	}
+}
+
+// report logs one recorded (or not recorded) attempt and tells the observer.
+func (e *Engine) report(f finished, err error) {
+	log, p, outcome, errText := f.log, &f.p, f.outcome, f.errText
+	if err != nil {
 		if errors.Is(err, store.ErrLeaseLost) {
 			log.Warn("delivery attempt finished after its lease was lost; another worker owns it now", "outcome", outcome)
 			return

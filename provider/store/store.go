@@ -314,6 +314,13 @@ type Store interface {
 
 	DeliveryClaim(ctx context.Context, p DeliveryClaimParams) ([]*ClaimedDelivery, error)
 	DeliveryComplete(ctx context.Context, p DeliveryCompleteParams) error
+	// DeliveryCompleteMany completes many claimed attempts in one transaction (group commit:
+	// one durable write for the attempts of many workers). The result has one entry per item,
+	// nil when that item is recorded. Each item has DeliveryComplete's semantics, applied in
+	// order: an item that is invalid or whose lease is lost (ErrLeaseLost) gets its own error
+	// and writes nothing, without affecting the others; an error of the transaction itself
+	// (the database failed, ctx ended) is returned for every item that was not already refused.
+	DeliveryCompleteMany(ctx context.Context, ps []DeliveryCompleteParams) []error
 	DeliveryGet(ctx context.Context, id string) (*Delivery, error)
 	// DeliveryListByEvent returns the deliveries of one event.
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*Delivery, error)

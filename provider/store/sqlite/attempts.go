@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -18,8 +19,11 @@ const (
 	AttemptListLimitMax     = 1000
 )
 
-const attemptColumns = `id, delivery_id, hook_id, number, filter, kind, started_at, duration_ns, request_url,
-	request_headers, request_body, response_code, response_headers, response_body, error`
+// attemptColumns reads attempts a; a request body stored by reference (request_body_ref = 1)
+// is read from the attempt's delivery.
+const attemptColumns = `a.id, a.delivery_id, a.hook_id, a.number, a.filter, a.kind, a.started_at, a.duration_ns, a.request_url,
+	a.request_headers, CASE a.request_body_ref WHEN 1 THEN (SELECT ` + deliveryBody + ` FROM deliveries WHERE deliveries.id = a.delivery_id)
+	ELSE a.request_body END, a.response_code, a.response_headers, a.response_body, a.error`
 
 func encodeHeaders(h map[string][]string) (string, error) {
 	if len(h) == 0 {
@@ -32,7 +36,7 @@ func encodeHeaders(h map[string][]string) (string, error) {
 	return string(b), nil
 }
 
-func insertAttempt(ctx context.Context, tx queryer, a *store.Attempt) (int64, error) {
+func insertAttempt(ctx context.Context, tx queryer, a *store.Attempt, bodyFromDelivery bool) (int64, error) {
 	reqH, err := encodeHeaders(a.RequestHeaders)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record attempt: encode request headers: %w", err)
@@ -41,11 +45,22 @@ func insertAttempt(ctx context.Context, tx queryer, a *store.Attempt) (int64, er
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record attempt: encode response headers: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO attempts (delivery_id, hook_id, number, filter, kind, started_at, duration_ns,
-		request_url, request_headers, request_body, response_code, response_headers, response_body, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	return insertAttemptEncoded(ctx, tx, a, reqH, respH, bodyFromDelivery)
+}
+
+// insertAttemptEncoded inserts an attempt whose headers are already encoded. With
+// bodyFromDelivery (the request body is exactly the delivery's body) the body is not stored
+// again: request_body_ref = 1 reads it from the delivery.
+func insertAttemptEncoded(ctx context.Context, tx queryer, a *store.Attempt, reqH, respH string, bodyFromDelivery bool) (int64, error) {
+	reqBody, ref := a.RequestBody, 0
+	if bodyFromDelivery {
+		reqBody, ref = nil, 1
+	}
+	err := tx.QueryRowContext(ctx, `INSERT INTO attempts (delivery_id, hook_id, number, filter, kind, started_at, duration_ns,
+		request_url, request_headers, request_body, request_body_ref, response_code, response_headers, response_body, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		a.DeliveryID, a.HookID, a.Number, string(a.Filter), string(a.Kind), toNanos(a.StartedAt), a.Duration.Nanoseconds(),
-		a.RequestURL, reqH, a.RequestBody, a.ResponseCode, respH, a.ResponseBody, a.Error).Scan(&a.ID)
+		a.RequestURL, reqH, reqBody, ref, a.ResponseCode, respH, a.ResponseBody, a.Error).Scan(&a.ID)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record attempt of delivery %s: %w", a.DeliveryID, err)
 	}
@@ -94,6 +109,7 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 		return nil, errors.New("sqlite: record attempt: Record.DeliveryID is required to record a redelivery")
 	}
 	err := s.withWriteTx(ctx, func(tx txq) error {
+		sameBody := false
 		if p.Event != nil {
 			if err := insertEvent(ctx, tx, p.Event); err != nil {
 				return err
@@ -105,7 +121,7 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 					d.State = store.DeliverySucceeded
 				}
 			}
-			args, err := deliveryRowArgs(&d, p.Event.ID, string(p.Event.Filter), string(p.Event.Kind), now)
+			args, err := deliveryRowArgs(&d, p.Event.ID, string(p.Event.Filter), string(p.Event.Kind), bodyInline, now)
 			if err != nil {
 				return err
 			}
@@ -122,10 +138,12 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 			p.Delivery.ID = d.ID
 			rec.DeliveryID, rec.HookID, rec.Number = d.ID, d.HookID, 1
 			rec.Filter, rec.Kind = p.Event.Filter, p.Event.Kind
+			sameBody = len(rec.RequestBody) > 0 && bytes.Equal(rec.RequestBody, d.Body)
 		} else {
 			var filter, kind string
+			var body []byte
 			err := tx.QueryRowContext(ctx, `UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ?
-				RETURNING attempts, hook_id, filter, kind`, now, rec.DeliveryID).Scan(&rec.Number, &rec.HookID, &filter, &kind)
+				RETURNING attempts, hook_id, filter, kind, `+deliveryBody, now, rec.DeliveryID).Scan(&rec.Number, &rec.HookID, &filter, &kind, &body)
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("delivery %s: %w", rec.DeliveryID, store.ErrNotFound)
 			}
@@ -133,8 +151,9 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 				return fmt.Errorf("sqlite: record redelivery of %s: %w", rec.DeliveryID, err)
 			}
 			rec.Filter, rec.Kind = webhook.Filter(filter), webhook.Kind(kind)
+			sameBody = len(rec.RequestBody) > 0 && bytes.Equal(rec.RequestBody, body)
 		}
-		_, err := insertAttempt(ctx, tx, &rec)
+		_, err := insertAttempt(ctx, tx, &rec, sameBody)
 		return err
 	})
 	if err != nil {
@@ -158,13 +177,13 @@ func (s *Store) AttemptList(ctx context.Context, p store.AttemptListParams) ([]*
 	if p.Before < 0 {
 		return nil, fmt.Errorf("sqlite: list attempts: Before is %d: pass the last ID of the previous page, or 0 for the first page", p.Before)
 	}
-	q := `SELECT ` + attemptColumns + ` FROM attempts WHERE hook_id = ?`
+	q := `SELECT ` + attemptColumns + ` FROM attempts a WHERE a.hook_id = ?`
 	args := []any{p.HookID}
 	if p.Before > 0 {
-		q += ` AND id < ?`
+		q += ` AND a.id < ?`
 		args = append(args, p.Before)
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
+	q += ` ORDER BY a.id DESC LIMIT ?`
 	args = append(args, limit)
 	rows, err := dbq{s}.QueryContext(ctx, q, args...)
 	if err != nil {

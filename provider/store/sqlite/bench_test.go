@@ -171,3 +171,64 @@ func BenchmarkDeliveryClaimCappedBacklog(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/claim")
 }
+
+// fillOneEndpoint stores one event with n deliveries of a 700-byte raw body to one endpoint.
+func fillOneEndpoint(b *testing.B, s *Store, n int) int64 {
+	ctx := context.Background()
+	now := time.Now()
+	h, err := s.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h", DisplayName: "h",
+		PayloadURL: "https://example.com/hook", Active: true, Secret: "s"}, Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 700)
+	for i := range body {
+		body[i] = 'a'
+	}
+	ds := make([]store.DeliveryInsertParams, n)
+	for j := range ds {
+		ds[j] = store.DeliveryInsertParams{HookID: h.ID, Body: body, Endpoint: "one:443"}
+	}
+	ev := &store.Event{Filter: webhook.UpdateSucceeded, Subject: webhook.Scope{Org: "acme", Project: "web", Stack: "prod"}, Payload: body, CreatedAt: now}
+	if err := s.EventEmit(ctx, func(tx store.EmitTx) error {
+		if err := tx.EventInsert(ctx, ev); err != nil {
+			return err
+		}
+		return tx.DeliveryInsertMany(ctx, ev.ID, now, ds)
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return h.ID
+}
+
+// BenchmarkDeliveryCycle8 is the store's share of the delivery loop with eight workers on one
+// endpoint: claim eight deliveries, then record their eight attempts (with headers as the
+// sender records them) in one DeliveryCompleteMany.
+func BenchmarkDeliveryCycle8(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	fillOneEndpoint(b, s, 50000)
+	hdr := map[string][]string{"Content-Type": {"application/json"}, "User-Agent": {"pulumi-webhooks/dev"}, "Pulumi-Webhook-Id": {"0199-aaaa-bbbb-cccc-dddddddddddd"},
+		"Pulumi-Webhook-Kind": {"stack_update"}, "Pulumi-Webhook-Signature": {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		"Webhook-Id": {"0199-aaaa-bbbb-cccc-dddddddddddd"}, "Webhook-Timestamp": {"1700000000"}, "Webhook-Signature": {"v1,abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG="}}
+	b.ResetTimer()
+	for range b.N {
+		now := time.Now()
+		cds, err := s.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "w", Now: now, Lease: time.Hour, Limit: 8, PerEndpointLimit: 8})
+		if err != nil || len(cds) != 8 {
+			b.Fatal(err, len(cds))
+		}
+		ps := make([]store.DeliveryCompleteParams, len(cds))
+		for i, cd := range cds {
+			ps[i] = store.DeliveryCompleteParams{ID: cd.ID, Worker: "w", Attempt: cd.Attempts, State: store.DeliverySucceeded, Now: now,
+				Record: store.Attempt{StartedAt: now, RequestURL: cd.URL, RequestHeaders: hdr, RequestBody: cd.Body, ResponseCode: 200,
+					ResponseHeaders: map[string][]string{"Date": {"Mon"}, "Content-Length": {"0"}}, Duration: time.Millisecond}}
+		}
+		for _, err := range s.DeliveryCompleteMany(ctx, ps) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(8*b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}

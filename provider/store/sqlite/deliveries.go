@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -13,7 +14,12 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-const deliveryColumns = `id, event_id, hook_id, filter, kind, format, body, endpoint, state, attempts,
+// deliveryBody reads a delivery's body through its body_ref (see migration 002).
+const deliveryBody = `CASE deliveries.body_ref WHEN 0 THEN deliveries.body
+	WHEN -1 THEN (SELECT e.payload FROM events e WHERE e.id = deliveries.event_id)
+	ELSE (SELECT b.body FROM delivery_bodies b WHERE b.id = deliveries.body_ref) END`
+
+const deliveryColumns = `id, event_id, hook_id, filter, kind, format, ` + deliveryBody + `, endpoint, state, attempts,
 	next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at`
 
 func scanDelivery(r scanner) (*store.Delivery, error) {
@@ -30,67 +36,44 @@ func scanDelivery(r scanner) (*store.Delivery, error) {
 	return &d, nil
 }
 
-// deliveryClaimSQL claims due deliveries in one statement.
+// A claim runs these statements in one write transaction and picks in Go, which costs the
+// store a fraction of one statement doing it all with window functions:
 //
-//   - held counts, per endpoint, the deliveries running under a lease that has not expired,
-//     whichever worker or process holds them; capped lists the endpoints already at the cap.
-//   - first, retries and expired are the candidates: the earliest-due first attempts and
-//     retries of endpoints that are not capped, and running deliveries whose lease expired (their
-//     worker died; they count as retries). Each is a range scan of its partial index that stops
-//     after ?6 rows, so the cost follows the claim size, not the backlog.
-//   - ranked numbers each endpoint's candidates, first attempts (attempts = 0) ahead of
-//     retries, then by next_attempt_at, then in insertion order.
-//   - picked keeps per endpoint only as many as fit under the cap beside what is held, and
-//     the best ?3 of those overall.
-//
-// Parameters: ?1 now, ?2 per-endpoint cap, ?3 limit, ?4 lease until, ?5 worker, ?6 candidates
-// per class.
-const deliveryClaimSQL = `
-WITH held AS (
-    SELECT endpoint, COUNT(*) AS n FROM deliveries
-    WHERE state = 'running' AND lease_until > ?1
-    GROUP BY endpoint
-),
-capped AS (
-    SELECT endpoint FROM held WHERE n >= ?2
-),
-first AS (
-    SELECT rowid AS rid, endpoint, 0 AS retry, next_attempt_at FROM deliveries
-    WHERE state = 'pending' AND attempts = 0 AND next_attempt_at <= ?1
-      AND endpoint NOT IN (SELECT endpoint FROM capped)
-    ORDER BY next_attempt_at LIMIT ?6
-),
-retries AS (
-    SELECT rowid AS rid, endpoint, 1 AS retry, next_attempt_at FROM deliveries
-    WHERE state = 'pending' AND attempts > 0 AND next_attempt_at <= ?1
-      AND endpoint NOT IN (SELECT endpoint FROM capped)
-    ORDER BY next_attempt_at LIMIT ?6
-),
-expired AS (
-    SELECT rowid AS rid, endpoint, 1 AS retry, next_attempt_at FROM deliveries
-    WHERE state = 'running' AND lease_until <= ?1
-      AND endpoint NOT IN (SELECT endpoint FROM capped)
-    ORDER BY lease_until LIMIT ?6
-),
-ranked AS (
-    SELECT rid, endpoint, retry, next_attempt_at,
-        ROW_NUMBER() OVER (PARTITION BY endpoint ORDER BY retry, next_attempt_at, rid) AS rn
-    FROM (SELECT * FROM first UNION ALL SELECT * FROM retries UNION ALL SELECT * FROM expired)
-),
-picked AS (
-    SELECT ranked.rid FROM ranked LEFT JOIN held ON held.endpoint = ranked.endpoint
-    WHERE ranked.rn + COALESCE(held.n, 0) <= ?2
-    ORDER BY ranked.retry, ranked.next_attempt_at, ranked.rid
-    LIMIT ?3
+//   - claimHeldSQL counts, per endpoint, the deliveries running under a lease that has not
+//     expired, whichever worker or process holds them (a range scan of deliveries_running);
+//   - claimFirstSQL, claimRetrySQL and claimExpiredSQL read candidates in due order from their
+//     partial indexes, first attempts, retries, and running deliveries whose lease expired
+//     (their worker died; they count as retries), skipping endpoints already at the cap in
+//     the index scan so that they cannot crowd the others out. Each stops after ?3 rows, so
+//     the cost follows the claim size, not the backlog. Retries and expired leases are read
+//     only when first attempts do not fill the claim;
+//   - the picks go to first attempts ahead of retries, then by due time, then in insertion
+//     order, keeping each endpoint under the cap beside what is held;
+//   - claimUpdateSQL marks the picked rows running in one statement and returns them.
+const (
+	claimHeldSQL = `SELECT endpoint, COUNT(*) FROM deliveries
+		WHERE state = 'running' AND lease_until > ?1 GROUP BY endpoint`
+	claimFirstSQL = `SELECT rowid, endpoint, next_attempt_at FROM deliveries INDEXED BY deliveries_first
+		WHERE state = 'pending' AND attempts = 0 AND next_attempt_at <= ?1
+		  AND endpoint NOT IN (SELECT value FROM json_each(?2))
+		ORDER BY next_attempt_at LIMIT ?3`
+	claimRetrySQL = `SELECT rowid, endpoint, next_attempt_at FROM deliveries INDEXED BY deliveries_retry
+		WHERE state = 'pending' AND attempts > 0 AND next_attempt_at <= ?1
+		  AND endpoint NOT IN (SELECT value FROM json_each(?2))
+		ORDER BY next_attempt_at LIMIT ?3`
+	claimExpiredSQL = `SELECT rowid, endpoint, next_attempt_at FROM deliveries INDEXED BY deliveries_running
+		WHERE state = 'running' AND lease_until <= ?1
+		  AND endpoint NOT IN (SELECT value FROM json_each(?2))
+		ORDER BY lease_until LIMIT ?3`
+	claimUpdateSQL = `UPDATE deliveries
+		SET state = 'running', attempts = attempts + 1, lease_until = ?2, claimed_by = ?3, updated_at = ?1
+		WHERE rowid IN (SELECT value FROM json_each(?4))
+		RETURNING ` + deliveryColumns
 )
-UPDATE deliveries
-SET state = 'running', attempts = attempts + 1, lease_until = ?4, claimed_by = ?5, updated_at = ?1
-WHERE rowid IN (SELECT rid FROM picked)
-RETURNING ` + deliveryColumns
 
 // claimCandidates is how many rows of each class (first attempts, retries, expired leases) a
 // claim considers: enough to fill the limit even when some endpoints take only part of their
-// share. Endpoints at the cap are skipped in the index scan, so they cannot crowd others out.
+// share.
 func claimCandidates(limit int, perEndpoint int64) int64 {
 	n := int64(limit) * min(perEndpoint, 16)
 	return min(max(n, 64), 4096)
@@ -98,6 +81,13 @@ func claimCandidates(limit int, perEndpoint int64) int64 {
 
 // perEndpointUnlimited stands for "no cap" when PerEndpointLimit is zero.
 const perEndpointUnlimited = 1 << 40
+
+// claimCandidate is a due delivery a claim may take.
+type claimCandidate struct {
+	rowid    int64
+	endpoint string
+	next     int64
+}
 
 // DeliveryClaim claims due deliveries (see store.DeliveryClaimParams) and returns them with the
 // hook's current URL, secret and active flag, first attempts first.
@@ -122,8 +112,12 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 	var out []*store.ClaimedDelivery
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, deliveryClaimSQL, now, capN, p.Limit, now+p.Lease.Nanoseconds(), p.Worker,
-			claimCandidates(p.Limit, capN))
+		picked, err := pickClaims(ctx, tx, now, capN, p.Limit)
+		if err != nil || len(picked) == 0 {
+			return err
+		}
+		ids, _ := json.Marshal(picked) // an int64 slice always marshals
+		rows, err := tx.QueryContext(ctx, claimUpdateSQL, now, now+p.Lease.Nanoseconds(), p.Worker, string(ids))
 		if err != nil {
 			return fmt.Errorf("sqlite: claim deliveries: %w", err)
 		}
@@ -158,6 +152,91 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 		return out[i].CreatedAt.Before(out[j].CreatedAt)
 	})
 	return out, nil
+}
+
+// pickClaims returns the rowids of up to limit due deliveries to claim: first attempts ahead of
+// retries and expired leases, each class in due order, no endpoint above capN running.
+func pickClaims(ctx context.Context, tx txq, now, capN int64, limit int) ([]int64, error) {
+	held := map[string]int64{}
+	rows, err := tx.QueryContext(ctx, claimHeldSQL, now)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
+	}
+	capped := []string{}
+	for rows.Next() {
+		var ep string
+		var n int64
+		if err := rows.Scan(&ep, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
+		}
+		held[ep] = n
+		if n >= capN {
+			capped = append(capped, ep)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
+	}
+	cappedJSON, _ := json.Marshal(capped) // a string slice always marshals
+	bound := claimCandidates(limit, capN)
+	candidates := func(q string) ([]claimCandidate, error) {
+		rows, err := tx.QueryContext(ctx, q, now, string(cappedJSON), bound)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+		}
+		defer rows.Close()
+		var out []claimCandidate
+		for rows.Next() {
+			var c claimCandidate
+			if err := rows.Scan(&c.rowid, &c.endpoint, &c.next); err != nil {
+				return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+			}
+			out = append(out, c)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+		}
+		return out, nil
+	}
+	picked := make([]int64, 0, limit)
+	pick := func(cs []claimCandidate) {
+		// Among the candidates, equal due times go in insertion order.
+		sort.SliceStable(cs, func(i, j int) bool {
+			if cs[i].next != cs[j].next {
+				return cs[i].next < cs[j].next
+			}
+			return cs[i].rowid < cs[j].rowid
+		})
+		for _, c := range cs {
+			if len(picked) == limit {
+				return
+			}
+			if held[c.endpoint] < capN {
+				held[c.endpoint]++
+				picked = append(picked, c.rowid)
+			}
+		}
+	}
+	first, err := candidates(claimFirstSQL)
+	if err != nil {
+		return nil, err
+	}
+	pick(first)
+	if len(picked) == limit {
+		return picked, nil
+	}
+	retries, err := candidates(claimRetrySQL)
+	if err != nil {
+		return nil, err
+	}
+	expired, err := candidates(claimExpiredSQL)
+	if err != nil {
+		return nil, err
+	}
+	pick(append(retries, expired...))
+	return picked, nil
 }
 
 // fillHooks sets URL, Secret and HookActive of claimed deliveries from their hooks.
@@ -209,51 +288,167 @@ func (s *Store) fillHooks(ctx context.Context, tx queryer, cds []*store.ClaimedD
 // DeliveryComplete finishes a claimed attempt; see store.DeliveryCompleteParams. A delivery
 // that is gone (its hook was deleted) is reported as ErrLeaseLost too.
 func (s *Store) DeliveryComplete(ctx context.Context, p store.DeliveryCompleteParams) error {
+	return s.DeliveryCompleteMany(ctx, []store.DeliveryCompleteParams{p})[0]
+}
+
+// DeliveryCompleteMany finishes many claimed attempts in one transaction, in order; see
+// store.Store. An item that fails validation or whose lease is lost gets its own error and
+// writes nothing; a database error fails the transaction and is returned for every item.
+func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCompleteParams) []error {
+	errs := make([]error, len(ps))
+	items := make([]completion, len(ps))
+	todo := 0
+	for i := range ps {
+		if errs[i] = items[i].prepare(&ps[i]); errs[i] == nil {
+			todo++
+		}
+	}
+	if todo == 0 {
+		return errs
+	}
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		bodies := bodyCache{tx: tx}
+		for i := range ps {
+			if items[i].p == nil {
+				continue
+			}
+			errs[i] = nil
+			err := items[i].write(ctx, tx, &bodies)
+			if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+				return err
+			}
+			errs[i] = err
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range ps {
+			if items[i].p != nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+// completion is one DeliveryComplete item, checked and encoded before the transaction so a
+// bad item fails alone.
+type completion struct {
+	p           *store.DeliveryCompleteParams
+	now, next   int64
+	lastErr     string
+	reqH, respH string
+}
+
+func (c *completion) prepare(p *store.DeliveryCompleteParams) error {
 	switch p.State {
 	case store.DeliveryPending, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryDiscarded:
 	default:
 		return fmt.Errorf("sqlite: complete delivery %s: State %q is not a result: use succeeded, failed, discarded, or pending with NextAttemptAt for a retry", p.ID, p.State)
 	}
-	now := toNanos(p.Now)
-	next := toNanos(p.NextAttemptAt)
-	if p.State == store.DeliveryPending && next == 0 {
-		next = now
+	c.now = toNanos(p.Now)
+	c.next = toNanos(p.NextAttemptAt)
+	if p.State == store.DeliveryPending && c.next == 0 {
+		c.next = c.now
 	}
-	lastErr := p.Record.Error
-	if lastErr == "" && p.State != store.DeliverySucceeded && p.Record.ResponseCode != 0 {
-		lastErr = fmt.Sprintf("the endpoint answered HTTP %d", p.Record.ResponseCode)
+	c.lastErr = p.Record.Error
+	if c.lastErr == "" && p.State != store.DeliverySucceeded && p.Record.ResponseCode != 0 {
+		c.lastErr = fmt.Sprintf("the endpoint answered HTTP %d", p.Record.ResponseCode)
 	}
-	return s.withWriteTx(ctx, func(tx txq) error {
-		var hookID int64
-		var filter, kind string
-		err := tx.QueryRowContext(ctx, `UPDATE deliveries
-			SET state = ?, next_attempt_at = CASE WHEN ? != 0 THEN ? ELSE next_attempt_at END, lease_until = 0,
-				last_error = ?, updated_at = ?
-			WHERE id = ? AND state = 'running' AND attempts = ? AND claimed_by = ?
-			RETURNING hook_id, filter, kind`,
-			string(p.State), next, next, lastErr, now, p.ID, p.Attempt, p.Worker).Scan(&hookID, &filter, &kind)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("delivery %s attempt %d by %s: %w", p.ID, p.Attempt, p.Worker, store.ErrLeaseLost)
-		}
+	var err error
+	if c.reqH, err = encodeHeaders(p.Record.RequestHeaders); err != nil {
+		return fmt.Errorf("sqlite: complete delivery %s: encode request headers: %w", p.ID, err)
+	}
+	if c.respH, err = encodeHeaders(p.Record.ResponseHeaders); err != nil {
+		return fmt.Errorf("sqlite: complete delivery %s: encode response headers: %w", p.ID, err)
+	}
+	c.p = p
+	return nil
+}
+
+// write moves the delivery on and records the attempt, or returns ErrLeaseLost having written
+// nothing.
+func (c *completion) write(ctx context.Context, tx txq, bodies *bodyCache) error {
+	p := c.p
+	var hookID, bodyRef int64
+	var filter, kind, eventID string
+	var inline []byte
+	err := tx.QueryRowContext(ctx, `UPDATE deliveries
+		SET state = ?1, next_attempt_at = CASE WHEN ?2 != 0 THEN ?2 ELSE next_attempt_at END, lease_until = 0,
+			last_error = ?3, updated_at = ?4
+		WHERE id = ?5 AND state = 'running' AND +attempts = ?6 AND claimed_by = ?7
+		RETURNING hook_id, filter, kind, event_id, body_ref, body`,
+		string(p.State), c.next, c.lastErr, c.now, p.ID, p.Attempt, p.Worker).Scan(&hookID, &filter, &kind, &eventID, &bodyRef, &inline)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("delivery %s attempt %d by %s: %w", p.ID, p.Attempt, p.Worker, store.ErrLeaseLost)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: complete delivery %s: %w", p.ID, err)
+	}
+	rec := p.Record
+	rec.DeliveryID, rec.HookID, rec.Number = p.ID, hookID, p.Attempt
+	if rec.Filter == "" {
+		rec.Filter = webhook.Filter(filter)
+	}
+	if rec.Kind == "" {
+		rec.Kind = webhook.Kind(kind)
+	}
+	sameBody := false
+	if len(rec.RequestBody) > 0 {
+		body, err := bodies.get(ctx, eventID, bodyRef, inline)
 		if err != nil {
-			return fmt.Errorf("sqlite: complete delivery %s: %w", p.ID, err)
-		}
-		rec := p.Record
-		rec.DeliveryID, rec.HookID, rec.Number = p.ID, hookID, p.Attempt
-		if rec.Filter == "" {
-			rec.Filter = webhook.Filter(filter)
-		}
-		if rec.Kind == "" {
-			rec.Kind = webhook.Kind(kind)
-		}
-		if _, err := insertAttempt(ctx, tx, &rec); err != nil {
 			return err
 		}
-		if p.DisableHookReason != "" {
-			return disableHook(ctx, tx, hookID, p.DisableHookReason, p.ID, now)
+		sameBody = bytes.Equal(body, rec.RequestBody)
+	}
+	if _, err := insertAttemptEncoded(ctx, tx, &rec, c.reqH, c.respH, sameBody); err != nil {
+		return err
+	}
+	if p.DisableHookReason != "" {
+		return disableHook(ctx, tx, hookID, p.DisableHookReason, p.ID, c.now)
+	}
+	return nil
+}
+
+// bodyCache reads shared delivery bodies once per transaction.
+type bodyCache struct {
+	tx     queryer
+	events map[string][]byte
+	shared map[int64][]byte
+}
+
+// get returns the body a delivery's body_ref points to; inline is the row's own body column.
+func (c *bodyCache) get(ctx context.Context, eventID string, ref int64, inline []byte) ([]byte, error) {
+	switch {
+	case ref == bodyInline:
+		return inline, nil
+	case ref == bodyEventPayload:
+		if b, ok := c.events[eventID]; ok {
+			return b, nil
 		}
-		return nil
-	})
+		var b []byte
+		if err := c.tx.QueryRowContext(ctx, `SELECT payload FROM events WHERE id = ?`, eventID).Scan(&b); err != nil {
+			return nil, fmt.Errorf("sqlite: read the payload of event %s: %w", eventID, err)
+		}
+		if c.events == nil {
+			c.events = map[string][]byte{}
+		}
+		c.events[eventID] = b
+		return b, nil
+	default:
+		if b, ok := c.shared[ref]; ok {
+			return b, nil
+		}
+		var b []byte
+		if err := c.tx.QueryRowContext(ctx, `SELECT body FROM delivery_bodies WHERE id = ?`, ref).Scan(&b); err != nil {
+			return nil, fmt.Errorf("sqlite: read shared body %d: %w", ref, err)
+		}
+		if c.shared == nil {
+			c.shared = map[int64][]byte{}
+		}
+		c.shared[ref] = b
+		return b, nil
+	}
 }
 
 // DeliveryGet returns one delivery, or ErrNotFound.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,12 +17,19 @@ import (
 // deliveryInsertBatch is how many deliveries one INSERT statement carries.
 const deliveryInsertBatch = 200
 
-const deliveryInsertColumns = `(id, event_id, hook_id, filter, kind, format, body, endpoint, state, attempts,
+const deliveryInsertColumns = `(id, event_id, hook_id, filter, kind, format, body, body_ref, endpoint, state, attempts,
 	next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at)`
 
-// deliveryInsertRow has 11 parameters; attempts, lease_until, claimed_by and last_error are
+// deliveryInsertRow has 13 parameters; attempts, lease_until, claimed_by and last_error are
 // constants.
-const deliveryInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, '', '', ?, ?)`
+const deliveryInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, '', '', ?, ?)`
+
+// Where a delivery's body is (deliveries.body_ref): in the row, the event's payload, or else
+// the delivery_bodies row with that id.
+const (
+	bodyInline       = 0
+	bodyEventPayload = -1
+)
 
 // EventEmit runs fn in one write transaction.
 func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
@@ -87,21 +95,29 @@ func nonNil(s []string) []string {
 var deliveryInsertSizes = []int{200, 50, 10, 1}
 
 // DeliveryInsertMany inserts the deliveries of one event, up to 200 rows per statement, with
-// statements prepared once and reused.
+// statements prepared once and reused. Each distinct body is written once: a body equal to the
+// event's payload (the raw format) is read from the event, and a body several deliveries share
+// (one rendering per format) is stored once in delivery_bodies; only a body that one delivery
+// alone has is kept in its row.
 func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now time.Time, ds []store.DeliveryInsertParams) error {
 	if len(ds) == 0 {
 		return nil
 	}
 	var filter, kind string
-	err := t.tx.QueryRowContext(ctx, `SELECT filter, kind FROM events WHERE id = ?`, eventID).Scan(&filter, &kind)
+	var payload []byte
+	err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, payload FROM events WHERE id = ?`, eventID).Scan(&filter, &kind, &payload)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
 	}
+	refs, err := t.shareBodies(ctx, eventID, payload, ds)
+	if err != nil {
+		return err
+	}
 	n := toNanos(now)
-	args := make([]any, 0, 12*deliveryInsertSizes[0])
+	args := make([]any, 0, 13*deliveryInsertSizes[0])
 	for start := 0; start < len(ds); {
 		size := 1
 		for _, sz := range deliveryInsertSizes {
@@ -111,15 +127,15 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 			}
 		}
 		chunk := ds[start : start+size]
-		start += size
 		args = args[:0]
 		for i := range chunk {
-			row, err := deliveryRowArgs(&chunk[i], eventID, filter, kind, n)
+			row, err := deliveryRowArgs(&chunk[i], eventID, filter, kind, refs[start+i], n)
 			if err != nil {
 				return err
 			}
 			args = append(args, row...)
 		}
+		start += size
 		if _, err := t.tx.ExecContext(ctx, deliveryInsertSQL(size), args...); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("sqlite: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
@@ -128,6 +144,39 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 		}
 	}
 	return nil
+}
+
+// shareBodies returns each delivery's body_ref: bodyEventPayload for a body equal to payload,
+// the id of a new delivery_bodies row for a body two or more deliveries have, bodyInline for
+// the rest.
+func (t *emitTx) shareBodies(ctx context.Context, eventID string, payload []byte, ds []store.DeliveryInsertParams) ([]int64, error) {
+	refs := make([]int64, len(ds))
+	count := map[string]int{}
+	for i := range ds {
+		if bytes.Equal(ds[i].Body, payload) {
+			refs[i] = bodyEventPayload
+			continue
+		}
+		if len(ds[i].Body) > 0 {
+			count[string(ds[i].Body)]++
+		}
+	}
+	shared := map[string]int64{}
+	for i := range ds {
+		if refs[i] != bodyInline || count[string(ds[i].Body)] < 2 {
+			continue
+		}
+		id, ok := shared[string(ds[i].Body)]
+		if !ok {
+			if err := t.tx.QueryRowContext(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES (?, ?) RETURNING id`,
+				eventID, ds[i].Body).Scan(&id); err != nil {
+				return nil, fmt.Errorf("sqlite: insert deliveries of event %s: store a shared body: %w", eventID, err)
+			}
+			shared[string(ds[i].Body)] = id
+		}
+		refs[i] = id
+	}
+	return refs, nil
 }
 
 var deliveryInsertSQLs = func() map[int]string {
@@ -159,7 +208,9 @@ func buildDeliveryInsertSQL(rows int) string {
 	return b.String()
 }
 
-func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind string, now int64) ([]any, error) {
+// deliveryRowArgs returns the parameters of deliveryInsertRow. With bodyRef other than
+// bodyInline the row's body column is left empty: the body is read through the reference.
+func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind string, bodyRef, now int64) ([]any, error) {
 	if d.ID == "" {
 		d.ID = newID()
 	}
@@ -180,14 +231,14 @@ func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind string
 		next = now
 	}
 	body := d.Body
-	if body == nil {
+	if body == nil || bodyRef != bodyInline {
 		body = []byte{}
 	}
 	format := d.Format
 	if format == "" {
 		format = webhook.FormatDefault
 	}
-	return []any{d.ID, eventID, d.HookID, filter, kind, string(format), body, d.Endpoint, string(state), next, now, now}, nil
+	return []any{d.ID, eventID, d.HookID, filter, kind, string(format), body, bodyRef, d.Endpoint, string(state), next, now, now}, nil
 }
 
 func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {

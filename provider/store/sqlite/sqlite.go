@@ -182,6 +182,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", CacheSizeKiBDefault))
+	// Statement journals (a multi-row INSERT that might fail halfway needs one) and temporary
+	// b-trees stay in memory instead of going through a temporary file.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + u.EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)

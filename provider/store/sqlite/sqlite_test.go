@@ -47,6 +47,15 @@ func openAt(t *testing.T, path string, cfg Config) *Store {
 	return s
 }
 
+func mustMigrations(t *testing.T) []migration {
+	t.Helper()
+	ms, err := loadMigrations()
+	if err != nil || len(ms) == 0 {
+		t.Fatalf("loadMigrations = %d, %v", len(ms), err)
+	}
+	return ms
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
@@ -130,7 +139,7 @@ func TestOpenCreatesFiles(t *testing.T) {
 		t.Fatalf("secret after reopen = %q, %v", got, err)
 	}
 	var versions int
-	if err := st2.DB().QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != 1 {
+	if err := st2.DB().QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != len(mustMigrations(t)) {
 		t.Fatalf("schema_migrations rows = %d, %v", versions, err)
 	}
 }
@@ -299,7 +308,7 @@ func TestConcurrentOpenOfFreshFile(t *testing.T) {
 		defer stores[i].Close()
 	}
 	var versions int
-	if err := stores[0].DB().QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != 1 {
+	if err := stores[0].DB().QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != len(mustMigrations(t)) {
 		t.Fatalf("schema_migrations rows = %d, %v", versions, err)
 	}
 	// Every opener sealed with the same key: a secret stored through one opens through another.
@@ -365,15 +374,29 @@ func TestDeliveryClaimUsesIndexes(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	now := time.Now().UnixNano()
-	plan := queryPlan(t, b.st.DB(), deliveryClaimSQL, now, 4, 16, now, "w", 64)
-	for _, line := range plan {
-		if strings.HasPrefix(line, "SCAN deliveries") && !strings.Contains(line, "USING") {
-			t.Fatalf("DeliveryClaim scans the deliveries table: %q in plan %q", line, plan)
+	for _, q := range []struct {
+		sql   string
+		index string
+		args  []any
+	}{
+		{claimHeldSQL, "deliveries_running", []any{now}},
+		{claimFirstSQL, "deliveries_first", []any{now, `["a:443"]`, 64}},
+		{claimRetrySQL, "deliveries_retry", []any{now, `[]`, 64}},
+		{claimExpiredSQL, "deliveries_running", []any{now, `[]`, 64}},
+		{claimUpdateSQL, "INTEGER PRIMARY KEY", []any{now, now, "w", `[1, 2]`}},
+	} {
+		plan := queryPlan(t, b.st.DB(), q.sql, q.args...)
+		joined := strings.Join(plan, "\n")
+		for _, line := range plan {
+			if strings.HasPrefix(line, "SCAN deliveries") && !strings.Contains(line, "USING") {
+				t.Fatalf("claim query scans the deliveries table: %q in plan %q", line, plan)
+			}
 		}
-	}
-	for _, idx := range []string{"deliveries_first", "deliveries_retry", "deliveries_running"} {
-		if !strings.Contains(strings.Join(plan, "\n"), idx) {
-			t.Fatalf("DeliveryClaim does not use %s: plan %q", idx, plan)
+		if !strings.Contains(joined, q.index) {
+			t.Fatalf("claim query does not use %s: plan %q", q.index, plan)
+		}
+		if q.sql != claimHeldSQL && q.sql != claimUpdateSQL && strings.Contains(joined, "TEMP B-TREE FOR ORDER BY") {
+			t.Fatalf("claim query sorts its candidates instead of reading them in index order: plan %q", plan)
 		}
 	}
 }
@@ -458,4 +481,108 @@ func TestWriteAfterClose(t *testing.T) {
 	if err == nil {
 		t.Fatal("HookCreate on a closed store succeeded")
 	}
+}
+
+// TestBodiesStoredOnce checks the storage behind the conformance suite's SharedBodies: a raw
+// body is not copied from the event, a body several deliveries share is stored once, an
+// attempt that sent the delivery's body does not store it again; and migrating down to
+// version 1 copies every body back into its rows.
+func TestBodiesStoredOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, DisplayName: "h",
+		PayloadURL: "https://example.com/h", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, slack, own := []byte(`{"raw":1}`), []byte(`{"text":"slack"}`), []byte(`{"own":1}`)
+	bodies := [][]byte{payload, payload, slack, slack, slack, own}
+	ds := make([]store.DeliveryInsertParams, len(bodies))
+	for i, body := range bodies {
+		ds[i] = store.DeliveryInsertParams{HookID: h.ID, Body: body, Endpoint: "example.com:443"}
+	}
+	ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: payload, CreatedAt: time.Now()}
+	if err := b.st.EventEmit(ctx, func(tx store.EmitTx) error {
+		if err := tx.EventInsert(ctx, ev); err != nil {
+			return err
+		}
+		return tx.DeliveryInsertMany(ctx, ev.ID, time.Now(), ds)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q string) int {
+		t.Helper()
+		var n int
+		if err := b.st.DB().QueryRow(q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	if n := count(`SELECT COUNT(*) FROM delivery_bodies`); n != 1 {
+		t.Fatalf("%d shared bodies stored, want 1 (the slack body)", n)
+	}
+	if n := count(`SELECT COALESCE(SUM(LENGTH(body)), 0) FROM deliveries`); n != len(own) {
+		t.Fatalf("deliveries hold %d body bytes, want %d (only the body one delivery has)", n, len(own))
+	}
+	now := time.Now()
+	cds, err := b.st.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "w", Now: now, Lease: time.Minute, Limit: 10})
+	if err != nil || len(cds) != len(bodies) {
+		t.Fatalf("claim = %d, %v", len(cds), err)
+	}
+	ps := make([]store.DeliveryCompleteParams, len(cds))
+	for i, cd := range cds {
+		ps[i] = store.DeliveryCompleteParams{ID: cd.ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: now,
+			Record: store.Attempt{StartedAt: now, RequestBody: cd.Body, ResponseCode: 200}}
+	}
+	for i, err := range b.st.DeliveryCompleteMany(ctx, ps) {
+		if err != nil {
+			t.Fatalf("complete %d: %v", i, err)
+		}
+	}
+	if n := count(`SELECT COUNT(*) FROM attempts WHERE request_body IS NULL AND request_body_ref = 1`); n != len(bodies) {
+		t.Fatalf("%d attempts read their body from the delivery, want %d", n, len(bodies))
+	}
+
+	if err := b.st.migrateDown(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := b.st.DB().Query(`SELECT d.body, a.request_body FROM deliveries d JOIN attempts a ON a.delivery_id = d.id ORDER BY d.rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	for rows.Next() {
+		var body, req []byte
+		if err := rows.Scan(&body, &req); err != nil {
+			t.Fatal(err)
+		}
+		if string(body) != string(req) {
+			t.Fatalf("after migrating down, attempt body %q differs from delivery body %q", req, body)
+		}
+		got = append(got, body)
+	}
+	rows.Close()
+	for i := range bodies {
+		if i >= len(got) || string(got[i]) != string(bodies[i]) {
+			t.Fatalf("after migrating down, bodies = %q, want %q", got, bodies)
+		}
+	}
+	if err := b.st.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range mustList(t, b.st, ev.ID) {
+		if string(d.Body) != string(bodies[i]) {
+			t.Fatalf("after migrating up again, delivery %d body = %q, want %q", i, d.Body, bodies[i])
+		}
+	}
+}
+
+func mustList(t *testing.T, st *Store, eventID string) []*store.Delivery {
+	t.Helper()
+	ds, err := st.DeliveryListByEvent(t.Context(), eventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
 }

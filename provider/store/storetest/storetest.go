@@ -73,6 +73,10 @@ func Run(t *testing.T, open Opener) {
 		{"CompleteLeaseLost", testCompleteLeaseLost},
 		{"CompleteDisableHook", testCompleteDisableHook},
 		{"CompleteAfterHookDeleted", testCompleteAfterHookDeleted},
+		{"CompleteMany", testCompleteMany},
+		{"CompleteManyDisableHook", testCompleteManyDisableHook},
+		{"CompleteManyCanceled", testCompleteManyCanceled},
+		{"SharedBodies", testSharedBodies},
 		{"AttemptRecordPing", testAttemptRecordPing},
 		{"AttemptRecordRedelivery", testAttemptRecordRedelivery},
 		{"AttemptListPaging", testAttemptListPaging},
@@ -1135,6 +1139,246 @@ func testCompleteAfterHookDeleted(t *testing.T, b *testBundle) {
 		t.Fatal(err)
 	}
 	wantErr(t, "complete after the hook was deleted", complete(b, cd, store.DeliverySucceeded, T0), store.ErrLeaseLost)
+}
+
+// testCompleteMany completes a batch in which some items succeed, one retries, and others
+// are refused each for its own reason; the refused ones write nothing and do not stop the
+// others.
+func testCompleteMany(t *testing.T, b *testBundle) {
+	if errs := b.st.DeliveryCompleteMany(b.ctx, nil); len(errs) != 0 {
+		t.Fatalf("DeliveryCompleteMany(nil) = %v", errs)
+	}
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	_, dids := emit(t, b, orgScope("acme"), webhook.StackCreated,
+		enqueue{hook: h}, enqueue{hook: h}, enqueue{hook: h}, enqueue{hook: h}, enqueue{hook: h})
+	cds := claim(t, b, "w", T0, 5, 0)
+	if len(cds) != 5 {
+		t.Fatalf("claimed %d", len(cds))
+	}
+	byID := map[string]*store.ClaimedDelivery{}
+	for _, cd := range cds {
+		byID[cd.ID] = cd
+	}
+	item := func(id string, state store.DeliveryState) store.DeliveryCompleteParams {
+		cd := byID[id]
+		return store.DeliveryCompleteParams{ID: id, Worker: "w", Attempt: cd.Attempts, State: state, Now: T0.Add(time.Second),
+			NextAttemptAt: T0.Add(time.Minute),
+			Record: store.Attempt{StartedAt: T0, Duration: time.Millisecond, RequestURL: cd.URL, RequestBody: cd.Body, ResponseCode: 200,
+				RequestHeaders: map[string][]string{"Pulumi-Webhook-Id": {id}}}}
+	}
+	ps := []store.DeliveryCompleteParams{
+		item(dids[0], store.DeliverySucceeded),
+		item(dids[1], store.DeliveryPending),
+		item(dids[2], store.DeliveryRunning), // not a result: invalid
+		item(dids[3], store.DeliverySucceeded),
+		item(dids[0], store.DeliverySucceeded), // the same delivery again: already completed
+		{ID: "no-such-delivery", Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: T0},
+		item(dids[4], store.DeliveryFailed),
+	}
+	ps[3].Worker = "someone-else"
+	ps[6].Record.ResponseCode, ps[6].Record.RequestBody = 500, []byte("a body other than the delivery's")
+	errs := b.st.DeliveryCompleteMany(b.ctx, ps)
+	if len(errs) != len(ps) {
+		t.Fatalf("DeliveryCompleteMany returned %d errors for %d items", len(errs), len(ps))
+	}
+	for i, want := range []error{nil, nil, nil, store.ErrLeaseLost, store.ErrLeaseLost, store.ErrLeaseLost, nil} {
+		switch {
+		case i == 2:
+			if errs[i] == nil || errors.Is(errs[i], store.ErrLeaseLost) {
+				t.Fatalf("item %d (state running) error = %v, want a validation error", i, errs[i])
+			}
+		case want == nil && errs[i] != nil:
+			t.Fatalf("item %d: %v", i, errs[i])
+		case want != nil:
+			wantErr(t, fmt.Sprintf("item %d", i), errs[i], want)
+		}
+	}
+	wantStates := []store.DeliveryState{store.DeliverySucceeded, store.DeliveryPending, store.DeliveryRunning, store.DeliveryRunning, store.DeliveryFailed}
+	for i, id := range dids {
+		if d := getDelivery(t, b, id); d.State != wantStates[i] {
+			t.Fatalf("delivery %d is %s, want %s", i, d.State, wantStates[i])
+		}
+	}
+	if d := getDelivery(t, b, dids[1]); !d.NextAttemptAt.Equal(T0.Add(time.Minute)) || d.LastError == "" {
+		t.Fatalf("retried delivery = %+v", d)
+	}
+	atts, err := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(atts) != 3 {
+		t.Fatalf("%d attempts recorded, want 3 (refused items record nothing)", len(atts))
+	}
+	got := map[string]*store.Attempt{}
+	for _, a := range atts {
+		got[a.DeliveryID] = a
+	}
+	for _, i := range []int{0, 1, 6} {
+		a := got[ps[i].ID]
+		if a == nil || a.Number != 1 || a.HookID != h.ID || a.Filter != webhook.StackCreated || string(a.RequestBody) != string(ps[i].Record.RequestBody) ||
+			a.RequestHeaders["Pulumi-Webhook-Id"][0] != ps[i].ID || a.ResponseCode != ps[i].Record.ResponseCode {
+			t.Fatalf("attempt of item %d = %+v", i, a)
+		}
+	}
+	// The items refused for their lease can still be completed by their holder.
+	if errs := b.st.DeliveryCompleteMany(b.ctx, []store.DeliveryCompleteParams{item(dids[2], store.DeliverySucceeded), item(dids[3], store.DeliverySucceeded)}); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("completing the refused items = %v", errs)
+	}
+	// A batch of only invalid items touches nothing.
+	errs = b.st.DeliveryCompleteMany(b.ctx, []store.DeliveryCompleteParams{{ID: dids[1], Worker: "w", Attempt: 1, State: "bogus", Now: T0}})
+	if len(errs) != 1 || errs[0] == nil {
+		t.Fatalf("DeliveryCompleteMany of an invalid item = %v", errs)
+	}
+}
+
+// testCompleteManyDisableHook: a 410 early in a batch disables the hook and discards its
+// other deliveries, so a later item for that hook finds its lease lost, while an item for
+// another hook is recorded.
+func testCompleteManyDisableHook(t *testing.T, b *testBundle) {
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	other := createHook(t, b, spec(orgScope("acme"), "other"))
+	_, dids := emit(t, b, orgScope("acme"), webhook.StackCreated, enqueue{hook: h}, enqueue{hook: h}, enqueue{hook: other})
+	cds := claim(t, b, "w", T0, 3, 0)
+	if len(cds) != 3 {
+		t.Fatalf("claimed %d", len(cds))
+	}
+	reason := "the endpoint answered 410 Gone"
+	ps := []store.DeliveryCompleteParams{
+		{ID: dids[0], Worker: "w", Attempt: 1, State: store.DeliveryFailed, Record: store.Attempt{ResponseCode: 410, StartedAt: T0}, DisableHookReason: reason, Now: T0},
+		{ID: dids[1], Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Record: store.Attempt{ResponseCode: 200, StartedAt: T0}, Now: T0},
+		{ID: dids[2], Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Record: store.Attempt{ResponseCode: 200, StartedAt: T0}, Now: T0},
+	}
+	errs := b.st.DeliveryCompleteMany(b.ctx, ps)
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("DeliveryCompleteMany = %v", errs)
+	}
+	wantErr(t, "completing a delivery the same batch discarded", errs[1], store.ErrLeaseLost)
+	got, _ := b.st.HookGetByID(b.ctx, h.ID)
+	if got.Active || got.DisabledReason != reason {
+		t.Fatalf("hook after 410 = active %v reason %q", got.Active, got.DisabledReason)
+	}
+	for i, want := range []store.DeliveryState{store.DeliveryFailed, store.DeliveryDiscarded, store.DeliverySucceeded} {
+		if d := getDelivery(t, b, dids[i]); d.State != want {
+			t.Fatalf("delivery %d is %s, want %s", i, d.State, want)
+		}
+	}
+}
+
+// testCompleteManyCanceled: when the transaction cannot run, every item gets the error and
+// nothing is written.
+func testCompleteManyCanceled(t *testing.T, b *testBundle) {
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	_, dids := emit(t, b, orgScope("acme"), webhook.StackCreated, enqueue{hook: h}, enqueue{hook: h})
+	cds := claim(t, b, "w", T0, 2, 0)
+	ctx, cancel := context.WithCancel(b.ctx)
+	cancel()
+	ps := []store.DeliveryCompleteParams{
+		{ID: cds[0].ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: T0},
+		{ID: cds[1].ID, Worker: "w", Attempt: 1, State: "bogus", Now: T0},
+	}
+	errs := b.st.DeliveryCompleteMany(ctx, ps)
+	if len(errs) != 2 || !errors.Is(errs[0], context.Canceled) || errs[1] == nil || errors.Is(errs[1], context.Canceled) {
+		t.Fatalf("DeliveryCompleteMany with a canceled context = %v, want context.Canceled for the valid item and its own error for the invalid one", errs)
+	}
+	for _, id := range dids {
+		if d := getDelivery(t, b, id); d.State != store.DeliveryRunning {
+			t.Fatalf("delivery %s is %s after a canceled batch, want running", id, d.State)
+		}
+	}
+	if atts, _ := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID}); len(atts) != 0 {
+		t.Fatalf("a canceled batch recorded %d attempts", len(atts))
+	}
+}
+
+// testSharedBodies: deliveries whose body equals the event's payload, deliveries sharing one
+// rendered body, and deliveries with their own body all read back byte for byte, through
+// every read path (get, list, claim, attempts, redelivery), whatever the backend stores.
+func testSharedBodies(t *testing.T, b *testBundle) {
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	payload := []byte(`{"kind":"stack","raw":true}`)
+	slack := []byte(`{"text":"shared slack rendering"}`)
+	ev := &store.Event{Filter: webhook.StackCreated, Subject: orgScope("acme"), Payload: payload, CreatedAt: T0}
+	bodies := [][]byte{payload, slack, []byte(`{"own":1}`), payload, slack, slack, []byte{}, []byte(`{"own":2}`)}
+	params := make([]store.DeliveryInsertParams, len(bodies))
+	for i, body := range bodies {
+		params[i] = store.DeliveryInsertParams{HookID: h.ID, Format: webhook.FormatRaw, Body: body, Endpoint: fmt.Sprintf("e%d:443", i)}
+	}
+	params[2].State = store.DeliverySucceeded
+	if err := b.st.EventEmit(b.ctx, func(tx store.EmitTx) error {
+		if err := tx.EventInsert(b.ctx, ev); err != nil {
+			return err
+		}
+		return tx.DeliveryInsertMany(b.ctx, ev.ID, T0, params)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := b.st.DeliveryListByEvent(b.ctx, ev.ID)
+	if err != nil || len(ds) != len(bodies) {
+		t.Fatalf("DeliveryListByEvent = %d, %v", len(ds), err)
+	}
+	for i, d := range ds {
+		if string(d.Body) != string(bodies[i]) {
+			t.Fatalf("listed delivery %d body = %q, want %q", i, d.Body, bodies[i])
+		}
+		if g := getDelivery(t, b, d.ID); string(g.Body) != string(bodies[i]) {
+			t.Fatalf("DeliveryGet %d body = %q, want %q", i, g.Body, bodies[i])
+		}
+	}
+	want := map[string][]byte{}
+	for i, p := range params {
+		want[p.ID] = bodies[i]
+	}
+	cds := claim(t, b, "w", T0, 10, 0)
+	if len(cds) != len(bodies)-1 {
+		t.Fatalf("claimed %d, want %d", len(cds), len(bodies)-1)
+	}
+	ps := make([]store.DeliveryCompleteParams, len(cds))
+	for i, cd := range cds {
+		if string(cd.Body) != string(want[cd.ID]) {
+			t.Fatalf("claimed %s body = %q, want %q", cd.ID, cd.Body, want[cd.ID])
+		}
+		// Every other attempt sends something else than the stored body (say a redacted copy).
+		reqBody := cd.Body
+		if i%2 == 1 {
+			reqBody = []byte(`{"sent":"other"}`)
+		}
+		ps[i] = store.DeliveryCompleteParams{ID: cd.ID, Worker: "w", Attempt: 1, State: store.DeliveryFailed, Now: T0,
+			Record: store.Attempt{StartedAt: T0, RequestBody: reqBody, ResponseCode: 500}}
+	}
+	for i, err := range b.st.DeliveryCompleteMany(b.ctx, ps) {
+		if err != nil {
+			t.Fatalf("complete %d: %v", i, err)
+		}
+	}
+	atts, err := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID})
+	if err != nil || len(atts) != len(ps) {
+		t.Fatalf("AttemptList = %d, %v", len(atts), err)
+	}
+	sent := map[string][]byte{}
+	for _, p := range ps {
+		sent[p.ID] = p.Record.RequestBody
+	}
+	for _, a := range atts {
+		if string(a.RequestBody) != string(sent[a.DeliveryID]) {
+			t.Fatalf("attempt of %s request body = %q, want %q", a.DeliveryID, a.RequestBody, sent[a.DeliveryID])
+		}
+	}
+	// A redelivery of a shared-body delivery records the same bytes again.
+	var sharedID string
+	for id, body := range want {
+		if string(body) == string(slack) {
+			sharedID = id
+		}
+	}
+	a, err := b.st.AttemptRecord(b.ctx, store.AttemptRecordParams{Now: T0, Record: store.Attempt{DeliveryID: sharedID, StartedAt: T0,
+		RequestBody: slack, ResponseCode: 200}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atts, err = b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID, Limit: 1})
+	if err != nil || len(atts) != 1 || atts[0].ID != a.ID || string(atts[0].RequestBody) != string(slack) {
+		t.Fatalf("redelivery attempt = %+v, %v", atts, err)
+	}
 }
 
 // Attempts outside the worker loop.
