@@ -55,6 +55,11 @@ vet:
 test: vet check-generated build deps
 	$(GO) test -count=1 -timeout 40m ./...
 
+# The main job end to end on the embedded default store: server, receiver, `pulumi up` on
+# examples/yaml, a few events, what the receiver got; then it cleans up after itself.
+demo: build toolchain
+	bash tests/demo/demo.sh
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./provider/...
 

@@ -110,7 +110,9 @@ func waitFor(b *testing.B, timeout time.Duration, cond func() bool) {
 //     has all 5,000 and the queue is empty. Each delivery is claimed under a lease, signed
 //     (two HMACs), posted with its headers, and its attempt (request and response headers
 //     and bodies) recorded durably with the state change, by 8 workers with a per-endpoint
-//     cap of 8.
+//     cap of 8. The claim loop records finished attempts and claims the next deliveries in
+//     one store transaction per round, and a worker's slot is free again only once its
+//     attempt is durable.
 //   - plain: the same 5,000 bodies, read back from the store, posted by 8 goroutines with a
 //     stock http.Client to the same receiver; nothing signed, nothing recorded.
 //

@@ -26,18 +26,18 @@
 // PerEndpointLimit concurrent deliveries across all workers and processes. The loop sleeps
 // until a local Emit, a finished attempt or the poll interval, so work emitted by other
 // processes sharing the store is found within PollInterval; under load it lets finished
-// attempts gather for a moment so that one claim serves several workers.
+// attempts gather for a moment so that one round serves every worker.
 //
 // # Attempt, then complete or retry
 //
 // A worker sends the delivery with the hook's current URL and secret: the stored body,
 // unchanged, signed, with the delivery ID as Pulumi-Webhook-ID on every attempt. It then hands
-// the outcome to the claim loop, which records every attempt finished since its last round in
-// one store transaction (group commit, store.Store.DeliveryCompleteMany) and only then frees
-// those workers' slots, so a crash can lose at most one unrecorded attempt per worker. The
-// store accepts a completion only while the worker still holds the claim (else
-// store.ErrLeaseLost and the result is dropped: the new holder owns the delivery). The attempt
-// is recorded and the delivery moves on: 2xx to succeeded; any other answer (a redirect, which
+// the outcome to the claim loop, which records every attempt finished since its last round and
+// claims work for the slots that frees in one store transaction (group commit,
+// store.Store.DeliveryCycle), and only then frees those workers' slots, so a crash can lose at
+// most one unrecorded attempt per worker. The store accepts a completion only while the
+// worker still holds the claim (else store.ErrLeaseLost and the result is dropped: the new
+// holder owns the delivery). The attempt is recorded and the delivery moves on: 2xx to succeeded; any other answer (a redirect, which
 // is never followed, included), a timeout or a connection error back to pending, due after the
 // next wait of Config.RetrySchedule with ±20% jitter, or after the endpoint's Retry-After on a
 // 429 or 503 (at most RetryAfterMax); an address the SSRF guard refuses, a malformed URL, or

@@ -108,21 +108,20 @@ func (e *Engine) Stop(ctx context.Context) error {
 	return err
 }
 
-// claimGather is how long the claim loop waits for more workers to free up before claiming
-// for fewer than half of them.
+// claimGather is how long the claim loop lets finished attempts and free workers gather
+// before a round that would serve fewer than all the workers.
 const claimGather = 2 * time.Millisecond
 
-// dispatch is the only goroutine of a run that writes to the store. It records finished
-// attempts and claims new work, over and over:
-//
-//   - every attempt the workers finished since the last round is recorded in one
-//     transaction (group commit: DeliveryCompleteMany), and only then is the worker's slot
-//     free again, so a crash loses at most the attempts of the slots still taken;
-//   - it claims as many due deliveries as there are free slots and starts an attempt for
-//     each; under load it lets slots gather for a moment (claimGather) so that one claim
-//     serves several workers: a claim costs the store about as much for eight deliveries as
-//     for one;
-//   - then it sleeps until an attempt finishes, a local Emit, or the poll interval.
+// dispatch is the only goroutine of a run that writes to the store. Round after round, in one
+// store transaction (DeliveryCycle), it records every attempt the workers finished since the
+// last round (group commit) and claims due deliveries for the slots that frees and any other
+// free ones; only once the transaction is durable are the finished workers' slots free again
+// and the new attempts started, so a crash loses at most the attempts of the slots still
+// taken. Most of a round's cost is the same for eight deliveries as for one (the commit
+// above all), so under load it lets finished attempts and free slots gather for a moment
+// (claimGather) until every worker is served, unless a local Emit or the poll interval calls
+// for a round now; when there is nothing to do it sleeps until an attempt finishes, a local
+// Emit, or the poll interval.
 //
 // After Stop (or when the run's context ends) it claims nothing more and returns once every
 // attempt in flight has been recorded.
@@ -130,12 +129,11 @@ func (e *Engine) dispatch(r *workerRun) {
 	defer close(r.dispatched)
 	timer := time.NewTimer(e.cfg.PollInterval)
 	defer timer.Stop()
-	batch := max(1, e.cfg.Workers/2)
 	var done []finished
-	var gatherSince time.Time // when workers first sat free without a claim; zero if none
+	var gatherSince time.Time // when the current gathering started; zero if none
 	urgent := true            // claim at the next chance whatever the batch size
 	for {
-		// Record what has finished, including anything that arrived meanwhile.
+		// Take what has finished, including anything that arrived meanwhile.
 	drain:
 		for len(done) < cap(r.results) {
 			select {
@@ -145,46 +143,43 @@ func (e *Engine) dispatch(r *workerRun) {
 				break drain
 			}
 		}
-		if len(done) > 0 {
-			e.complete(r, done)
-			clear(done)
-			done = done[:0]
-		}
-		busy := int(r.busy.Load())
 		if r.stopping() {
-			if busy == 0 {
+			if len(done) > 0 {
+				e.cycle(r, done, 0)
+				clear(done)
+				done = done[:0]
+				continue
+			}
+			if r.busy.Load() == 0 {
 				return
 			}
 			done = append(done, <-r.results)
 			continue
 		}
+		busy := int(r.busy.Load())   // claimed and not yet recorded, done included
+		running := busy - len(done)  // attempts still being sent
+		free := e.cfg.Workers - busy // free slots, before this round frees done's
 		wait := e.cfg.PollInterval
-		free := e.cfg.Workers - busy
+		claim := -1 // -1: no round now
 		switch {
-		case free <= 0:
+		case free+len(done) <= 0:
 			gatherSince = time.Time{}
-		case urgent || busy == 0 || free >= batch || (!gatherSince.IsZero() && time.Since(gatherSince) >= claimGather):
+		case urgent || running == 0 || free+len(done) >= e.cfg.Workers || (!gatherSince.IsZero() && time.Since(gatherSince) >= claimGather):
 			urgent, gatherSince = false, time.Time{}
-			claimed, err := e.store.DeliveryClaim(r.ctx, store.DeliveryClaimParams{
-				Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: free,
-				PerEndpointLimit: e.cfg.PerEndpointLimit,
-			})
-			if err != nil && r.ctx.Err() == nil {
-				e.log.ErrorContext(r.ctx, "claiming deliveries failed; retrying after the poll interval", "error", err.Error())
-			}
-			for _, d := range claimed {
-				r.busy.Add(1)
-				r.inflight.Add(1)
-				go e.attempt(r, d)
-			}
-			if err == nil && len(claimed) == free {
-				continue // the queue may hold more: claim again once workers are free
-			}
+			claim = free + len(done)
 		default:
 			if gatherSince.IsZero() {
 				gatherSince = time.Now()
 			}
 			wait = claimGather - time.Since(gatherSince)
+		}
+		if claim >= 0 {
+			claimed, err := e.cycle(r, done, claim)
+			clear(done)
+			done = done[:0]
+			if err == nil && len(claimed) == claim {
+				continue // the queue may hold more: claim again once workers are free
+			}
 		}
 		if !timer.Stop() {
 			select {
@@ -268,26 +263,43 @@ func (e *Engine) attempt(r *workerRun, d *store.ClaimedDelivery) {
 	r.results <- finished{p: p, outcome: outcome, errText: errText, log: log}
 }
 
-// complete records finished attempts in one store transaction, reports each, and frees their
-// workers' slots. It runs even while the engine stops, so that a finished attempt is not sent
-// again.
-func (e *Engine) complete(r *workerRun, fs []finished) {
-	defer func() {
-		r.busy.Add(-int64(len(fs)))
-		for range fs {
-			r.inflight.Done()
-		}
-	}()
+// cycle is one round of the claim loop: it records the finished attempts fs and claims up to
+// limit due deliveries in one store transaction, reports each attempt, frees the finished
+// workers' slots and starts an attempt for each claimed delivery. It runs even while the engine
+// stops (with limit 0), so that a finished attempt is not sent again.
+func (e *Engine) cycle(r *workerRun, fs []finished, limit int) ([]*store.ClaimedDelivery, error) {
 	ps := make([]store.DeliveryCompleteParams, len(fs))
 	for i := range fs {
 		ps[i] = fs[i].p
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), completeTimeout)
 	defer cancel()
-	errs := e.store.DeliveryCompleteMany(ctx, ps)
+	res, err := e.store.DeliveryCycle(ctx, store.DeliveryCycleParams{
+		Complete: ps,
+		Claim: store.DeliveryClaimParams{
+			Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: limit,
+			PerEndpointLimit: e.cfg.PerEndpointLimit,
+		},
+	})
 	for i, f := range fs {
-		e.report(f, errs[i])
+		e.report(f, res.CompleteErrs[i])
 	}
+	r.busy.Add(-int64(len(fs)))
+	for range fs {
+		r.inflight.Done()
+	}
+	if err != nil {
+		if r.ctx.Err() == nil && limit > 0 {
+			e.log.ErrorContext(r.ctx, "claiming deliveries failed; retrying after the poll interval", "error", err.Error())
+		}
+		return nil, err
+	}
+	for _, d := range res.Claimed {
+		r.busy.Add(1)
+		r.inflight.Add(1)
+		go e.attempt(r, d)
+	}
+	return res.Claimed, nil
 }
 
 // report logs one recorded (or not recorded) attempt and tells the observer.

@@ -247,6 +247,22 @@ type DeliveryCompleteParams struct {
 	Now               time.Time
 }
 
+// DeliveryCycleParams is one round of a claim loop: record the attempts its workers finished,
+// then claim work for the slots that frees, in one transaction (one durable write instead of
+// two). Complete may be empty; Claim.Limit <= 0 claims nothing.
+type DeliveryCycleParams struct {
+	Complete []DeliveryCompleteParams
+	Claim    DeliveryClaimParams
+}
+
+// DeliveryCycleResult is what DeliveryCycle did.
+type DeliveryCycleResult struct {
+	// CompleteErrs has one entry per Complete item, as DeliveryCompleteMany returns them.
+	CompleteErrs []error
+	// Claimed is what the claim took, as DeliveryClaim returns it.
+	Claimed []*ClaimedDelivery
+}
+
 // AttemptListParams pages through a hook's attempts, newest first. Before, when non-zero,
 // returns attempts with ID < Before (the cursor is the last ID of the previous page). Limit 0
 // means a backend default (100 for SQLite); backends cap it (1,000 for SQLite).
@@ -321,6 +337,13 @@ type Store interface {
 	// and writes nothing, without affecting the others; an error of the transaction itself
 	// (the database failed, ctx ended) is returned for every item that was not already refused.
 	DeliveryCompleteMany(ctx context.Context, ps []DeliveryCompleteParams) []error
+	// DeliveryCycle records Complete exactly as DeliveryCompleteMany does and then, in the same
+	// transaction, claims exactly as DeliveryClaim does, so the claim sees the slots and
+	// endpoint capacity the completions freed. An invalid Claim is refused before anything is
+	// written: the error is returned and set for every Complete item. An error of the
+	// transaction itself is returned and set for every item not already refused; nothing is
+	// written then, and nothing is claimed.
+	DeliveryCycle(ctx context.Context, p DeliveryCycleParams) (DeliveryCycleResult, error)
 	DeliveryGet(ctx context.Context, id string) (*Delivery, error)
 	// DeliveryListByEvent returns the deliveries of one event.
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*Delivery, error)

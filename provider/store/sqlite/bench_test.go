@@ -232,3 +232,39 @@ func BenchmarkDeliveryCycle8(b *testing.B) {
 	}
 	b.ReportMetric(float64(8*b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
+
+// cycleHeaders are request headers as the sender records them.
+var cycleHeaders = map[string][]string{"Content-Type": {"application/json"}, "User-Agent": {"pulumi-webhooks/dev"}, "Pulumi-Webhook-Id": {"0199-aaaa-bbbb-cccc-dddddddddddd"},
+	"Pulumi-Webhook-Kind": {"stack_update"}, "Pulumi-Webhook-Signature": {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+	"Webhook-Id": {"0199-aaaa-bbbb-cccc-dddddddddddd"}, "Webhook-Timestamp": {"1700000000"}, "Webhook-Signature": {"v1,abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG="}}
+
+// BenchmarkDeliveryCycleFused8 is the store's share of the delivery loop as the engine runs
+// it: each round records the eight attempts of the previous round and claims eight more, in
+// one DeliveryCycle transaction.
+func BenchmarkDeliveryCycleFused8(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	fillOneEndpoint(b, s, 50000)
+	var ps []store.DeliveryCompleteParams
+	b.ResetTimer()
+	for range b.N {
+		now := time.Now()
+		res, err := s.DeliveryCycle(ctx, store.DeliveryCycleParams{Complete: ps,
+			Claim: store.DeliveryClaimParams{Worker: "w", Now: now, Lease: time.Hour, Limit: 8, PerEndpointLimit: 8}})
+		if err != nil || len(res.Claimed) != 8 {
+			b.Fatal(err, len(res.Claimed))
+		}
+		for _, err := range res.CompleteErrs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		ps = ps[:0]
+		for _, cd := range res.Claimed {
+			ps = append(ps, store.DeliveryCompleteParams{ID: cd.ID, Worker: "w", Attempt: cd.Attempts, State: store.DeliverySucceeded, Now: now,
+				Record: store.Attempt{StartedAt: now, RequestURL: cd.URL, RequestHeaders: cycleHeaders, RequestBody: cd.Body, ResponseCode: 200,
+					ResponseHeaders: map[string][]string{"Date": {"Mon"}, "Content-Length": {"0"}}, Duration: time.Millisecond}})
+		}
+	}
+	b.ReportMetric(float64(8*b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -21,6 +23,33 @@ const deliveryBody = `CASE deliveries.body_ref WHEN 0 THEN deliveries.body
 
 const deliveryColumns = `id, event_id, hook_id, filter, kind, format, ` + deliveryBody + `, endpoint, state, attempts,
 	next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at`
+
+// claimColumns are deliveryColumns with the body's reference instead of the body: the claim
+// reads each shared body once (bodyCache) however many of its deliveries it takes.
+const claimColumns = `id, event_id, hook_id, filter, kind, format, body_ref, body, endpoint, state, attempts,
+	next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at`
+
+// claimedRow is a delivery the claim update returned, its body not yet resolved.
+type claimedRow struct {
+	d      store.Delivery
+	ref    int64
+	inline []byte
+}
+
+func scanClaimedRow(r scanner) (claimedRow, error) {
+	var c claimedRow
+	d := &c.d
+	var next, lease, created, updated int64
+	if err := r.Scan(&d.ID, &d.EventID, &d.HookID, &d.Filter, &d.Kind, &d.Format, &c.ref, &c.inline, &d.Endpoint, &d.State,
+		&d.Attempts, &next, &lease, &d.ClaimedBy, &d.LastError, &created, &updated); err != nil {
+		return c, err
+	}
+	d.NextAttemptAt = fromNanos(next)
+	d.LeaseUntil = fromNanos(lease)
+	d.CreatedAt = fromNanos(created)
+	d.UpdatedAt = fromNanos(updated)
+	return c, nil
+}
 
 func scanDelivery(r scanner) (*store.Delivery, error) {
 	var d store.Delivery
@@ -45,8 +74,10 @@ func scanDelivery(r scanner) (*store.Delivery, error) {
 //     partial indexes, first attempts, retries, and running deliveries whose lease expired
 //     (their worker died; they count as retries), skipping endpoints already at the cap in
 //     the index scan so that they cannot crowd the others out. Each stops after ?3 rows, so
-//     the cost follows the claim size, not the backlog. Retries and expired leases are read
-//     only when first attempts do not fill the claim;
+//     the cost follows the claim size, not the backlog: a short first look
+//     (claimFirstLook), and a longer one (claimCandidates) only when endpoints near their cap
+//     filled the first without filling the claim. Retries and expired leases are read only
+//     when first attempts do not fill the claim;
 //   - the picks go to first attempts ahead of retries, then by due time, then in insertion
 //     order, keeping each endpoint under the cap beside what is held;
 //   - claimUpdateSQL marks the picked rows running in one statement and returns them.
@@ -68,16 +99,21 @@ const (
 	claimUpdateSQL = `UPDATE deliveries
 		SET state = 'running', attempts = attempts + 1, lease_until = ?2, claimed_by = ?3, updated_at = ?1
 		WHERE rowid IN (SELECT value FROM json_each(?4))
-		RETURNING ` + deliveryColumns
+		RETURNING ` + claimColumns
 )
 
 // claimCandidates is how many rows of each class (first attempts, retries, expired leases) a
-// claim considers: enough to fill the limit even when some endpoints take only part of their
-// share.
+// claim considers when its first look falls short: enough to fill the limit even when some
+// endpoints take only part of their share.
 func claimCandidates(limit int, perEndpoint int64) int64 {
 	n := int64(limit) * min(perEndpoint, 16)
 	return min(max(n, 64), 4096)
 }
+
+// claimFirstLook is how many rows of each class a claim reads first. It is enough whenever the
+// due deliveries' endpoints have room; only when endpoints near their cap crowd the window does
+// the claim read again, further (claimCandidates).
+func claimFirstLook(limit int) int64 { return int64(max(2*limit, 16)) }
 
 // perEndpointUnlimited stands for "no cap" when PerEndpointLimit is zero.
 const perEndpointUnlimited = 1 << 40
@@ -95,52 +131,89 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	if p.Worker == "" {
-		return nil, errors.New("sqlite: claim deliveries: Worker is required: give the worker a unique name")
+	if err := checkClaim(p); err != nil {
+		return nil, err
 	}
-	if p.Lease <= 0 {
-		return nil, fmt.Errorf("sqlite: claim deliveries: Lease is %s: give a lease longer than the HTTP timeout", p.Lease)
+	var out []*store.ClaimedDelivery
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		var err error
+		out, err = s.claimIn(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if p.PerEndpointLimit < 0 {
-		return nil, fmt.Errorf("sqlite: claim deliveries: PerEndpointLimit is %d: give a positive cap, or 0 for none", p.PerEndpointLimit)
+	sortClaimed(out)
+	return out, nil
+}
+
+func checkClaim(p store.DeliveryClaimParams) error {
+	switch {
+	case p.Worker == "":
+		return errors.New("sqlite: claim deliveries: Worker is required: give the worker a unique name")
+	case p.Lease <= 0:
+		return fmt.Errorf("sqlite: claim deliveries: Lease is %s: give a lease longer than the HTTP timeout", p.Lease)
+	case p.PerEndpointLimit < 0:
+		return fmt.Errorf("sqlite: claim deliveries: PerEndpointLimit is %d: give a positive cap, or 0 for none", p.PerEndpointLimit)
 	}
+	return nil
+}
+
+// claimIn claims inside tx; p is checked and p.Limit > 0.
+func (s *Store) claimIn(ctx context.Context, tx txq, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
 	capN := int64(p.PerEndpointLimit)
 	if capN == 0 {
 		capN = perEndpointUnlimited
 	}
 	now := toNanos(p.Now)
-	var out []*store.ClaimedDelivery
-	err := s.withWriteTx(ctx, func(tx txq) error {
-		out = out[:0]
-		picked, err := pickClaims(ctx, tx, now, capN, p.Limit)
-		if err != nil || len(picked) == 0 {
-			return err
-		}
-		ids, _ := json.Marshal(picked) // an int64 slice always marshals
-		rows, err := tx.QueryContext(ctx, claimUpdateSQL, now, now+p.Lease.Nanoseconds(), p.Worker, string(ids))
-		if err != nil {
-			return fmt.Errorf("sqlite: claim deliveries: %w", err)
-		}
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: claim deliveries: %w", err)
-			}
-			out = append(out, &store.ClaimedDelivery{Delivery: *d})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: claim deliveries: %w", err)
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return s.fillHooks(ctx, tx, out)
-	})
-	if err != nil {
+	picked, err := pickClaims(ctx, tx, now, capN, p.Limit)
+	if err != nil || len(picked) == 0 {
 		return nil, err
 	}
+	ids, _ := json.Marshal(picked) // an int64 slice always marshals
+	rows, err := tx.QueryContext(ctx, claimUpdateSQL, now, now+p.Lease.Nanoseconds(), p.Worker, string(ids))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+	}
+	crs := make([]claimedRow, 0, len(picked))
+	for rows.Next() {
+		c, err := scanClaimedRow(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+		}
+		crs = append(crs, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+	}
+	// Read each shared body once, however many of its deliveries the claim took.
+	bodies := bodyCache{tx: tx, payloads: &s.payloads}
+	out := make([]*store.ClaimedDelivery, len(crs))
+	for i := range crs {
+		c := &crs[i]
+		body, err := bodies.get(ctx, c.d.EventID, c.ref, c.inline)
+		if err != nil {
+			return nil, err
+		}
+		if c.ref != bodyInline {
+			body = bytes.Clone(body) // each delivery owns its body, as when it is read alone
+		}
+		c.d.Body = body
+		out[i] = &store.ClaimedDelivery{Delivery: c.d}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	if err := s.fillHooks(ctx, tx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// sortClaimed puts first attempts ahead of retries, then orders by due time and creation.
+func sortClaimed(out []*store.ClaimedDelivery) {
 	sort.SliceStable(out, func(i, j int) bool {
 		ri, rj := out[i].Attempts > 1, out[j].Attempts > 1
 		if ri != rj {
@@ -151,7 +224,6 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 		}
 		return out[i].CreatedAt.Before(out[j].CreatedAt)
 	})
-	return out, nil
 }
 
 // pickClaims returns the rowids of up to limit due deliveries to claim: first attempts ahead of
@@ -180,28 +252,52 @@ func pickClaims(ctx context.Context, tx txq, now, capN int64, limit int) ([]int6
 		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
 	}
 	cappedJSON, _ := json.Marshal(capped) // a string slice always marshals
-	bound := claimCandidates(limit, capN)
+	c := claimPicker{tx: tx, now: now, capN: capN, limit: limit, capped: string(cappedJSON)}
+	first, full := claimFirstLook(limit), claimCandidates(limit, capN)
+	picked, truncated, err := c.pick(ctx, maps.Clone(held), first)
+	if err != nil || len(picked) == limit || !truncated || full <= first {
+		return picked, err
+	}
+	// Endpoints near their cap filled the first look: look further.
+	picked, _, err = c.pick(ctx, held, full)
+	return picked, err
+}
+
+// claimPicker picks the deliveries of one claim.
+type claimPicker struct {
+	tx        txq
+	now, capN int64
+	limit     int
+	capped    string // JSON array of the endpoints at their cap
+}
+
+// pick reads up to bound candidates of each class and picks from them, counting in held;
+// truncated says whether a class had bound rows (it may have more).
+func (c *claimPicker) pick(ctx context.Context, held map[string]int64, bound int64) (picked []int64, truncated bool, err error) {
 	candidates := func(q string) ([]claimCandidate, error) {
-		rows, err := tx.QueryContext(ctx, q, now, string(cappedJSON), bound)
+		rows, err := c.tx.QueryContext(ctx, q, c.now, c.capped, bound)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 		}
 		defer rows.Close()
 		var out []claimCandidate
 		for rows.Next() {
-			var c claimCandidate
-			if err := rows.Scan(&c.rowid, &c.endpoint, &c.next); err != nil {
+			var cc claimCandidate
+			if err := rows.Scan(&cc.rowid, &cc.endpoint, &cc.next); err != nil {
 				return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 			}
-			out = append(out, c)
+			out = append(out, cc)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 		}
+		if int64(len(out)) == bound {
+			truncated = true
+		}
 		return out, nil
 	}
-	picked := make([]int64, 0, limit)
-	pick := func(cs []claimCandidate) {
+	picked = make([]int64, 0, c.limit)
+	take := func(cs []claimCandidate) {
 		// Among the candidates, equal due times go in insertion order.
 		sort.SliceStable(cs, func(i, j int) bool {
 			if cs[i].next != cs[j].next {
@@ -209,34 +305,34 @@ func pickClaims(ctx context.Context, tx txq, now, capN int64, limit int) ([]int6
 			}
 			return cs[i].rowid < cs[j].rowid
 		})
-		for _, c := range cs {
-			if len(picked) == limit {
+		for _, cc := range cs {
+			if len(picked) == c.limit {
 				return
 			}
-			if held[c.endpoint] < capN {
-				held[c.endpoint]++
-				picked = append(picked, c.rowid)
+			if held[cc.endpoint] < c.capN {
+				held[cc.endpoint]++
+				picked = append(picked, cc.rowid)
 			}
 		}
 	}
 	first, err := candidates(claimFirstSQL)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	pick(first)
-	if len(picked) == limit {
-		return picked, nil
+	take(first)
+	if len(picked) == c.limit {
+		return picked, truncated, nil
 	}
 	retries, err := candidates(claimRetrySQL)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	expired, err := candidates(claimExpiredSQL)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	pick(append(retries, expired...))
-	return picked, nil
+	take(append(retries, expired...))
+	return picked, truncated, nil
 }
 
 // fillHooks sets URL, Secret and HookActive of claimed deliveries from their hooks.
@@ -295,6 +391,64 @@ func (s *Store) DeliveryComplete(ctx context.Context, p store.DeliveryCompletePa
 // store.Store. An item that fails validation or whose lease is lost gets its own error and
 // writes nothing; a database error fails the transaction and is returned for every item.
 func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCompleteParams) []error {
+	errs, items, todo := prepareCompletions(ps)
+	if todo == 0 {
+		return errs
+	}
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		return s.writeCompletions(ctx, tx, items, errs)
+	})
+	if err != nil {
+		failCompletions(items, errs, err)
+	}
+	return errs
+}
+
+// DeliveryCycle records finished attempts and claims more in one transaction; see store.Store.
+func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) (store.DeliveryCycleResult, error) {
+	var res store.DeliveryCycleResult
+	claim := p.Claim.Limit > 0
+	if claim {
+		if err := checkClaim(p.Claim); err != nil {
+			res.CompleteErrs = make([]error, len(p.Complete))
+			for i := range res.CompleteErrs {
+				res.CompleteErrs[i] = err
+			}
+			return res, err
+		}
+	}
+	errs, items, todo := prepareCompletions(p.Complete)
+	res.CompleteErrs = errs
+	if todo == 0 && !claim {
+		return res, nil
+	}
+	var out []*store.ClaimedDelivery
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		out = nil
+		if todo > 0 {
+			if err := s.writeCompletions(ctx, tx, items, errs); err != nil {
+				return err
+			}
+		}
+		if !claim {
+			return nil
+		}
+		var err error
+		out, err = s.claimIn(ctx, tx, p.Claim)
+		return err
+	})
+	if err != nil {
+		failCompletions(items, errs, err)
+		return res, err
+	}
+	sortClaimed(out)
+	res.Claimed = out
+	return res, nil
+}
+
+// prepareCompletions checks and encodes each item; it returns the per-item errors so far, the
+// prepared items (p nil for a refused one) and how many are left to write.
+func prepareCompletions(ps []store.DeliveryCompleteParams) ([]error, []completion, int) {
 	errs := make([]error, len(ps))
 	items := make([]completion, len(ps))
 	todo := 0
@@ -303,32 +457,37 @@ func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCom
 			todo++
 		}
 	}
-	if todo == 0 {
-		return errs
-	}
-	err := s.withWriteTx(ctx, func(tx txq) error {
-		bodies := bodyCache{tx: tx}
-		for i := range ps {
-			if items[i].p == nil {
-				continue
-			}
-			errs[i] = nil
-			err := items[i].write(ctx, tx, &bodies)
-			if err != nil && !errors.Is(err, store.ErrLeaseLost) {
-				return err
-			}
+	return errs, items, todo
+}
+
+// failCompletions sets err for every item that was to be written: its transaction failed.
+func failCompletions(items []completion, errs []error, err error) {
+	for i := range items {
+		if items[i].p != nil {
 			errs[i] = err
 		}
-		return nil
-	})
-	if err != nil {
-		for i := range ps {
-			if items[i].p != nil {
-				errs[i] = err
-			}
-		}
 	}
-	return errs
+}
+
+// writeCompletions writes the prepared items inside tx, in order, setting each one's error
+// (nil or ErrLeaseLost). It returns an error that must fail the transaction.
+func (s *Store) writeCompletions(ctx context.Context, tx txq, items []completion, errs []error) error {
+	bodies := bodyCache{tx: tx, payloads: &s.payloads}
+	if batchable(items) {
+		return writeCompletionsBatched(ctx, tx, items, errs, &bodies)
+	}
+	for i := range items {
+		if items[i].p == nil {
+			continue
+		}
+		errs[i] = nil
+		err := items[i].write(ctx, tx, &bodies)
+		if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+			return err
+		}
+		errs[i] = err
+	}
+	return nil
 }
 
 // completion is one DeliveryComplete item, checked and encoded before the transaction so a
@@ -410,11 +569,40 @@ func (c *completion) write(ctx context.Context, tx txq, bodies *bodyCache) error
 	return nil
 }
 
-// bodyCache reads shared delivery bodies once per transaction.
+// bodyCache reads shared delivery bodies once per transaction. Event payloads, which never
+// change once stored, also go through the store's payloads cache, so the delivery loop's rounds
+// do not read an event's payload again for every few deliveries of it.
 type bodyCache struct {
-	tx     queryer
-	events map[string][]byte
-	shared map[int64][]byte
+	tx       queryer
+	payloads *payloadCache // nil: none
+	events   map[string][]byte
+	shared   map[int64][]byte
+}
+
+// payloadCacheSize bounds how many event payloads a store keeps in memory.
+const payloadCacheSize = 256
+
+// payloadCache keeps recently read event payloads. Events are immutable, so an entry never goes
+// stale; when full it starts over.
+type payloadCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (c *payloadCache) get(id string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.m[id]
+	return b, ok
+}
+
+func (c *payloadCache) put(id string, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= payloadCacheSize {
+		c.m = make(map[string][]byte, payloadCacheSize)
+	}
+	c.m[id] = b
 }
 
 // get returns the body a delivery's body_ref points to; inline is the row's own body column.
@@ -426,9 +614,17 @@ func (c *bodyCache) get(ctx context.Context, eventID string, ref int64, inline [
 		if b, ok := c.events[eventID]; ok {
 			return b, nil
 		}
-		var b []byte
-		if err := c.tx.QueryRowContext(ctx, `SELECT payload FROM events WHERE id = ?`, eventID).Scan(&b); err != nil {
-			return nil, fmt.Errorf("sqlite: read the payload of event %s: %w", eventID, err)
+		b, ok := []byte(nil), false
+		if c.payloads != nil {
+			b, ok = c.payloads.get(eventID)
+		}
+		if !ok {
+			if err := c.tx.QueryRowContext(ctx, `SELECT payload FROM events WHERE id = ?`, eventID).Scan(&b); err != nil {
+				return nil, fmt.Errorf("sqlite: read the payload of event %s: %w", eventID, err)
+			}
+			if c.payloads != nil {
+				c.payloads.put(eventID, b)
+			}
 		}
 		if c.events == nil {
 			c.events = map[string][]byte{}

@@ -251,10 +251,20 @@ func (s *Store) HookUpdate(ctx context.Context, p store.HookUpdateParams) (*stor
 	return s.HookGetByID(ctx, id)
 }
 
+// discardPendingSQL finds a hook's queued deliveries through the queue's partial indexes, so
+// its cost follows the queue, not the hook's whole delivery history.
+const discardPendingSQL = `UPDATE deliveries SET state = 'discarded', lease_until = 0, last_error = ?1, updated_at = ?2
+	WHERE rowid IN (
+		SELECT rowid FROM deliveries INDEXED BY deliveries_first WHERE state = 'pending' AND attempts = 0 AND hook_id = ?3
+		UNION ALL
+		SELECT rowid FROM deliveries INDEXED BY deliveries_retry WHERE state = 'pending' AND attempts > 0 AND hook_id = ?3
+		UNION ALL
+		SELECT rowid FROM deliveries INDEXED BY deliveries_running WHERE state = 'running' AND hook_id = ?3)
+	  AND id != ?4`
+
 // discardPending discards the hook's pending and running deliveries except one.
 func discardPending(ctx context.Context, tx queryer, hookID int64, except string, now int64, why string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'discarded', lease_until = 0, last_error = ?, updated_at = ?
-		WHERE hook_id = ? AND state IN ('pending', 'running') AND id != ?`, why, now, hookID, except); err != nil {
+	if _, err := tx.ExecContext(ctx, discardPendingSQL, why, now, hookID, except); err != nil {
 		return fmt.Errorf("sqlite: discard deliveries of webhook #%d: %w", hookID, err)
 	}
 	return nil

@@ -141,6 +141,8 @@ type Store struct {
 	// is a large share of a small statement's cost.
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+
+	payloads payloadCache
 }
 
 var _ store.Store = (*Store)(nil)

@@ -401,6 +401,32 @@ func TestDeliveryClaimUsesIndexes(t *testing.T) {
 	}
 }
 
+// TestCompletionAndDiscardUseIndexes: a batched completion finds each delivery by its ID, and
+// discarding a hook's queued deliveries reads the queue's partial indexes, never the whole table
+// (nor the hook's whole delivery history).
+func TestCompletionAndDiscardUseIndexes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := time.Now().UnixNano()
+	plan := queryPlan(t, b.st.DB(), completeUpdateSQL(2), "a", "succeeded", 0, "", now, 1, "w", "b", "failed", 0, "", now, 1, "w")
+	joined := strings.Join(plan, "\n")
+	if !strings.Contains(joined, "SEARCH deliveries USING INDEX sqlite_autoindex_deliveries_1 (id=?)") {
+		t.Fatalf("batched completion does not find deliveries by ID: plan %q", plan)
+	}
+	plan = queryPlan(t, b.st.DB(), discardPendingSQL, "why", now, 1, "")
+	joined = strings.Join(plan, "\n")
+	for _, index := range []string{"deliveries_first", "deliveries_retry", "deliveries_running"} {
+		if !strings.Contains(joined, index) {
+			t.Fatalf("discard does not read %s: plan %q", index, plan)
+		}
+	}
+	for _, line := range plan {
+		if strings.HasPrefix(line, "SCAN deliveries") && !strings.Contains(line, "USING") || strings.Contains(line, "deliveries_hook") {
+			t.Fatalf("discard reads %q: plan %q", line, plan)
+		}
+	}
+}
+
 func TestSecretsNotInDatabaseFiles(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

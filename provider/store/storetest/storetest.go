@@ -76,6 +76,12 @@ func Run(t *testing.T, open Opener) {
 		{"CompleteMany", testCompleteMany},
 		{"CompleteManyDisableHook", testCompleteManyDisableHook},
 		{"CompleteManyCanceled", testCompleteManyCanceled},
+		{"CompleteManyMixed", testCompleteManyMixed},
+		{"CompleteManyLarge", testCompleteManyLarge},
+		{"ClaimCrowdedWindow", testClaimCrowdedWindow},
+		{"Cycle", testCycle},
+		{"CycleInvalidClaim", testCycleInvalidClaim},
+		{"CycleCanceled", testCycleCanceled},
 		{"SharedBodies", testSharedBodies},
 		{"AttemptRecordPing", testAttemptRecordPing},
 		{"AttemptRecordRedelivery", testAttemptRecordRedelivery},
@@ -1594,4 +1600,304 @@ func testTokens(t *testing.T, b *testBundle) {
 		t.Fatalf("revoked token = %+v", got)
 	}
 	wantErr(t, "TokenRevoke", b.st.TokenRevoke(b.ctx, "nope", revoked), store.ErrNotFound)
+}
+
+// testCompleteManyMixed completes a batch naming each delivery once and disabling no hook, with
+// deliveries of two hooks and two events: recorded items, a retry, items refused for their
+// lease (another worker, another attempt, an unknown delivery) and an invalid one, in one
+// transaction. Each item gets its own result; refused ones write nothing.
+func testCompleteManyMixed(t *testing.T, b *testBundle) {
+	h1 := createHook(t, b, spec(orgScope("acme"), "h1"))
+	h2 := createHook(t, b, spec(orgScope("acme"), "h2"))
+	_, d1 := emit(t, b, orgScope("acme"), webhook.StackCreated, enqueue{hook: h1}, enqueue{hook: h2}, enqueue{hook: h1})
+	_, d2 := emit(t, b, orgScope("acme"), webhook.StackDeleted, enqueue{hook: h2}, enqueue{hook: h1}, enqueue{hook: h2})
+	cds := claim(t, b, "w", T0, 6, 0)
+	if len(cds) != 6 {
+		t.Fatalf("claimed %d", len(cds))
+	}
+	byID := map[string]*store.ClaimedDelivery{}
+	for _, cd := range cds {
+		byID[cd.ID] = cd
+	}
+	item := func(id string, state store.DeliveryState, code int) store.DeliveryCompleteParams {
+		cd := byID[id]
+		return store.DeliveryCompleteParams{ID: id, Worker: "w", Attempt: cd.Attempts, State: state, Now: T0.Add(time.Second),
+			NextAttemptAt: T0.Add(time.Minute),
+			Record: store.Attempt{StartedAt: T0, Duration: 2 * time.Millisecond, RequestURL: cd.URL, RequestBody: cd.Body, ResponseCode: code,
+				RequestHeaders: map[string][]string{"Pulumi-Webhook-Id": {id}}, ResponseHeaders: map[string][]string{"X-Seen": {id}},
+				ResponseBody: []byte("answer to " + id)}}
+	}
+	ps := []store.DeliveryCompleteParams{
+		item(d1[0], store.DeliverySucceeded, 200),
+		item(d2[0], store.DeliveryPending, 503),
+		item(d1[1], store.DeliverySucceeded, 200), // held by w, completed by another worker
+		item(d2[1], store.DeliverySucceeded, 200), // another attempt number
+		{ID: "no-such-delivery", Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: T0},
+		item(d1[2], "bogus", 200), // invalid
+		item(d2[2], store.DeliveryFailed, 500),
+	}
+	ps[2].Worker = "someone-else"
+	ps[3].Attempt = 2
+	ps[6].Record.RequestBody = []byte("a body other than the delivery's")
+	errs := b.st.DeliveryCompleteMany(b.ctx, ps)
+	if len(errs) != len(ps) {
+		t.Fatalf("DeliveryCompleteMany returned %d errors for %d items", len(errs), len(ps))
+	}
+	for _, i := range []int{0, 1, 6} {
+		if errs[i] != nil {
+			t.Fatalf("item %d: %v", i, errs[i])
+		}
+	}
+	for _, i := range []int{2, 3, 4} {
+		wantErr(t, fmt.Sprintf("item %d", i), errs[i], store.ErrLeaseLost)
+	}
+	if errs[5] == nil || errors.Is(errs[5], store.ErrLeaseLost) {
+		t.Fatalf("item 5 (state bogus) error = %v, want a validation error", errs[5])
+	}
+	want := map[string]store.DeliveryState{d1[0]: store.DeliverySucceeded, d2[0]: store.DeliveryPending, d1[1]: store.DeliveryRunning,
+		d2[1]: store.DeliveryRunning, d1[2]: store.DeliveryRunning, d2[2]: store.DeliveryFailed}
+	for id, st := range want {
+		d := getDelivery(t, b, id)
+		if d.State != st {
+			t.Fatalf("delivery %s is %s, want %s", id, d.State, st)
+		}
+		if st != store.DeliveryRunning && (!d.LeaseUntil.IsZero() || !d.UpdatedAt.Equal(T0.Add(time.Second))) {
+			t.Fatalf("completed delivery %s = %+v", id, d)
+		}
+	}
+	if d := getDelivery(t, b, d2[0]); !d.NextAttemptAt.Equal(T0.Add(time.Minute)) || d.LastError == "" {
+		t.Fatalf("retried delivery = %+v", d)
+	}
+	if d := getDelivery(t, b, d2[2]); d.LastError == "" {
+		t.Fatalf("failed delivery has no last error: %+v", d)
+	}
+	var atts []*store.Attempt
+	for _, h := range []*store.Hook{h1, h2} {
+		a, err := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		atts = append(atts, a...)
+	}
+	if len(atts) != 3 {
+		t.Fatalf("%d attempts recorded, want 3 (refused items record nothing)", len(atts))
+	}
+	got := map[string]*store.Attempt{}
+	for _, a := range atts {
+		got[a.DeliveryID] = a
+	}
+	for _, i := range []int{0, 1, 6} {
+		p, a := ps[i], got[ps[i].ID]
+		if a == nil || a.Number != 1 || a.HookID != byID[p.ID].HookID || a.Filter != byID[p.ID].Filter || a.Kind != byID[p.ID].Kind ||
+			string(a.RequestBody) != string(p.Record.RequestBody) || a.RequestURL != p.Record.RequestURL ||
+			a.RequestHeaders["Pulumi-Webhook-Id"][0] != p.ID || a.ResponseHeaders["X-Seen"][0] != p.ID ||
+			string(a.ResponseBody) != "answer to "+p.ID || a.ResponseCode != p.Record.ResponseCode ||
+			a.Duration != 2*time.Millisecond || !a.StartedAt.Equal(T0) {
+			t.Fatalf("attempt of item %d = %+v", i, a)
+		}
+	}
+	// Attempts are numbered in the order of the items.
+	if !(got[ps[0].ID].ID < got[ps[1].ID].ID && got[ps[1].ID].ID < got[ps[6].ID].ID) {
+		t.Fatalf("attempt IDs %d, %d, %d are not in item order", got[ps[0].ID].ID, got[ps[1].ID].ID, got[ps[6].ID].ID)
+	}
+}
+
+// testClaimCrowdedWindow: an endpoint one short of its cap has a backlog due ahead of another
+// endpoint's work; the claim takes what the busy endpoint has room for and still reaches the
+// other endpoint's deliveries behind the backlog.
+func testClaimCrowdedWindow(t *testing.T, b *testBundle) {
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	es := make([]enqueue, 0, 43)
+	for i := range 40 {
+		es = append(es, enqueue{hook: h, endpoint: "busy:443", next: T0.Add(time.Duration(i) * time.Microsecond)})
+	}
+	for range 3 {
+		es = append(es, enqueue{hook: h, endpoint: "calm:443", next: T0.Add(time.Second)})
+	}
+	emit(t, b, orgScope("acme"), webhook.StackCreated, es...)
+	now := T0.Add(time.Minute)
+	if got := claim(t, b, "w0", now, 1, 3); len(got) != 1 || got[0].Endpoint != "busy:443" {
+		t.Fatalf("first claim = %v", ids(got))
+	}
+	counts := map[string]int{}
+	for _, cd := range claim(t, b, "w1", now, 5, 3) {
+		counts[cd.Endpoint]++
+	}
+	if counts["busy:443"] != 2 || counts["calm:443"] != 3 {
+		t.Fatalf("claim took %v, want busy 2 (up to its cap of 3 with 1 held) and all 3 calm", counts)
+	}
+}
+
+// testCycle: one DeliveryCycle records finished attempts and then claims, seeing the endpoint
+// capacity the completions freed; with Limit 0 it only records, and with nothing to do it
+// does nothing.
+func testCycle(t *testing.T, b *testBundle) {
+	res, err := b.st.DeliveryCycle(b.ctx, store.DeliveryCycleParams{})
+	if err != nil || len(res.CompleteErrs) != 0 || len(res.Claimed) != 0 {
+		t.Fatalf("empty DeliveryCycle = %+v, %v", res, err)
+	}
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	_, dids := emit(t, b, orgScope("acme"), webhook.StackCreated,
+		enqueue{hook: h, endpoint: "one:443"}, enqueue{hook: h, endpoint: "one:443"}, enqueue{hook: h, endpoint: "one:443"},
+		enqueue{hook: h, endpoint: "one:443", next: T0.Add(time.Hour)})
+	claimP := store.DeliveryClaimParams{Worker: "w", Now: T0, Lease: time.Minute, Limit: 5, PerEndpointLimit: 2}
+	res, err = b.st.DeliveryCycle(b.ctx, store.DeliveryCycleParams{Claim: claimP})
+	if err != nil || len(res.Claimed) != 2 || len(res.CompleteErrs) != 0 {
+		t.Fatalf("first cycle = %d claimed, %v", len(res.Claimed), err)
+	}
+	if got := ids(res.Claimed); !slices.Equal(got, dids[:2]) {
+		t.Fatalf("first cycle claimed %v, want %v", got, dids[:2])
+	}
+	first := res.Claimed[0]
+	if first.URL != h.PayloadURL || !first.HookActive || string(first.Body) != `{"n":0}` || first.ClaimedBy != "w" || first.Attempts != 1 {
+		t.Fatalf("claimed delivery = %+v", first)
+	}
+	done := store.DeliveryCompleteParams{ID: first.ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: T0,
+		Record: store.Attempt{StartedAt: T0, RequestURL: first.URL, RequestBody: first.Body, ResponseCode: 204}}
+	lost := done
+	lost.ID, lost.Worker = res.Claimed[1].ID, "someone-else"
+	res, err = b.st.DeliveryCycle(b.ctx, store.DeliveryCycleParams{Complete: []store.DeliveryCompleteParams{done, lost}, Claim: claimP})
+	if err != nil || len(res.CompleteErrs) != 2 || res.CompleteErrs[0] != nil {
+		t.Fatalf("second cycle = %+v, %v", res, err)
+	}
+	wantErr(t, "completion by another worker in a cycle", res.CompleteErrs[1], store.ErrLeaseLost)
+	// The completion freed one of the endpoint's two slots, and the claim in the same
+	// transaction took it; the delivery due in an hour stays pending.
+	if got := ids(res.Claimed); !slices.Equal(got, dids[2:3]) {
+		t.Fatalf("second cycle claimed %v, want %v", got, dids[2:3])
+	}
+	want := []store.DeliveryState{store.DeliverySucceeded, store.DeliveryRunning, store.DeliveryRunning, store.DeliveryPending}
+	for i, id := range dids {
+		if d := getDelivery(t, b, id); d.State != want[i] {
+			t.Fatalf("delivery %d is %s, want %s", i, d.State, want[i])
+		}
+	}
+	atts, err := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID})
+	if err != nil || len(atts) != 1 || atts[0].DeliveryID != first.ID || atts[0].ResponseCode != 204 || string(atts[0].RequestBody) != `{"n":0}` {
+		t.Fatalf("attempts after the cycle = %+v, %v", atts, err)
+	}
+	// Limit 0: record only.
+	second := res.Claimed[0]
+	rec := store.DeliveryCompleteParams{ID: second.ID, Worker: "w", Attempt: 1, State: store.DeliveryFailed, Now: T0,
+		Record: store.Attempt{StartedAt: T0, ResponseCode: 500}}
+	res, err = b.st.DeliveryCycle(b.ctx, store.DeliveryCycleParams{Complete: []store.DeliveryCompleteParams{rec}})
+	if err != nil || len(res.CompleteErrs) != 1 || res.CompleteErrs[0] != nil || len(res.Claimed) != 0 {
+		t.Fatalf("record-only cycle = %+v, %v", res, err)
+	}
+	if d := getDelivery(t, b, second.ID); d.State != store.DeliveryFailed {
+		t.Fatalf("delivery after a record-only cycle is %s", d.State)
+	}
+	if d := getDelivery(t, b, dids[1]); d.State != store.DeliveryRunning {
+		t.Fatalf("a record-only cycle claimed: delivery is %s", d.State)
+	}
+}
+
+// testCycleInvalidClaim: an invalid claim fails the whole cycle before anything is written.
+func testCycleInvalidClaim(t *testing.T, b *testBundle) {
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	_, dids := emit(t, b, orgScope("acme"), webhook.StackCreated, enqueue{hook: h}, enqueue{hook: h})
+	cd := claim(t, b, "w", T0, 1, 0)[0]
+	done := store.DeliveryCompleteParams{ID: cd.ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: T0,
+		Record: store.Attempt{StartedAt: T0, ResponseCode: 200}}
+	for _, bad := range []store.DeliveryClaimParams{
+		{Worker: "", Now: T0, Lease: time.Minute, Limit: 1},
+		{Worker: "w", Now: T0, Lease: 0, Limit: 1},
+		{Worker: "w", Now: T0, Lease: time.Minute, Limit: 1, PerEndpointLimit: -1},
+	} {
+		res, err := b.st.DeliveryCycle(b.ctx, store.DeliveryCycleParams{Complete: []store.DeliveryCompleteParams{done}, Claim: bad})
+		if err == nil {
+			t.Fatalf("DeliveryCycle with claim %+v succeeded", bad)
+		}
+		if len(res.CompleteErrs) != 1 || res.CompleteErrs[0] == nil || len(res.Claimed) != 0 {
+			t.Fatalf("DeliveryCycle with claim %+v = %+v, want the error for the completion too and no claim", bad, res)
+		}
+	}
+	if d := getDelivery(t, b, dids[0]); d.State != store.DeliveryRunning {
+		t.Fatalf("a refused cycle completed the delivery: %s", d.State)
+	}
+	if d := getDelivery(t, b, dids[1]); d.State != store.DeliveryPending {
+		t.Fatalf("a refused cycle claimed: delivery is %s", d.State)
+	}
+	if atts, _ := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID}); len(atts) != 0 {
+		t.Fatalf("a refused cycle recorded %d attempts", len(atts))
+	}
+}
+
+// testCycleCanceled: when the transaction cannot run, the cycle returns the error, sets it for
+// every valid completion, and writes and claims nothing; an invalid completion keeps its own
+// error.
+func testCycleCanceled(t *testing.T, b *testBundle) {
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	_, dids := emit(t, b, orgScope("acme"), webhook.StackCreated, enqueue{hook: h}, enqueue{hook: h})
+	cd := claim(t, b, "w", T0, 1, 0)[0]
+	ctx, cancel := context.WithCancel(b.ctx)
+	cancel()
+	res, err := b.st.DeliveryCycle(ctx, store.DeliveryCycleParams{
+		Complete: []store.DeliveryCompleteParams{
+			{ID: cd.ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: T0},
+			{ID: cd.ID, Worker: "w", Attempt: 1, State: "bogus", Now: T0},
+		},
+		Claim: store.DeliveryClaimParams{Worker: "w", Now: T0, Lease: time.Minute, Limit: 5},
+	})
+	if !errors.Is(err, context.Canceled) || len(res.CompleteErrs) != 2 || !errors.Is(res.CompleteErrs[0], context.Canceled) ||
+		res.CompleteErrs[1] == nil || errors.Is(res.CompleteErrs[1], context.Canceled) || len(res.Claimed) != 0 {
+		t.Fatalf("DeliveryCycle with a canceled context = %+v, %v", res, err)
+	}
+	if d := getDelivery(t, b, dids[0]); d.State != store.DeliveryRunning {
+		t.Fatalf("a canceled cycle completed the delivery: %s", d.State)
+	}
+	if d := getDelivery(t, b, dids[1]); d.State != store.DeliveryPending {
+		t.Fatalf("a canceled cycle claimed: delivery is %s", d.State)
+	}
+	if atts, _ := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID}); len(atts) != 0 {
+		t.Fatalf("a canceled cycle recorded %d attempts", len(atts))
+	}
+}
+
+// testCompleteManyLarge completes a batch larger than a backend may write in one statement,
+// with one refused item late in it.
+func testCompleteManyLarge(t *testing.T, b *testBundle) {
+	const n = 75
+	h := createHook(t, b, spec(orgScope("acme"), "h"))
+	es := make([]enqueue, n)
+	for i := range es {
+		es[i] = enqueue{hook: h}
+	}
+	_, dids := emit(t, b, orgScope("acme"), webhook.StackCreated, es...)
+	cds := claim(t, b, "w", T0, n, 0)
+	if len(cds) != n {
+		t.Fatalf("claimed %d", len(cds))
+	}
+	ps := make([]store.DeliveryCompleteParams, n)
+	for i, cd := range cds {
+		ps[i] = store.DeliveryCompleteParams{ID: cd.ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: T0,
+			Record: store.Attempt{StartedAt: T0, RequestBody: cd.Body, ResponseCode: 200}}
+	}
+	ps[n-3].Attempt = 7
+	errs := b.st.DeliveryCompleteMany(b.ctx, ps)
+	for i, err := range errs {
+		if i == n-3 {
+			wantErr(t, "the refused item", err, store.ErrLeaseLost)
+		} else if err != nil {
+			t.Fatalf("item %d: %v", i, err)
+		}
+	}
+	succeeded := 0
+	for _, id := range dids {
+		if getDelivery(t, b, id).State == store.DeliverySucceeded {
+			succeeded++
+		}
+	}
+	if d := getDelivery(t, b, ps[n-3].ID); succeeded != n-1 || d.State != store.DeliveryRunning {
+		t.Fatalf("%d succeeded and the refused one is %s, want %d and running", succeeded, d.State, n-1)
+	}
+	atts, err := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: h.ID, Limit: 1000})
+	if err != nil || len(atts) != n-1 {
+		t.Fatalf("AttemptList = %d, %v; want %d", len(atts), err, n-1)
+	}
+	for _, a := range atts {
+		if a.DeliveryID == ps[n-3].ID {
+			t.Fatal("the refused item's attempt was recorded")
+		}
+	}
 }
