@@ -25,6 +25,14 @@ want="node=$(node --version) pulumi=$NODE_PULUMI typescript=$NODE_TYPESCRIPT typ
 
 log() { echo "deps: $*" >&2; }
 
+# One run at a time per directory: a concurrent run waits here until the first has installed
+# everything, then sees the stamp and returns.
+mkdir -p "$dir"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$dir/.lock"
+  flock 9
+fi
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
   && [ -d "$dir/node/node_modules/@pulumi/pulumi" ] && [ -x "$dir/venv/bin/python" ]; then
   echo "$dir"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -363,7 +364,7 @@ func TestHelpAndVersion(t *testing.T) {
 	root := NewRoot(Opts{})
 	walk(root)
 	// Every command that opens the store has --store.
-	for _, path := range [][]string{{"serve"}, {"token", "create"}, {"token", "revoke"}, {"token", "list"}, {"emit"}, {"hooks", "list"},
+	for _, path := range [][]string{{"serve"}, {"token", "create"}, {"token", "revoke"}, {"token", "list"}, {"emit"}, {"hooks", "list"}, {"hooks", "create"}, {"hooks", "delete"},
 		{"deliveries", "list"}, {"redeliver"}, {"ping"}} {
 		c, _, err := root.Find(path)
 		if err != nil || c.Flags().Lookup("store") == nil {
@@ -485,6 +486,155 @@ func TestParseHookIDMatchesProvider(t *testing.T) {
 		}
 		if _, err := resource.ParseID(bad); err == nil {
 			t.Errorf("the provider accepts %q, which the CLI refuses", bad)
+		}
+	}
+}
+
+func TestHooksCreateAndDelete(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	e := b.engine()
+	const secret = "create-s3cret-value"
+	var runs []runResult
+	record := func(r runResult) runResult { runs = append(runs, r); return r }
+	stored := func(id string) *store.Hook {
+		t.Helper()
+		ref, err := parseHookID(id)
+		if err != nil {
+			t.Fatalf("printed ID %q: %v", id, err)
+		}
+		h, err := e.HookGet(t.Context(), ref)
+		if err != nil {
+			t.Fatalf("the printed webhook %s is not stored: %v", id, err)
+		}
+		return h
+	}
+
+	// An organization webhook, the secret piped in.
+	r := record(b.run(secret+"\n", "hooks", "create", "--org", "acme", "--name", "org-hook", "--display-name", "Org hook",
+		"--url", "https://example.com/hook", "--filter", "stack_created", "--filter", "update_failed", "--group", "environments", "--secret-stdin"))
+	if r.code != 0 || r.stdout != "acme/org-hook\n" {
+		t.Fatalf("create an org webhook: %+v", r)
+	}
+	h := stored("acme/org-hook")
+	if h.DisplayName != "Org hook" || h.PayloadURL != "https://example.com/hook" || h.Format != webhook.FormatRaw || !h.Active ||
+		fmt.Sprint(h.Filters) != "[stack_created update_failed]" || fmt.Sprint(h.Groups) != "[environments]" || !h.HasSecret {
+		t.Errorf("stored org webhook: %+v", h)
+	}
+	if got, err := e.Config().Store.HookSecretGet(t.Context(), h.ID); err != nil || got != secret {
+		t.Errorf("stored secret: %v (equal: %v)", err, got == secret)
+	}
+
+	// A stack webhook, inactive, the secret from the environment, printed as JSON.
+	b.env[EnvHookSecret] = secret
+	r = record(b.ok("hooks", "create", "--org", "acme", "--project", "web", "--stack", "prod", "--name", "deploy",
+		"--display-name", "Deploy", "--url", "web/staging", "--format", "pulumi_deployments", "--inactive", "--json"))
+	var js hookJSON
+	if err := json.Unmarshal([]byte(r.stdout), &js); err != nil || js.ID != "acme/web/prod/deploy" || js.Active || !js.HasSecret || js.Format != "pulumi_deployments" {
+		t.Fatalf("create a stack webhook --json = %s (%v)", r.stdout, err)
+	}
+	if h := stored(js.ID); h.Active || h.Stack != "prod" || h.Format != webhook.FormatPulumiDeployments || !h.HasSecret {
+		t.Errorf("stored stack webhook: %+v", h)
+	}
+	delete(b.env, EnvHookSecret)
+
+	// An environment webhook with a generated name and no secret.
+	r = record(b.ok("hooks", "create", "--org", "acme", "--project", "app", "--environment", "dev", "--display-name", "Env",
+		"--url", "http://127.0.0.1:9/env", "--format", "slack"))
+	id := strings.TrimSpace(r.stdout)
+	name, ok := strings.CutPrefix(id, "acme/environment/app/dev/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		t.Fatalf("create an environment webhook printed %q", r.stdout)
+	}
+	if h := stored(id); h.Environment != "dev" || h.Format != webhook.FormatSlack || h.HasSecret || !h.Active || h.Name != name {
+		t.Errorf("stored environment webhook: %+v", h)
+	}
+	var listed []hookJSON
+	if err := json.Unmarshal([]byte(b.ok("hooks", "list", "--org", "acme", "--json").stdout), &listed); err != nil || len(listed) != 3 {
+		t.Fatalf("hooks list after three creates: %+v, %v", listed, err)
+	}
+
+	// Every way to get it wrong names the flag and the fix; none creates anything.
+	base := []string{"hooks", "create", "--org", "acme", "--display-name", "D", "--url", "https://example.com/h"}
+	with := func(args ...string) []string { return append(append([]string{}, base...), args...) }
+	b.env[EnvHookSecret] = secret
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"hooks", "create", "--display-name", "D", "--url", "https://example.com/h"}, []string{"--org:", "is required"}},
+		{[]string{"hooks", "create", "--org", "acme", "--url", "https://example.com/h"}, []string{"--display-name:", "is required"}},
+		{[]string{"hooks", "create", "--org", "acme", "--display-name", "D"}, []string{"--url:", "is required"}},
+		{with("--org", "a b"), []string{"--org:", "white space"}},
+		{with("--url", "ftp://example.com/h"), []string{"--url:", "http://"}},
+		{with("--url", "https://user:pw@example.com/h"), []string{"--url:", "credentials"}},
+		{with("--format", "xml"), []string{"--format:", "unknown format", "ms_teams"}},
+		{with("--format", "pulumi_deployments", "--url", "web/prod"), []string{"--format:", "set --project with --stack or --environment"}},
+		{with("--project", "web", "--stack", "prod", "--format", "pulumi_deployments"), []string{"--url:"}},
+		{with("--filter", "nope"), []string{"--filter:", `unknown filter "nope"`}},
+		{with("--filter", "stack_created", "--filter", "stack_created"), []string{"--filter:", "listed twice"}},
+		{with("--project", "web", "--stack", "prod", "--filter", "environment_revision_created"), []string{"--filter:", "environment event"}},
+		{with("--project", "web", "--stack", "prod", "--filter", "environment_created"), []string{"--filter:", "organization webhooks only", "removing --project"}},
+		{with("--group", "all"), []string{"--group:", `unknown group "all"`}},
+		{with("--group", "stacks", "--group", "stacks"), []string{"--group:", "listed twice"}},
+		{with("--stack", "prod"), []string{"--project:", "is required for a stack webhook"}},
+		{with("--environment", "dev"), []string{"--project:", "is required for an environment webhook"}},
+		{with("--project", "web"), []string{"--project:", "neither --stack nor --environment", "remove --project"}},
+		{with("--project", "web", "--stack", "prod", "--environment", "dev"), []string{"--environment:", "together with --stack"}},
+		{with("--name", "a/b"), []string{"--name:", "slash"}},
+		{with("--name", "org-hook"), []string{"--name:", "acme/org-hook already exists", "hooks delete acme/org-hook"}},
+		{with("--store", filepath.Join(b.store, "not-a-dir", "x.db")), []string{"open the store"}},
+		{with("extra"), []string{"unknown command"}},
+	} {
+		runs = append(runs, b.fails(c.want, c.args...))
+	}
+	delete(b.env, EnvHookSecret)
+	for _, c := range []struct {
+		stdin string
+		want  string
+	}{
+		{"", "standard input is empty"},
+		{"\n", "standard input is empty"},
+		{"one\ntwo\n", "several lines"},
+		{strings.Repeat("x", secretMaxBytes+1), "longer than"},
+	} {
+		r := record(b.run(c.stdin, with("--name", "never", "--secret-stdin")...))
+		if r.code != 1 || !strings.Contains(r.stderr, "--secret-stdin:") || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("--secret-stdin with %d bytes: %+v, want %q", len(c.stdin), r, c.want)
+		}
+	}
+	if err := json.Unmarshal([]byte(b.ok("hooks", "list", "--org", "acme", "--json").stdout), &listed); err != nil || len(listed) != 3 {
+		t.Errorf("failed creates changed the store: %d hooks, %v", len(listed), err)
+	}
+	// The secret is never a flag.
+	for _, f := range []string{"secret", "hook-secret"} {
+		if r := b.run("", with("--"+f, secret)...); r.code != 1 || !strings.Contains(r.stderr, "unknown flag") {
+			t.Errorf("--%s is accepted: %+v", f, r)
+		}
+	}
+
+	// delete removes a webhook by its ID; deleting it again says it is gone.
+	r = record(b.ok("hooks", "delete", "acme/web/prod/deploy"))
+	if r.stdout != "deleted acme/web/prod/deploy\n" {
+		t.Errorf("hooks delete = %q", r.stdout)
+	}
+	if _, err := e.HookGet(t.Context(), store.HookRef{Scope: webhook.Scope{Org: "acme", Project: "web", Stack: "prod"}, Name: "deploy"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after delete: %v", err)
+	}
+	b.ok("hooks", "delete", id)
+	runs = append(runs,
+		b.fails([]string{"webhook acme/web/prod/deploy not found", "hooks list"}, "hooks", "delete", "acme/web/prod/deploy"),
+		b.fails([]string{"not a webhook ID"}, "hooks", "delete", "acme/a/b"),
+		b.fails([]string{"accepts 1 arg"}, "hooks", "delete"),
+		b.fails([]string{"open the store"}, "hooks", "delete", "acme/org-hook", "--store", filepath.Join(b.store, "not-a-dir", "x.db")),
+	)
+	if err := json.Unmarshal([]byte(b.ok("hooks", "list", "--org", "acme", "--json").stdout), &listed); err != nil || len(listed) != 1 || listed[0].ID != "acme/org-hook" {
+		t.Errorf("hooks list after two deletes: %+v, %v", listed, err)
+	}
+
+	for _, r := range runs {
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("a command printed the secret: %+v", r)
 		}
 	}
 }

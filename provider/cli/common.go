@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 
@@ -128,7 +129,9 @@ func printTable(w io.Writer, header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
-// flagErrors renames the fields of validation errors to the flags that set them.
+// flagErrors renames the fields of validation errors to the flags that set them, both where
+// an error names its field and where its fix mentions another field. An indexed field
+// ("filters[1]") maps through its base name ("filters"); the messages quote the bad value.
 func flagErrors(err error, flags map[string]string) error {
 	var fe webhook.FieldErrors
 	if !errors.As(err, &fe) {
@@ -138,15 +141,32 @@ func flagErrors(err error, flags map[string]string) error {
 	for i, e := range fe {
 		name := e.Field
 		head, rest, nested := strings.Cut(name, ".")
-		if f, ok := flags[head]; ok {
+		base, _, _ := strings.Cut(head, "[")
+		if f, ok := flags[base]; ok {
 			name = f
 			if nested {
 				name += " field " + rest // e.g. payload.user -> --payload field user
 			}
 		}
-		msgs[i] = name + ": " + e.Message
+		msgs[i] = name + ": " + renameFields(e.Message, flags)
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// fieldWord matches an API field name mentioned in a validation message.
+var fieldWord = regexp.MustCompile(`\b[a-z]+[A-Z][A-Za-z]*\b`)
+
+// renameFields replaces the camelCase API field names msg mentions with their flags.
+func renameFields(msg string, flags map[string]string) string {
+	if len(flags) == 0 {
+		return msg
+	}
+	return fieldWord.ReplaceAllStringFunc(msg, func(w string) string {
+		if f, ok := flags[w]; ok {
+			return f
+		}
+		return w
+	})
 }
 
 // Hook IDs are the provider's resource IDs.

@@ -25,8 +25,155 @@ type hookJSON struct {
 }
 
 func newHooksCmd(o Opts) *cobra.Command {
-	cmd := &cobra.Command{Use: "hooks", Short: "Inspect webhooks"}
-	cmd.AddCommand(newHooksListCmd(o))
+	cmd := &cobra.Command{Use: "hooks", Short: "List, create and delete webhooks"}
+	cmd.AddCommand(newHooksListCmd(o), newHooksCreateCmd(o), newHooksDeleteCmd(o))
+	return cmd
+}
+
+// EnvHookSecret holds the secret `hooks create` gives the new webhook, for scripts that cannot
+// pipe it to --secret-stdin. The secret is never a flag value, which `ps` would show.
+const EnvHookSecret = EnvPrefix + "HOOK_SECRET"
+
+// hookFlags maps the fields of a webhook spec to the flags of `hooks create` that set them.
+var hookFlags = map[string]string{
+	"organizationName": "--org",
+	"projectName":      "--project",
+	"stackName":        "--stack",
+	"environmentName":  "--environment",
+	"name":             "--name",
+	"displayName":      "--display-name",
+	"payloadUrl":       "--url",
+	"format":           "--format",
+	"filters":          "--filter",
+	"groups":           "--group",
+	"secret":           "--secret-stdin",
+}
+
+func newHooksCreateCmd(o Opts) *cobra.Command {
+	var (
+		so          storeOpts
+		out         outputOpts
+		spec        webhook.Spec
+		format      string
+		filters     []string
+		groups      []string
+		inactive    bool
+		secretStdin bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a webhook of an organization, a stack or an environment",
+		Long: `create adds a webhook to the store, as the REST API's create does: an organization
+webhook with --org alone, a stack webhook with --project and --stack, or an environment
+webhook with --project and --environment. Without --name a name is generated. Without
+--filter and --group the webhook receives every event of its scope.
+
+The secret that signs deliveries is read from standard input with --secret-stdin (one line;
+a trailing newline is dropped) or from ` + EnvHookSecret + `; it is never a flag value, and
+never printed. The command prints the webhook's ID (` + hookIDForms + `),
+which the other commands take as HOOK and ` + "`pulumi import`" + ` takes as the resource ID.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			spec.Format = webhook.Format(format)
+			spec.Active = !inactive
+			spec.Filters = make([]webhook.Filter, len(filters))
+			for i, f := range filters {
+				spec.Filters[i] = webhook.Filter(f)
+			}
+			spec.Groups = make([]webhook.Group, len(groups))
+			for i, g := range groups {
+				spec.Groups[i] = webhook.Group(g)
+			}
+			secret, err := readHookSecret(o, secretStdin)
+			if err != nil {
+				return err
+			}
+			spec.Secret = secret
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, _ store.Store) error {
+				h, err := e.HookCreate(cmd.Context(), spec)
+				if errors.Is(err, store.ErrAlreadyExists) {
+					id := formatHookID(store.HookRef{Scope: spec.Scope, Name: spec.Name})
+					return fmt.Errorf("--name: webhook %s already exists: choose another --name, or delete it first with `pulumi-webhooks hooks delete %s`", id, id)
+				}
+				if err != nil {
+					return flagErrors(err, hookFlags)
+				}
+				id := formatHookID(h.Ref())
+				if out.json {
+					return printJSON(o.Stdout, hookJSON{ID: id, WebhookResponse: api.FromHook(h)})
+				}
+				_, err = fmt.Fprintln(o.Stdout, id)
+				return err
+			})
+		},
+	}
+	so.addFlags(cmd)
+	out.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&spec.Org, "org", "", "organization that owns the webhook (required)")
+	f.StringVar(&spec.Project, "project", "", "with --stack or --environment: its project")
+	f.StringVar(&spec.Stack, "stack", "", "make a stack webhook of this stack")
+	f.StringVar(&spec.Environment, "environment", "", "make an environment webhook of this ESC environment")
+	f.StringVar(&spec.Name, "name", "", "name within its scope (default: generated)")
+	f.StringVar(&spec.DisplayName, "display-name", "", "human-readable name (required)")
+	f.StringVar(&spec.PayloadURL, "url", "", "URL that receives deliveries; PROJECT/STACK for --format pulumi_deployments (required)")
+	f.StringVar(&format, "format", string(webhook.FormatDefault), "payload format: raw, slack, ms_teams or pulumi_deployments")
+	f.StringArrayVar(&filters, "filter", nil, "event to deliver, e.g. update_succeeded (repeatable)")
+	f.StringArrayVar(&groups, "group", nil, "event group to deliver: stacks, deployments or environments (repeatable)")
+	f.BoolVar(&inactive, "inactive", false, "create the webhook inactive: it receives nothing until activated")
+	f.BoolVar(&secretStdin, "secret-stdin", false, "read the signing secret from standard input (or set "+EnvHookSecret+")")
+	return cmd
+}
+
+// readHookSecret returns the secret for a new webhook: standard input with --secret-stdin,
+// else EnvHookSecret, else none.
+func readHookSecret(o Opts, fromStdin bool) (string, error) {
+	if !fromStdin {
+		return o.Getenv(EnvHookSecret), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(o.Stdin, secretMaxBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("--secret-stdin: read standard input: %w", err)
+	}
+	if len(b) > secretMaxBytes {
+		return "", fmt.Errorf("--secret-stdin: the secret is longer than %d bytes: give a shorter one", secretMaxBytes)
+	}
+	secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if secret == "" {
+		return "", errors.New("--secret-stdin: standard input is empty: pipe the secret in, e.g. `printf %s \"$SECRET\" | pulumi-webhooks hooks create --secret-stdin ...`, or leave out --secret-stdin for a webhook without a secret")
+	}
+	if strings.ContainsAny(secret, "\r\n") {
+		return "", errors.New("--secret-stdin: the secret spans several lines: give it on one line")
+	}
+	return secret, nil
+}
+
+// secretMaxBytes bounds a secret read from standard input.
+const secretMaxBytes = 4096
+
+func newHooksDeleteCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "delete HOOK",
+		Short: "Delete a webhook and its delivery log",
+		Long: `delete removes the webhook HOOK (` + hookIDForms + `)
+from the store together with its delivery log; deliveries not yet sent to it are dropped.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseHookID(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, _ store.Store) error {
+				if err := e.HookDelete(cmd.Context(), ref); err != nil {
+					return hookError(args[0], flagErrors(err, nil))
+				}
+				_, err := fmt.Fprintln(o.Stdout, "deleted "+args[0])
+				return err
+			})
+		},
+	}
+	so.addFlags(cmd)
 	return cmd
 }
 

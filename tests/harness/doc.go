@@ -16,8 +16,9 @@
 //     shape for its kind and format, and Pulumi and Standard Webhooks signatures verified with
 //     crypto/hmac; pulumi_deployments hooks must have queued deployments of their targets;
 //   - changes the hooks with `pulumi up` (filters narrowed, a hook deactivated, a scope changed),
-//     adopts a hook created through the API with `pulumi import` (then a no-change preview),
-//     fires everything again; destroys every stack and proves nothing is delivered any more;
+//     adopts a hook made by `pulumi-webhooks hooks create` with `pulumi import` (then a
+//     no-change preview), fires everything again; destroys every stack and proves nothing is
+//     delivered any more;
 //   - fault cases: a receiver answering 500 and then 200 (everything arrives), a receiver
 //     answering 410 (hook disabled; `pulumi refresh` shows active: false), and the server
 //     killed with SIGKILL under load and restarted (nothing lost).

@@ -197,6 +197,46 @@ func (h *harness) listHooks(t *testing.T, args ...string) []storedHook {
 	return hs
 }
 
+// createHookCLI creates a hook of the plan with `pulumi-webhooks hooks create` on the server's
+// store (a generated name; the secret, if any, through the environment) and returns the ID
+// it printed.
+func (h *harness) createHookCLI(t *testing.T, hk hook) string {
+	t.Helper()
+	s := hk.Scope
+	args := []string{"hooks", "create", "--store", h.store, "--org", s.Org, "--display-name", hk.displayName(),
+		"--url", h.payloadURL(hk), "--format", hk.format()}
+	switch {
+	case s.isEnv():
+		args = append(args, "--project", s.Project, "--environment", s.Env)
+	case s.Stack != "":
+		args = append(args, "--project", s.Project, "--stack", s.Stack)
+	}
+	for _, f := range hk.Filters {
+		args = append(args, "--filter", f)
+	}
+	for _, g := range hk.Groups {
+		args = append(args, "--group", g)
+	}
+	if !hk.Active {
+		args = append(args, "--inactive")
+	}
+	var env []string
+	if secret := h.secretOf(hk); secret != "" {
+		env = append(env, "PULUMI_WEBHOOKS_HOOK_SECRET="+secret)
+	}
+	res := runCLIEnv(t.Context(), h.store, env, args...)
+	h.assertNoSecrets(t, "hooks create", res.stdout, res.stderr)
+	if res.err != nil {
+		t.Fatal(h.redact(res.err.Error()))
+	}
+	id := strings.TrimSuffix(res.stdout, "\n")
+	prefix := strings.TrimSuffix(resourceID(s, "x"), "x")
+	if name, ok := strings.CutPrefix(id, prefix); !ok || name == "" || strings.ContainsAny(name, "/ \n") {
+		t.Fatalf("hooks create printed %q, want one ID %s<name>", res.stdout, prefix)
+	}
+	return id
+}
+
 // checkStored checks that the store holds exactly the plan's hooks, as planned, and that the
 // IDs the stacks export (ids[lang][key]) are theirs. It returns the stored hooks by name.
 func (h *harness) checkStored(t *testing.T, plan []hook, ids map[string]map[string]string) map[string]storedHook {
@@ -674,17 +714,11 @@ func TestEndToEnd(t *testing.T) {
 		})
 	})
 
-	// A hook created outside Pulumi, adopted with `pulumi import`: then nothing to change.
+	// A hook created outside Pulumi with `pulumi-webhooks hooks create`, adopted with `pulumi
+	// import` by the ID the CLI printed: then nothing to change.
 	step(t, "import", func(t *testing.T) {
 		imp := importedHook()
-		created, err := h.api[org1].createHook(t.Context(), imp.Scope, hookBody{
-			OrganizationName: imp.Scope.Org, ProjectName: imp.Scope.Project, StackName: imp.Scope.Stack,
-			DisplayName: imp.displayName(), PayloadURL: h.payloadURL(imp), Active: imp.Active, Filters: imp.Filters,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		yamlStack.importHook(t, imp.Key, resourceID(imp.Scope, created.Name))
+		yamlStack.importHook(t, imp.Key, h.createHookCLI(t, imp))
 	})
 	step(t, "stored-phase-2", func(t *testing.T) { h.checkStored(t, planFor(2), ids) })
 	step(t, "round-2", func(t *testing.T) { h.round(t, 2, planFor(2)) })

@@ -315,7 +315,7 @@ func yamlPlan(phase int) []hook {
 	}
 }
 
-// importedHook is created through the REST API, then adopted by the YAML stack with `pulumi
+// importedHook is created with `pulumi-webhooks hooks create`, then adopted by the YAML stack with `pulumi
 // import` before round 2.
 func importedHook() hook {
 	return hook{Lang: "import", Key: "adopted", Provider: provRemote, Scope: subjA, Active: true,

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/tests/internal/pulumitest"
 )
 
 // The server's settings for the harness: loopback deliveries allowed, a short retry schedule
@@ -141,16 +143,7 @@ func (p *serverProc) stop() error {
 }
 
 // cleanEnv is the environment without the caller's Pulumi and pulumi-webhooks settings.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PULUMI_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
+func cleanEnv() []string { return pulumitest.CleanEnv() }
 
 // cliResult is what a finished command printed.
 type cliResult struct {
@@ -160,11 +153,16 @@ type cliResult struct {
 
 // runCLI runs the pulumi-webhooks binary on store.
 func runCLI(ctx context.Context, store string, args ...string) cliResult {
+	return runCLIEnv(ctx, store, nil, args...)
+}
+
+// runCLIEnv runs the pulumi-webhooks binary on store with the extra environment variables env.
+func runCLIEnv(ctx context.Context, store string, env []string, args ...string) cliResult {
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, suite.server, args...)
-	cmd.Env = append(cleanEnv(), "PULUMI_WEBHOOKS_STORE="+store)
+	cmd.Env = append(append(cleanEnv(), "PULUMI_WEBHOOKS_STORE="+store), env...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/tests/internal/pulumitest"
 )
 
 const (
@@ -56,21 +58,9 @@ func (h *harness) newStack(lang string) *pstack {
 // environ is the environment of every process of the stack: offline, passphrase secrets, its
 // own PULUMI_HOME, the plugin on PATH, and the server's store as the default store.
 func (s *pstack) environ(extra []string) []string {
-	path := suite.toolBin + string(os.PathListSeparator) + suite.pluginDir + string(os.PathListSeparator) + os.Getenv("PATH")
-	env := cleanEnv()
-	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") })
-	env = append(env,
-		"PATH="+path,
-		"PULUMI_HOME="+s.home,
-		"PULUMI_BACKEND_URL=file://"+s.state,
-		"PULUMI_CONFIG_PASSPHRASE="+passphrase,
-		"PULUMI_SKIP_UPDATE_CHECK=true",
-		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
-		"PULUMI_SKIP_CONFIRMATIONS=true",
-		"PULUMI_WEBHOOKS_STORE="+s.h.store,
-		"NO_COLOR=1",
-	)
-	return append(env, extra...)
+	pe := pulumitest.PulumiEnv{ToolBin: suite.toolBin, Path: []string{suite.pluginDir}, Home: s.home, State: s.state,
+		Passphrase: passphrase, Store: s.h.store}
+	return append(pe.Environ(), extra...)
 }
 
 // run runs a command in the stack's directory and returns stdout; it fails the test when the
@@ -173,7 +163,7 @@ func (s *pstack) runner(t *testing.T, action string, plan []hook) runnerResult {
 		t.Fatal(err)
 	}
 	p := runnerParams{
-		Action: action, WorkDir: s.dir, Project: "harness-" + s.lang, Stack: stackName, Program: r.program,
+		Action: action, WorkDir: s.dir, Project: "harness-" + s.lang, Stack: stackName, Program: r.Program,
 		Config: map[string]configValue{
 			"hooks":       {Value: string(hooksJSON)},
 			"hookSecrets": {Value: string(secretsJSON), Secret: true},
@@ -186,7 +176,7 @@ func (s *pstack) runner(t *testing.T, action string, plan []hook) runnerResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := s.run(t, r.env, r.argv[0], append(r.argv[1:], string(raw))...)
+	out := s.run(t, r.Env, r.Argv[0], append(r.Argv[1:], string(raw))...)
 	var res runnerResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("[%s] decode the runner's %s result: %v\n%s", s.lang, action, err, out)

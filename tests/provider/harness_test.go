@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+	"github.com/pulumi-webhooks/pulumi-webhooks/tests/internal/pulumitest"
 )
 
 const (
@@ -79,29 +79,11 @@ func setup(t *testing.T, mode pluginMode) *testBundle {
 // environ is the environment of every process the test starts: offline, passphrase secrets,
 // a private PULUMI_HOME, and nothing inherited from the caller's Pulumi settings.
 func (b *testBundle) environ() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PULUMI_") || strings.HasPrefix(kv, "PATH=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	path := suite.toolBin
+	pe := pulumitest.PulumiEnv{ToolBin: suite.toolBin, Home: b.home, State: b.state, Passphrase: passphrase, Store: b.envStore}
 	if b.mode == pluginOnPath {
-		path += string(os.PathListSeparator) + suite.pluginDir
+		pe.Path = []string{suite.pluginDir}
 	}
-	path += string(os.PathListSeparator) + os.Getenv("PATH")
-	return append(env,
-		"PATH="+path,
-		"PULUMI_HOME="+b.home,
-		"PULUMI_BACKEND_URL=file://"+b.state,
-		"PULUMI_CONFIG_PASSPHRASE="+passphrase,
-		"PULUMI_SKIP_UPDATE_CHECK=true",
-		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
-		"PULUMI_SKIP_CONFIRMATIONS=true",
-		"PULUMI_WEBHOOKS_STORE="+b.envStore,
-		"NO_COLOR=1",
-	)
+	return pe.Environ()
 }
 
 // cmdResult is what a finished command printed.
@@ -325,40 +307,9 @@ func assertSecretHidden(t *testing.T, secret string, texts ...string) {
 // output and installed dependencies.
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()
-	if err := copyTree(src, dst); err != nil {
+	if err := pulumitest.CopyTree(src, dst); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func copyTree(src, dst string) error {
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			if p != src && slices.Contains([]string{"node_modules", "bin", "__pycache__", "venv"}, d.Name()) {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(target, 0o755)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-	if err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	return nil
 }
 
 // wantExampleHooks checks the three hooks of the examples/ programs, as stored, against the

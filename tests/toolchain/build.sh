@@ -21,6 +21,13 @@ mkdir -p "$bin"
 
 log() { echo "toolchain: $*" >&2; }
 
+# One run at a time per toolchain directory: a concurrent run (another test package, `make
+# demo`) waits here until the first has built the binaries, then finds them and returns.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$dir/.lock"
+  flock 9
+fi
+
 # Reuse a pulumi on PATH when it is the pinned version.
 if [ ! -x "$bin/pulumi" ] && command -v pulumi >/dev/null 2>&1; then
   if [ "$(pulumi version 2>/dev/null)" = "$PULUMI_VERSION" ]; then
