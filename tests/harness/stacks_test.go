@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/pulumi-webhooks/pulumi-webhooks/tests/internal/pulumitest"
 )
 
@@ -378,35 +376,10 @@ func (s *pstack) importHook(t *testing.T, name, id string) {
 	}
 }
 
-// mergeYAMLResources adds the resources of the program `pulumi import --out` generated to the
-// program in programPath.
+// mergeYAMLResources adds the resource `pulumi import --out` generated to the program.
 func mergeYAMLResources(t *testing.T, programPath, generatedPath string) {
 	t.Helper()
-	read := func(p string) map[string]any {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal(raw, &m); err != nil {
-			t.Fatalf("parse %s: %v\n%s", p, err, raw)
-		}
-		return m
-	}
-	program, generated := read(programPath), read(generatedPath)
-	genResources, ok := generated["resources"].(map[string]any)
-	if !ok || len(genResources) != 1 {
-		t.Fatalf("pulumi import generated no single resource:\n%v", generated)
-	}
-	resources := program["resources"].(map[string]any)
-	for name, r := range genResources {
-		resources[name] = r
-	}
-	raw, err := yaml.Marshal(program)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(programPath, raw, 0o644); err != nil {
+	if _, err := pulumitest.MergeImportedYAML(programPath, generatedPath); err != nil {
 		t.Fatal(err)
 	}
 }

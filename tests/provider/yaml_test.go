@@ -8,11 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+	"github.com/pulumi-webhooks/pulumi-webhooks/tests/internal/pulumitest"
 )
 
 // TestYAMLLifecycle walks one YAML program through every operation the provider serves, with
@@ -228,42 +227,18 @@ func TestYAMLLifecycle(t *testing.T) {
 	b.pulumi(proj, "stack", "rm", "--yes")
 }
 
-// mergeYAMLResources adds the resources of the program `pulumi import --out` generated to the
-// program in programPath.
+// mergeYAMLResources adds the resource `pulumi import --out` generated to the program and checks
+// that the import filled in every input the store knows.
 func mergeYAMLResources(t *testing.T, programPath, generatedPath string) {
 	t.Helper()
-	read := func(p string) map[string]any {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal(raw, &m); err != nil {
-			t.Fatalf("parse %s: %v\n%s", p, err, raw)
-		}
-		return m
-	}
-	program, generated := read(programPath), read(generatedPath)
-	genResources, ok := generated["resources"].(map[string]any)
-	if !ok || len(genResources) != 1 {
-		t.Fatalf("pulumi import generated no single resource:\n%v", generated)
-	}
-	resources := program["resources"].(map[string]any)
-	for name, r := range genResources {
-		props, _ := r.(map[string]any)["properties"].(map[string]any)
-		for _, k := range []string{"organizationName", "projectName", "stackName", "displayName", "payloadUrl", "format", "filters", "active"} {
-			if _, ok := props[k]; !ok {
-				t.Errorf("the generated code lacks %s: %v", k, props)
-			}
-		}
-		resources[name] = r
-	}
-	raw, err := yaml.Marshal(program)
+	props, err := pulumitest.MergeImportedYAML(programPath, generatedPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(programPath, raw, 0o644); err != nil {
-		t.Fatal(err)
+	for _, k := range []string{"organizationName", "projectName", "stackName", "displayName", "payloadUrl", "format", "filters", "active"} {
+		if _, ok := props[k]; !ok {
+			t.Errorf("the generated code lacks %s: %v", k, props)
+		}
 	}
 }
 
