@@ -1,5 +1,5 @@
-// Package engine decides who receives an event, renders and signs each request, and delivers
-// it at least once. The server, the CLI and the Pulumi provider all go through an Engine; the
+// Package engine decides who receives an event, renders and signs each request, and delivers it
+// at least once. The server, the CLI and the Pulumi provider all go through an Engine; the
 // database behind it is any store.Store.
 //
 // # Emit: one transaction
@@ -7,14 +7,15 @@
 // Emit validates the event, builds its raw payload, and then, inside a single store
 // transaction, stores the event, asks the store for the candidate hooks of the subject (the
 // organization's hooks plus those of exactly that stack or environment, found through indexes),
-// keeps those Matches accepts, renders each format's body once and stores one pending
-// delivery per hook, due at once (the store keeps each distinct body once per event). A pulumi_deployments hook is served inside the same
-// transaction: it records a deployment request for its target stack and emits
-// deployment_queued for that stack, whose Cause lists the chain of targets that led to it; a
-// target already in the chain (or a chain CauseDepthMax long) is recorded as cycle_detected and
-// the chain stops. An idempotency key is checked and stored in the same transaction. Only after
-// the commit does Emit return and wake the local workers, so nothing is ever sent that was not
-// first stored, and nothing stored is lost if the process dies a moment later.
+// keeps those Matches accepts, renders each format's body once and stores one pending delivery
+// per hook, due at once (the store keeps each distinct body once per event). A
+// pulumi_deployments hook is served inside the same transaction: it records a deployment
+// request for its target stack and emits deployment_queued for that stack, whose Cause lists
+// the chain of targets that led to it; a target already in the chain (or a chain CauseDepthMax
+// long) is recorded as cycle_detected and the chain stops. An idempotency key is checked and
+// stored in the same transaction. Only after the commit does Emit return and wake the local
+// workers, so nothing is ever sent that was not first stored, and nothing stored is lost if the
+// process dies a moment later.
 //
 // # Claim: a lease
 //
@@ -22,11 +23,11 @@
 // pending ones whose next attempt time has come, first attempts ahead of retries, and running
 // ones whose lease has expired because the worker holding them died. The store marks them
 // running, bumps the attempt count and stamps the worker and a lease (Config.Lease, longer than
-// any attempt can take) in one statement, never handing an endpoint more than
-// PerEndpointLimit concurrent deliveries across all workers and processes. The loop sleeps
-// until a local Emit, a finished attempt or the poll interval, so work emitted by other
-// processes sharing the store is found within PollInterval; under load it lets finished
-// attempts gather for a moment so that one round serves every worker.
+// any attempt can take) in one statement, never handing an endpoint more than PerEndpointLimit
+// concurrent deliveries across all workers and processes. The loop sleeps until a local Emit, a
+// finished attempt or the poll interval, so work emitted by other processes sharing the store
+// is found within PollInterval; under load it lets finished attempts gather for a moment so
+// that one round serves every worker.
 //
 // # Attempt, then complete or retry
 //
@@ -35,21 +36,21 @@
 // the outcome to the claim loop, which records every attempt finished since its last round and
 // claims work for the slots that frees in one store transaction (group commit,
 // store.Store.DeliveryCycle), and only then frees those workers' slots, so a crash can lose at
-// most one unrecorded attempt per worker. The store accepts a completion only while the
-// worker still holds the claim (else store.ErrLeaseLost and the result is dropped: the new
-// holder owns the delivery). The attempt is recorded and the delivery moves on: 2xx to succeeded; any other answer (a redirect, which
-// is never followed, included), a timeout or a connection error back to pending, due after the
-// next wait of Config.RetrySchedule with ±20% jitter, or after the endpoint's Retry-After on a
-// 429 or 503 (at most RetryAfterMax); an address the SSRF guard refuses, a malformed URL, or
-// the schedule running out, to failed; 410 Gone to failed while the hook is deactivated with
-// the reason recorded. A delivery whose hook is inactive when it is claimed is discarded
-// without a request.
+// most one unrecorded attempt per worker. The store accepts a completion only while the worker
+// still holds the claim (else store.ErrLeaseLost and the result is dropped: the new holder owns
+// the delivery). The attempt is recorded and the delivery moves on: 2xx to succeeded; any other
+// answer (a redirect, which is never followed, included), a timeout or a connection error back
+// to pending, due after the next wait of Config.RetrySchedule with ±20% jitter, or after the
+// endpoint's Retry-After on a 429 or 503 (at most RetryAfterMax); an address the SSRF guard
+// refuses, a malformed URL, or the schedule running out, to failed; 410 Gone to failed while
+// the hook is deactivated with the reason recorded. A delivery whose hook is inactive when it
+// is claimed is discarded without a request.
 //
 // # Rescue and shutdown
 //
-// There is no separate rescuer: an expired lease makes a running delivery claimable again,
-// so a worker that crashed mid-attempt costs one lease period and at most one duplicate
-// request per delivery it held. Delivery is therefore at least once; receivers de-duplicate on
+// There is no separate rescuer: an expired lease makes a running delivery claimable again, so a
+// worker that crashed mid-attempt costs one lease period and at most one duplicate request per
+// delivery it held. Delivery is therefore at least once; receivers de-duplicate on
 // Pulumi-Webhook-ID. Stop stops claiming and lets in-flight attempts finish and be recorded
 // until its context ends; attempts still running then are aborted and put back as due.
 //
