@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -305,67 +306,62 @@ the last ATTEMPT of the previous page.`,
 }
 
 func newRedeliverCmd(o Opts) *cobra.Command {
-	var (
-		so  storeOpts
-		to  targetOpts
-		out outputOpts
-	)
-	cmd := &cobra.Command{
+	return newAttemptCmd(o, &cobra.Command{
 		Use:   "redeliver HOOK DELIVERY",
 		Short: "Send a recorded delivery again, now, and print the attempt",
 		Long: `redeliver sends the delivery DELIVERY (an ID from ` + "`deliveries list`" + `) of webhook HOOK
 again: the same body and Pulumi-Webhook-ID, to the webhook's current URL, signed with its
 current secret. It exits 1 when the receiver does not answer 2xx.`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseHookID(args[0])
-			if err != nil {
-				return err
-			}
-			return withEngine(cmd.Context(), &so, &to, o.Version, func(e *engine.Engine, _ store.Store) error {
-				a, err := e.Redeliver(cmd.Context(), ref, args[1])
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("webhook %s or its delivery %q not found: see `pulumi-webhooks deliveries list %s`", args[0], args[1], args[0])
-				}
-				if err != nil {
-					return flagErrors(err, map[string]string{"deliveryId": "DELIVERY"})
-				}
-				return reportAttempt(o, a, out.json)
-			})
-		},
-	}
-	so.addFlags(cmd)
-	to.addFlags(cmd)
-	out.addFlags(cmd)
-	return cmd
+	}, func(ctx context.Context, e *engine.Engine, ref store.HookRef, args []string) (*store.Attempt, error) {
+		a, err := e.Redeliver(ctx, ref, args[1])
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("webhook %s or its delivery %q not found: see `pulumi-webhooks deliveries list %s`", args[0], args[1], args[0])
+		}
+		if err != nil {
+			return nil, flagErrors(err, map[string]string{"deliveryId": "DELIVERY"})
+		}
+		return a, nil
+	})
 }
 
 func newPingCmd(o Opts) *cobra.Command {
-	var (
-		so  storeOpts
-		to  targetOpts
-		out outputOpts
-	)
-	cmd := &cobra.Command{
+	return newAttemptCmd(o, &cobra.Command{
 		Use:   "ping HOOK",
 		Short: "Send a ping event to a webhook now and print the attempt",
 		Long: `ping sends a ping event to the webhook HOOK (` + hookIDForms + `), whether it is
 active or not, records the attempt in its delivery log and prints it. It exits 1 when the
 receiver does not answer 2xx.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseHookID(args[0])
+	}, func(ctx context.Context, e *engine.Engine, ref store.HookRef, args []string) (*store.Attempt, error) {
+		a, err := e.Ping(ctx, ref)
+		if err != nil {
+			return nil, hookError(args[0], flagErrors(err, nil))
+		}
+		return a, nil
+	})
+}
+
+// newAttemptCmd completes cmd, whose first argument is a hook ID, into a command that makes one
+// attempt now on the store's engine with attempt, then prints it (exit 1 unless it got a 2xx).
+func newAttemptCmd(o Opts, cmd *cobra.Command, attempt func(ctx context.Context, e *engine.Engine, ref store.HookRef, args []string) (*store.Attempt, error)) *cobra.Command {
+	var (
+		so  storeOpts
+		to  targetOpts
+		out outputOpts
+	)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ref, err := parseHookID(args[0])
+		if err != nil {
+			return err
+		}
+		return withEngine(cmd.Context(), &so, &to, o.Version, func(e *engine.Engine, _ store.Store) error {
+			a, err := attempt(cmd.Context(), e, ref, args)
 			if err != nil {
 				return err
 			}
-			return withEngine(cmd.Context(), &so, &to, o.Version, func(e *engine.Engine, _ store.Store) error {
-				a, err := e.Ping(cmd.Context(), ref)
-				if err != nil {
-					return hookError(args[0], flagErrors(err, nil))
-				}
-				return reportAttempt(o, a, out.json)
-			})
-		},
+			return reportAttempt(o, a, out.json)
+		})
 	}
 	so.addFlags(cmd)
 	to.addFlags(cmd)
