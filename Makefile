@@ -10,8 +10,8 @@ SERVER       := $(BIN)/pulumi-webhooks
 PLUGIN_LDFLAGS := -X github.com/pulumi-webhooks/pulumi-webhooks/provider/resource.Version=$(VERSION)
 SERVER_LDFLAGS := -X github.com/pulumi-webhooks/pulumi-webhooks/provider/cli.Version=$(VERSION)
 
-.PHONY: all build schema sdks check-generated install test test-unit test-provider test-integration \
-        bench demo toolchain deps vet clean
+.PHONY: all build schema sdks check-generated reference check-reference install test test-unit \
+        test-provider test-integration bench demo toolchain deps vet clean
 
 all: build
 
@@ -37,6 +37,17 @@ sdks: schema
 check-generated: sdks
 	@git diff --exit-code -- schema.json sdk || { echo "generated files are stale: run 'make sdks' and commit the result"; exit 1; }
 	@test -z "$$(git status --porcelain -- schema.json sdk)" || { git status --porcelain -- schema.json sdk; echo "generated files are missing from git: run 'make sdks' and commit the result"; exit 1; }
+
+# The facts the compatibility tests compare with (provider/internal/refdocs/testdata: the official
+# schema, the REST API, the documented payloads; names and shapes, no prose) are generated from
+# Pulumi's reference documents, which are not part of this repository. Give their directory:
+#   make reference REFERENCE=DIR        regenerates the facts
+#   make check-reference REFERENCE=DIR  fails when the checked-in facts disagree with the documents
+reference:
+	$(GO) run ./provider/internal/refdocs/refdocsgen -from "$(REFERENCE)" -write
+
+check-reference:
+	$(GO) run ./provider/internal/refdocs/refdocsgen -from "$(REFERENCE)"
 
 # Installs the plugin into the Pulumi plugin cache so programs find it without a path.
 install: $(PLUGIN) toolchain

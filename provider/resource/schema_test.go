@@ -27,8 +27,8 @@ func generatedSchema(t *testing.T) map[string]any {
 }
 
 // referenceSchema returns the official Pulumi Service provider's schema (v1.3.0), reduced to
-// the Webhook resource, its enums and the provider configuration. It is read from the shared
-// reference documents beside the checkout, never from a copy in the repository.
+// the Webhook resource, its enums and the provider configuration, without descriptions. It is
+// read from the reference facts generated into the repository (package refdocs).
 func referenceSchema(t *testing.T) map[string]any {
 	t.Helper()
 	b, err := refdocs.Read(refdocs.ProviderSchema)

@@ -5,8 +5,8 @@
 // the token's, decodes and validates the body, calls one engine method, and maps the result to
 // a status code and a JSON body. Store errors are mapped to HTTP statuses here and nowhere else.
 //
-// The hook endpoints follow the Pulumi Cloud OpenAPI document (shared/reference), with these
-// additions, each compatible with clients written for Pulumi Cloud:
+// The hook endpoints follow the Pulumi Cloud OpenAPI document (its facts are in
+// internal/refdocs), with these additions, each compatible with clients written for Pulumi Cloud:
 //
 //   - Errors are {"code": N, "message": "field: problem and fix; ..."} plus, for 400, an
 //     "errors" list of {"field", "message"} so clients can rebuild per-field errors.

@@ -23,7 +23,7 @@ var (
 )
 
 // referenceExamples maps our example names to the headings of the payload examples on the
-// Pulumi Cloud webhooks page (read from shared/reference, never copied into the tree).
+// Pulumi Cloud webhooks page (the reference facts of package refdocs).
 var referenceExamples = map[string]string{
 	"stack_created": "Stack Creation",
 	"stack_update":  "Stack Update",

@@ -1,104 +1,70 @@
-// Package refdocs locates and reads the reference documents our compatibility tests compare
-// against: the Pulumi Cloud webhook page, the official provider's Webhook schema and the Pulumi
-// Cloud webhook OpenAPI document. They live outside the repository, in shared/reference beside
-// the checkout (../shared/reference from the repository root); they are facts to match, never
-// copied into the tree. Only tests import this package.
+// Package refdocs holds the facts our compatibility tests compare with: the official Pulumi
+// Service provider's Webhook schema, the Pulumi Cloud webhook REST API (paths, methods, status
+// codes, body fields) and the example payloads of Pulumi's webhook documentation.
+//
+// The facts live in the repository (testdata/, embedded in this package), so the tests need
+// nothing outside the tree. They are generated from Pulumi's reference documents by Generate
+// (`make reference REFERENCE=DIR`), which keeps names, types, shapes and example values and
+// leaves every description and summary out. `make check-reference REFERENCE=DIR` fails when
+// the checked-in facts no longer agree with the documents. Only tests and the generator import
+// this package.
 package refdocs
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
+	"embed"
+	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 )
 
-// EnvDir overrides where the reference documents are found.
-const EnvDir = "PULUMI_WEBHOOKS_REFERENCE_DIR"
-
-// The reference files.
+// The fact files, by name.
 const (
-	WebhooksPage   = "pulumi-cloud-webhooks.md"
-	ProviderSchema = "pulumiservice-v1.3.0-webhook-schema.json"
-	OpenAPI        = "pulumi-cloud-webhooks-openapi.json"
+	// ProviderSchema is the official provider's schema, reduced to the Webhook resource, its
+	// enums and the provider configuration, without descriptions.
+	ProviderSchema = "pulumiservice-webhook-schema.json"
+	// OpenAPI is the Pulumi Cloud webhook REST API as an OpenAPI 3 document, without
+	// descriptions or summaries.
+	OpenAPI = "pulumi-cloud-webhooks-openapi.json"
+	// Payloads holds the documented example payloads, keyed by the heading they stand under
+	// ("Stack Creation", "Stack Update", "Stack Preview", "Deployment"), key order kept.
+	Payloads = "payload-examples.json"
 )
 
-// Dir returns the directory holding the reference documents.
-func Dir() (string, error) {
-	if d := os.Getenv(EnvDir); d != "" {
-		return d, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			ref := filepath.Join(filepath.Dir(dir), "shared", "reference")
-			if _, err := os.Stat(ref); err != nil {
-				return "", fmt.Errorf("reference documents not found at %s (expected shared/reference beside the checkout): set %s to their directory", ref, EnvDir)
-			}
-			return ref, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s: run the tests from inside the repository or set %s", wd, EnvDir)
-		}
-	}
-}
+// Names lists every fact file.
+func Names() []string { return []string{ProviderSchema, OpenAPI, Payloads} }
 
-// Path returns the path of one reference file.
-func Path(name string) (string, error) {
-	dir, err := Dir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, name), nil
-}
+//go:embed testdata/*.json
+var facts embed.FS
 
-// Read returns the contents of one reference file.
+// Read returns one fact file.
 func Read(name string) ([]byte, error) {
-	p, err := Path(name)
+	b, err := facts.ReadFile("testdata/" + name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reference facts %s: %w (regenerate them with `make reference REFERENCE=DIR`)", name, err)
 	}
-	return os.ReadFile(p)
+	return b, nil
 }
 
-// PayloadExamples returns the JSON payload examples of the webhooks page, keyed by their
-// heading ("Stack Creation", "Stack Update", "Stack Preview", "Deployment").
+// PayloadExamples returns the documented example payloads keyed by their heading, each as the
+// JSON it was documented with (field order kept).
 func PayloadExamples() (map[string][]byte, error) {
-	page, err := Read(WebhooksPage)
+	b, err := Read(Payloads)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]byte{}
-	var heading string
-	var block *bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(page))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case block != nil && strings.TrimSpace(line) == "```":
-			if heading != "" {
-				out[heading] = block.Bytes()
-			}
-			block, heading = nil, ""
-		case block != nil:
-			block.WriteString(line)
-			block.WriteByte('\n')
-		case strings.HasPrefix(line, "##### "):
-			heading = strings.TrimSpace(strings.TrimPrefix(line, "##### "))
-		case strings.TrimSpace(line) == "```json" && heading != "":
-			block = &bytes.Buffer{}
-		}
+	return decodeExamples(b)
+}
+
+func decodeExamples(b []byte) (map[string][]byte, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("reference facts %s: %w", Payloads, err)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("reference facts %s: no examples", Payloads)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no payload examples found in " + WebhooksPage)
+	out := make(map[string][]byte, len(raw))
+	for k, v := range raw {
+		out[k] = []byte(v)
 	}
 	return out, nil
 }

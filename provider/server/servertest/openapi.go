@@ -7,8 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -17,10 +15,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-)
 
-// OpenAPIFile is the Pulumi Cloud webhook API document, in shared/reference beside the repo.
-const OpenAPIFile = "pulumi-cloud-webhooks-openapi.json"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/refdocs"
+)
 
 // OpenAPI validates requests and responses against the Pulumi Cloud webhook API document,
 // tightened so that responses may carry only the documented fields (the document allows extra
@@ -36,24 +33,23 @@ var (
 	openAPIErr  error
 )
 
-// LoadOpenAPI loads the document from <repo root>/../shared/reference, where both the
-// development tree and CI's checkout keep it, and fails t clearly when it is missing.
+// LoadOpenAPI loads the Pulumi Cloud webhook API document from the reference facts in the
+// repository (package refdocs), and fails t clearly when they do not load.
 func LoadOpenAPI(t testing.TB) *OpenAPI {
 	t.Helper()
-	path := filepath.Join(RepoRoot(t), "..", "shared", "reference", OpenAPIFile)
-	openAPIOnce.Do(func() { openAPIDoc, openAPIErr = loadOpenAPI(path) })
+	openAPIOnce.Do(func() { openAPIDoc, openAPIErr = loadOpenAPI() })
 	if openAPIErr != nil {
-		t.Fatalf("the API contract tests need the OpenAPI document at %s (shared/reference beside the repository checkout): %v", path, openAPIErr)
+		t.Fatalf("the API contract tests need the OpenAPI reference facts (%s): %v", refdocs.OpenAPI, openAPIErr)
 	}
 	return openAPIDoc
 }
 
-func loadOpenAPI(path string) (*OpenAPI, error) {
-	if _, err := os.Stat(path); err != nil {
+func loadOpenAPI() (*OpenAPI, error) {
+	data, err := refdocs.Read(refdocs.OpenAPI)
+	if err != nil {
 		return nil, err
 	}
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromFile(path)
+	doc, err := openapi3.NewLoader().LoadFromData(data)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -247,24 +246,5 @@ func (r *Receiver) Wait(t testing.TB, n int, timeout time.Duration) []Request {
 			t.Fatalf("receiver got %d requests within %s, want %d", got, timeout, n)
 			return nil
 		}
-	}
-}
-
-// RepoRoot returns the directory of the module's go.mod, found from the working directory up.
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("no go.mod above the working directory")
-		}
-		dir = parent
 	}
 }
