@@ -209,6 +209,29 @@ type DeliveryClaimParams struct {
 	PerEndpointLimit int
 }
 
+// DeliveryReleaseDeadParams releases the claims of dead holders. A holder is the Worker a
+// claim was stamped with; a backend knows it is alive while the process that claimed for it
+// has the store open, by a lock that the operating system or the database server drops when
+// that process ends (SQLite: an flock on a per-worker file beside the database; PostgreSQL: a
+// session advisory lock). A holder the backend cannot judge (no lock was ever taken for it, for
+// instance claims made by an older version) is left to its lease. Released deliveries keep
+// their attempt count: the attempt the dead holder made may or may not have been sent, so the
+// next claim counts as a retry, as after an expired lease.
+type DeliveryReleaseDeadParams struct {
+	Now time.Time
+}
+
+// DeliveryReleaseDeadResult says what DeliveryReleaseDead released.
+type DeliveryReleaseDeadResult struct {
+	// Holders lists the dead holders whose claims were released.
+	Holders []string
+	// Deliveries counts the deliveries put back.
+	Deliveries int
+}
+
+// ReleasedDeadReason is the LastError of a delivery whose holder died, before the holder name.
+const ReleasedDeadReason = "released: the process holding the claim ended before recording the attempt (holder "
+
 // Attempt is the record of one HTTP request made for a delivery (or for a ping).
 type Attempt struct {
 	ID              int64
@@ -361,5 +384,14 @@ type Store interface {
 	// TokenTouch sets a token's LastUsedAt.
 	TokenTouch(ctx context.Context, id string, now time.Time) error
 
+	// DeliveryReleaseDead puts back the claims of holders that are known to be dead: their
+	// running deliveries become pending at once, whatever their lease says, with LastError
+	// saying why (see DeliveryReleaseDeadParams). DeliveryClaim and DeliveryCycle do the same
+	// before they claim, so a crashed process's deliveries, and its share of every endpoint's
+	// cap, come back within moments instead of after a lease.
+	DeliveryReleaseDead(ctx context.Context, p DeliveryReleaseDeadParams) (DeliveryReleaseDeadResult, error)
+
+	// Close releases the store. A holder whose store is closed counts as dead: its claims, if
+	// any are left, are released by the next claim of another store.
 	Close() error
 }

@@ -134,12 +134,20 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 	if err := checkClaim(p); err != nil {
 		return nil, err
 	}
+	if err := s.holders.acquire(p.Worker); err != nil {
+		return nil, err
+	}
 	var out []*store.ClaimedDelivery
+	var rel claimRelease
 	err := s.withWriteTx(ctx, func(tx txq) error {
+		if err := s.releaseBeforeClaim(ctx, tx, toNanos(p.Now), &rel); err != nil {
+			return err
+		}
 		var err error
 		out, err = s.claimIn(ctx, tx, p)
 		return err
 	})
+	s.finishRelease(rel.dead, rel.n, err)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +430,14 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 	if todo == 0 && !claim {
 		return res, nil
 	}
+	if claim {
+		if err := s.holders.acquire(p.Claim.Worker); err != nil {
+			failCompletions(items, errs, err)
+			return res, err
+		}
+	}
 	var out []*store.ClaimedDelivery
+	var rel claimRelease
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		out = nil
 		if todo > 0 {
@@ -433,10 +448,14 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 		if !claim {
 			return nil
 		}
+		if err := s.releaseBeforeClaim(ctx, tx, toNanos(p.Claim.Now), &rel); err != nil {
+			return err
+		}
 		var err error
 		out, err = s.claimIn(ctx, tx, p.Claim)
 		return err
 	})
+	s.finishRelease(rel.dead, rel.n, err)
 	if err != nil {
 		failCompletions(items, errs, err)
 		return res, err

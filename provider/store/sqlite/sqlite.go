@@ -14,6 +14,10 @@
 // versioned (migrations/NNN_name.up.sql, recorded in schema_migrations) and applied in one
 // immediate transaction, so two processes opening a fresh file at once apply them once.
 //
+// Dead holders: a store that claims deliveries holds an flock on <path>.holders/<worker>.lock
+// while it is open; the next claim of any other process that finds such a file unlocked puts
+// that worker's running deliveries back at once (holders.go).
+//
 // Timestamps are stored as unix nanoseconds; 0 means unset.
 //
 // Deleting a hook deletes its deliveries and their attempts (its delivery log goes with it: a
@@ -143,6 +147,9 @@ type Store struct {
 	stmts  map[string]*sql.Stmt
 
 	payloads payloadCache
+
+	// holders are this store's holder locks (see holders.go).
+	holders *holders
 }
 
 var _ store.Store = (*Store)(nil)
@@ -196,7 +203,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, box: box, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	s := &Store{db: db, box: box, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{},
+		holders: newHolders(path)}
 	if err := s.init(ctx, cfg.BusyTimeout); err != nil {
 		db.Close()
 		return nil, err
@@ -233,8 +241,10 @@ func (s *Store) init(ctx context.Context, busy time.Duration) error {
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
+// Close closes the database. This store's workers count as dead from now on: another store
+// releases whatever claims they still hold.
 func (s *Store) Close() error {
+	s.holders.close(s.holdsClaims)
 	s.stmtMu.Lock()
 	for q, st := range s.stmts {
 		st.Close()

@@ -612,3 +612,24 @@ func mustList(t *testing.T, st *Store, eventID string) []*store.Delivery {
 	}
 	return ds
 }
+
+func TestConformanceReliability(t *testing.T) {
+	t.Parallel()
+	storetest.RunReliability(t, storetest.Harness{
+		Open: func(t *testing.T) store.Store {
+			return openAt(t, filepath.Join(t.TempDir(), "webhooks.db"), Config{})
+		},
+		Reopen: func(t *testing.T, st store.Store) store.Store {
+			s, err := Open(t.Context(), Config{Path: st.(*Store).Path(), Getenv: noEnv})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			return s
+		},
+		CorruptSecret: func(t *testing.T, st store.Store, id int64) {
+			if _, err := st.(*Store).DB().ExecContext(t.Context(), `UPDATE hooks SET secret_box = CAST(zeroblob(length(secret_box)) AS BLOB) WHERE id = ?`, id); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+}
