@@ -24,6 +24,12 @@ var (
 	// ErrLeaseLost is returned when a worker completes a delivery it no longer holds: its lease
 	// expired and another worker claimed it, or it was completed already.
 	ErrLeaseLost = errors.New("delivery lease lost")
+	// ErrKeyMismatch is returned when a store is opened with a key other than the one its
+	// secrets are sealed with (its key check value differs).
+	ErrKeyMismatch = errors.New("the secret key does not match the store")
+	// ErrStoreBusy is returned by operations that need the store to themselves (KeyRotate)
+	// while other processes have it open.
+	ErrStoreBusy = errors.New("the store is in use by other processes")
 )
 
 // HookRef names one hook: its scope and its name within the scope.
@@ -40,9 +46,13 @@ type Hook struct {
 	ID int64
 	webhook.Spec
 	HasSecret bool
-	// SecretCiphertext is hex(sha256(secret)), or "" when there is no secret. It lets a client
-	// notice that a secret changed without ever seeing it.
-	SecretCiphertext string
+	// SecretDigest is a keyed digest of the secret (HMAC-SHA256 under a key derived from the
+	// store's key, secretbox.Box.Digest), or "" when there is none or it cannot be read. It lets
+	// a client notice that a secret changed without ever seeing it, and unlike a plain hash it
+	// cannot be tested against guesses without the store's key. The REST API returns it as
+	// secretCiphertext, the name Pulumi Cloud gives that field. It changes when the store's key
+	// is rotated.
+	SecretDigest string
 	// DisabledReason says why the engine set Active to false (e.g. the endpoint answered 410).
 	DisabledReason string
 	CreatedAt      time.Time
@@ -232,6 +242,21 @@ type DeliveryReleaseDeadResult struct {
 // ReleasedDeadReason is the LastError of a delivery whose holder died, before the holder name.
 const ReleasedDeadReason = "released: the process holding the claim ended before recording the attempt (holder "
 
+// KeyRotateParams rotates the key sealing hook secrets.
+type KeyRotateParams struct {
+	// NewKey is the new 32-byte key.
+	NewKey []byte
+}
+
+// KeyRotateResult says what KeyRotate re-sealed.
+type KeyRotateResult struct {
+	Secrets int
+}
+
+// UndecryptableSecretReason is the attempt error of a delivery failed because its hook's
+// secret cannot be opened with the store's key.
+const UndecryptableSecretReason = "not sent: the webhook's secret cannot be decrypted with the store's key (it was damaged or sealed with another key); set the webhook's secret again, then redeliver"
+
 // Attempt is the record of one HTTP request made for a delivery (or for a ping).
 type Attempt struct {
 	ID              int64
@@ -390,6 +415,13 @@ type Store interface {
 	// before they claim, so a crashed process's deliveries, and its share of every endpoint's
 	// cap, come back within moments instead of after a lease.
 	DeliveryReleaseDead(ctx context.Context, p DeliveryReleaseDeadParams) (DeliveryReleaseDeadResult, error)
+
+	// KeyRotate re-seals every hook secret under p.NewKey, recomputes their digests and records
+	// the new key check value, in one transaction: afterwards only the new key opens the store.
+	// A secret the current key cannot open makes it refuse, naming the hooks, with nothing
+	// changed. It refuses with ErrStoreBusy while other processes have the store open (they
+	// hold the old key). This store handle uses the new key once it returns.
+	KeyRotate(ctx context.Context, p KeyRotateParams) (KeyRotateResult, error)
 
 	// Close releases the store. A holder whose store is closed counts as dead: its claims, if
 	// any are left, are released by the next claim of another store.

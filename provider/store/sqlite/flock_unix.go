@@ -28,3 +28,21 @@ func flockExclusive(f *os.File) error {
 		}
 	}
 }
+
+// flockShared takes a shared flock on f without waiting (or turns an exclusive one shared);
+// errLocked when another open file holds it exclusively.
+func flockShared(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EWOULDBLOCK):
+			return errLocked
+		default:
+			return err
+		}
+	}
+}

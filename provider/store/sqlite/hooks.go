@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +16,7 @@ import (
 const generatedNameAttempts = 8
 
 const hookColumns = `id, org, project, stack, environment, name, display_name, payload_url, active, format,
-	filters, groups, secret_sha256, disabled_reason, created_at, updated_at`
+	filters, groups, secret_digest, secret_box IS NOT NULL, disabled_reason, created_at, updated_at`
 
 // queryer is what *sql.DB and *sql.Tx share.
 type queryer interface {
@@ -35,12 +33,11 @@ func scanHook(r scanner) (*store.Hook, error) {
 	var filters, groups string
 	var created, updated int64
 	if err := r.Scan(&h.ID, &h.Org, &h.Project, &h.Stack, &h.Environment, &h.Name, &h.DisplayName,
-		&h.PayloadURL, &active, &h.Format, &filters, &groups, &h.SecretCiphertext, &h.DisabledReason,
+		&h.PayloadURL, &active, &h.Format, &filters, &groups, &h.SecretDigest, &h.HasSecret, &h.DisabledReason,
 		&created, &updated); err != nil {
 		return nil, err
 	}
 	h.Active = active != 0
-	h.HasSecret = h.SecretCiphertext != ""
 	if err := json.Unmarshal([]byte(filters), &h.Filters); err != nil {
 		return nil, fmt.Errorf("sqlite: hook %d: decode filters: %w", h.ID, err)
 	}
@@ -65,24 +62,24 @@ func secretAD(ref store.HookRef) []byte {
 	return []byte("pulumi-webhooks/hook-secret/v1\x00" + ref.Org + "\x00" + ref.Project + "\x00" + ref.Stack + "\x00" + ref.Environment + "\x00" + ref.Name)
 }
 
-// sealSecret returns the sealed secret and its hex sha256, or (nil, "") for no secret.
+// sealSecret returns the sealed secret and its keyed digest, or (nil, "") for no secret.
 func (s *Store) sealSecret(ref store.HookRef, secret string) ([]byte, string, error) {
 	if secret == "" {
 		return nil, "", nil
 	}
-	sealed, err := s.box.Seal([]byte(secret), secretAD(ref))
+	box := s.currentBox()
+	sealed, err := box.Seal([]byte(secret), secretAD(ref))
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: seal the secret of hook %s: %w", ref, err)
 	}
-	sum := sha256.Sum256([]byte(secret))
-	return sealed, hex.EncodeToString(sum[:]), nil
+	return sealed, box.Digest([]byte(secret)), nil
 }
 
 func (s *Store) openSecret(ref store.HookRef, sealed []byte) (string, error) {
 	if sealed == nil {
 		return "", nil
 	}
-	pt, err := s.box.Open(sealed, secretAD(ref))
+	pt, err := s.currentBox().Open(sealed, secretAD(ref))
 	if err != nil {
 		return "", fmt.Errorf("sqlite: read the secret of hook %s: %w", ref, err)
 	}
@@ -117,7 +114,7 @@ func (s *Store) HookCreate(ctx context.Context, p store.HookCreateParams) (*stor
 		}
 		err = s.withWriteTx(ctx, func(tx txq) error {
 			return tx.QueryRowContext(ctx, `INSERT INTO hooks (org, project, stack, environment, name, display_name,
-				payload_url, active, format, filters, groups, secret_box, secret_sha256, created_at, updated_at)
+				payload_url, active, format, filters, groups, secret_box, secret_digest, created_at, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 				spec.Org, spec.Project, spec.Stack, spec.Environment, spec.Name, spec.DisplayName, spec.PayloadURL,
 				boolInt(spec.Active), string(spec.Format), encodeList(spec.Filters), encodeList(spec.Groups),
@@ -228,7 +225,7 @@ func (s *Store) HookUpdate(ctx context.Context, p store.HookUpdateParams) (*stor
 		args := []any{spec.DisplayName, spec.PayloadURL, boolInt(spec.Active), string(spec.Format),
 			encodeList(spec.Filters), encodeList(spec.Groups), now, spec.Active}
 		if p.Secret != nil {
-			set += `, secret_box = ?, secret_sha256 = ?`
+			set += `, secret_box = ?, secret_digest = ?`
 			args = append(args, sealed, sum)
 		}
 		args = append(args, p.Ref.Org, p.Ref.Project, p.Ref.Stack, p.Ref.Environment, p.Ref.Name)

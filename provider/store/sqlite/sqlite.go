@@ -36,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -133,10 +134,14 @@ func defaultPath(getenv func(string) string, home func() (string, error)) (strin
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	db     *sql.DB
-	box    *secretbox.Box
-	logger *slog.Logger
-	path   string
+	db *sql.DB
+	// box seals and opens hook secrets; KeyRotate replaces it.
+	box atomic.Pointer[secretbox.Box]
+	// openLock is a shared lock on <path>.lock held while the store is open: KeyRotate needs it
+	// exclusively, which it gets only when no other process has the store open.
+	openLock *os.File
+	logger   *slog.Logger
+	path     string
 	// writeSlot serializes this process's write transactions; other processes queue on
 	// SQLite's lock (busy_timeout).
 	writeSlot chan struct{}
@@ -177,12 +182,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	box, src, err := secretbox.Load(secretbox.Config{Key: cfg.Key, EnvVar: EnvSecretKey, Getenv: cfg.Getenv, KeyFile: cfg.KeyFile})
+	keyCfg := secretbox.Config{Key: cfg.Key, EnvVar: EnvSecretKey, Getenv: cfg.Getenv, KeyFile: cfg.KeyFile}
+	box, src, err := secretbox.Load(keyCfg)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	if src == secretbox.SourceFileCreated {
-		cfg.Logger.Info("created the key file that seals webhook secrets; back it up with the database", "path", cfg.KeyFile)
 	}
 
 	u := url.URL{Path: filepath.ToSlash(path)}
@@ -203,11 +206,25 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, box: box, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{},
+	s := &Store{db: db, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{},
 		holders: newHolders(path)}
-	if err := s.init(ctx, cfg.BusyTimeout); err != nil {
+	s.box.Store(box)
+	if s.openLock, err = takeOpenLock(ctx, path, cfg.BusyTimeout); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := s.init(ctx, cfg.BusyTimeout); err != nil {
+		s.openLock.Close()
+		db.Close()
+		return nil, err
+	}
+	if err := s.checkKey(ctx, keyCfg, src); err != nil {
+		s.openLock.Close()
+		db.Close()
+		return nil, err
+	}
+	if src == secretbox.SourceFileCreated {
+		cfg.Logger.Info("created the key file that seals webhook secrets; back it up with the database", "path", cfg.KeyFile)
 	}
 	return s, nil
 }
@@ -245,6 +262,9 @@ func (s *Store) Path() string { return s.path }
 // releases whatever claims they still hold.
 func (s *Store) Close() error {
 	s.holders.close(s.holdsClaims)
+	if s.openLock != nil {
+		s.openLock.Close()
+	}
 	s.stmtMu.Lock()
 	for q, st := range s.stmts {
 		st.Close()

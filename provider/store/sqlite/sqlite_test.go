@@ -3,7 +3,9 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,29 +233,42 @@ func TestOperatorKey(t *testing.T) {
 		t.Fatalf("secret with the same key = %q, %v", got, err)
 	}
 	st2.Close()
+	// Another key is refused at Open, naming where it came from and never quoting a key.
 	other, _ := secretbox.GenerateKey()
-	st3 := openAt(t, path, Config{Key: other})
-	_, err = st3.HookSecretGet(t.Context(), h.ID)
-	if !errors.Is(err, secretbox.ErrDecrypt) || !strings.Contains(err.Error(), EnvSecretKey) || strings.Contains(err.Error(), "operator-sealed") {
-		t.Fatalf("HookSecretGet with another key = %v", err)
-	}
-	// Claiming a delivery of that hook fails the same way instead of sending unsigned.
-	ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
-	err = st3.EventEmit(t.Context(), func(tx store.EmitTx) error {
-		if err := tx.EventInsert(t.Context(), ev); err != nil {
-			return err
+	_, err = Open(t.Context(), Config{Path: path, Key: other, Getenv: noEnv})
+	wantKeyMismatch(t, err, "Config.Key", key, other)
+	otherEnv := func(k string) string {
+		if k == EnvSecretKey {
+			return secretbox.EncodeKey(other)
 		}
-		return tx.DeliveryInsertMany(t.Context(), ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: h.ID, Body: []byte(`{}`)}})
-	})
-	if err != nil {
+		return ""
+	}
+	_, err = Open(t.Context(), Config{Path: path, Getenv: otherEnv})
+	wantKeyMismatch(t, err, "environment variable "+EnvSecretKey, key, other)
+	// No key given and no key file: the key file created now cannot be the store's; it is
+	// refused and removed again.
+	_, err = Open(t.Context(), Config{Path: path, Getenv: noEnv})
+	wantKeyMismatch(t, err, "key file "+path+".key", key, nil)
+	if _, statErr := os.Stat(path + ".key"); !errors.Is(statErr, os.ErrNotExist) {
+		t.Fatalf("the key file made for a store with another key was left behind: %v", statErr)
+	}
+	// A key file with another key is named by its path.
+	if err := secretbox.WriteKeyFile(path+".key", other); err != nil {
 		t.Fatal(err)
 	}
-	_, err = st3.DeliveryClaim(t.Context(), store.DeliveryClaimParams{Worker: "w", Now: time.Now(), Lease: time.Minute, Limit: 1})
-	if !errors.Is(err, secretbox.ErrDecrypt) {
-		t.Fatalf("DeliveryClaim with another key = %v", err)
+	_, err = Open(t.Context(), Config{Path: path, Getenv: noEnv})
+	wantKeyMismatch(t, err, "key file "+path+".key", key, other)
+}
+
+func wantKeyMismatch(t *testing.T, err error, origin string, keys ...[]byte) {
+	t.Helper()
+	if !errors.Is(err, store.ErrKeyMismatch) || !strings.Contains(err.Error(), origin) {
+		t.Fatalf("Open with another key = %v; want ErrKeyMismatch naming %q", err, origin)
 	}
-	if ds, _ := st3.DeliveryListByEvent(t.Context(), ev.ID); ds[0].State != store.DeliveryPending {
-		t.Fatalf("a failed claim left the delivery %s", ds[0].State)
+	for _, k := range keys {
+		if k != nil && (strings.Contains(err.Error(), secretbox.EncodeKey(k)) || strings.Contains(err.Error(), fmt.Sprintf("%x", k))) {
+			t.Fatal("the error quotes a key")
+		}
 	}
 }
 
@@ -632,4 +647,69 @@ func TestConformanceReliability(t *testing.T) {
 			}
 		},
 	})
+}
+
+// TestDigestMigration: a store from before migration 004 holds plain sha256 digests; opening
+// it recomputes them as keyed digests once, and the key check value is recorded.
+func TestDigestMigration(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Secret: "weak", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := h.SecretDigest
+	if err := b.st.migrateDown(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	plain := sha256.Sum256([]byte("weak"))
+	if _, err := b.st.DB().ExecContext(ctx, `UPDATE hooks SET secret_sha256 = ?`, hex.EncodeToString(plain[:])); err != nil {
+		t.Fatal(err)
+	}
+	b.st.Close()
+	st := openAt(t, b.path, Config{})
+	got, err := st.HookGet(ctx, h.Ref())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SecretDigest != keyed || got.SecretDigest == hex.EncodeToString(plain[:]) {
+		t.Fatalf("digest after migration %q, want the keyed %q", got.SecretDigest, keyed)
+	}
+	var check string
+	if err := st.DB().QueryRowContext(ctx, `SELECT value FROM store_meta WHERE name = 'key_check'`).Scan(&check); err != nil || check != st.currentBox().Check() {
+		t.Fatalf("key check value %q, %v", check, err)
+	}
+}
+
+// TestFinishInterruptedRotation: a rotation committed but the process died before the new key
+// file replaced the old one; the next Open finds <key file>.next and finishes the job.
+func TestFinishInterruptedRotation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Secret: "s", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, _ := secretbox.GenerateKey()
+	if err := secretbox.WriteKeyFile(b.path+".key"+KeyFileNextSuffix, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.KeyRotate(ctx, store.KeyRotateParams{NewKey: newKey}); err != nil {
+		t.Fatal(err)
+	}
+	b.st.Close() // "crash" before the rename
+	st := openAt(t, b.path, Config{})
+	if got, err := st.HookSecretGet(ctx, h.ID); err != nil || got != "s" {
+		t.Fatalf("secret after finishing the rotation = %v", err)
+	}
+	if k, err := secretbox.ReadKeyFile(b.path + ".key"); err != nil || !bytes.Equal(k, newKey) {
+		t.Fatalf("the key file does not hold the new key: %v", err)
+	}
+	if _, err := os.Stat(b.path + ".key" + KeyFileNextSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the .next key file is still there: %v", err)
+	}
 }

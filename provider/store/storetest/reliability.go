@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"crypto/rand"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +34,9 @@ func RunReliability(t *testing.T, h Harness) {
 		{"ReleaseDeadHolder", testReleaseDeadHolder},
 		{"ReleaseDeadHolderInCycle", testReleaseDeadHolderInCycle},
 		{"ReleaseLiveHolderKept", testReleaseLiveHolderKept},
+		{"UndecryptableSecretFailsOnlyItsDelivery", testUndecryptableSecretFailsOnlyItsDelivery},
+		{"KeyRotate", testKeyRotate},
+		{"KeyRotateRefusals", testKeyRotateRefusals},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,5 +138,137 @@ func testReleaseLiveHolderKept(t *testing.T, h Harness, b *testBundle) {
 	}
 	if err := complete(other, held[0], store.DeliverySucceeded, T0.Add(5*time.Second)); err != nil {
 		t.Fatalf("the live holder could not complete its claim: %v", err)
+	}
+}
+
+// testUndecryptableSecretFailsOnlyItsDelivery: one hook's sealed secret is damaged. Its
+// delivery fails alone, with the reason in its log; the completion recorded in the same round
+// stands and the other hook's delivery is claimed with its secret.
+func testUndecryptableSecretFailsOnlyItsDelivery(t *testing.T, h Harness, b *testBundle) {
+	goodSpec, badSpec := spec(orgScope("acme"), "good"), spec(orgScope("acme"), "bad")
+	goodSpec.Secret, badSpec.Secret = "good-secret", "bad-secret"
+	good, bad := createHook(t, b, goodSpec), createHook(t, b, badSpec)
+	emit(t, b, orgScope("acme"), webhook.StackCreated, enqueue{hook: good})
+	held := claim(t, b, "w", T0, 1, 0)
+	if len(held) != 1 {
+		t.Fatalf("claimed %d, want 1", len(held))
+	}
+	_, ds := emit(t, b, orgScope("acme"), webhook.StackDeleted, enqueue{hook: bad, endpoint: "a:443"}, enqueue{hook: good, endpoint: "b:443"})
+	h.CorruptSecret(t, b.st, bad.ID)
+
+	res, err := b.st.DeliveryCycle(b.ctx, store.DeliveryCycleParams{
+		Complete: []store.DeliveryCompleteParams{{ID: held[0].ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded, Now: T0,
+			Record: store.Attempt{StartedAt: T0, ResponseCode: 200}}},
+		Claim: store.DeliveryClaimParams{Worker: "w", Now: T0.Add(time.Second), Lease: time.Minute, Limit: 5},
+	})
+	if err != nil || res.CompleteErrs[0] != nil {
+		t.Fatalf("DeliveryCycle with one undecryptable secret = %v, completion %v; want both to go ahead", err, res.CompleteErrs[0])
+	}
+	if d := getDelivery(t, b, held[0].ID); d.State != store.DeliverySucceeded {
+		t.Fatalf("the completion recorded in the same round is %s, want succeeded", d.State)
+	}
+	if len(res.Claimed) != 1 || res.Claimed[0].ID != ds[1] || res.Claimed[0].Secret != "good-secret" {
+		t.Fatalf("claimed %v, want only %s with its secret", ids(res.Claimed), ds[1])
+	}
+	d := getDelivery(t, b, ds[0])
+	if d.State != store.DeliveryFailed || d.LastError != store.UndecryptableSecretReason {
+		t.Fatalf("the delivery of the damaged hook is %s (%q), want failed with the reason", d.State, d.LastError)
+	}
+	log, err := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: bad.ID})
+	if err != nil || len(log) != 1 || log[0].Error != store.UndecryptableSecretReason || log[0].DeliveryID != ds[0] {
+		t.Fatalf("the damaged hook's delivery log = %+v, %v; want one attempt saying why", log, err)
+	}
+	for _, a := range log {
+		if strings.Contains(a.Error, "bad-secret") {
+			t.Fatal("the log quotes the secret")
+		}
+	}
+	// Setting the secret again mends the hook.
+	fresh := "new-secret"
+	if _, err := b.st.HookUpdate(b.ctx, store.HookUpdateParams{Ref: bad.Ref(), Spec: badSpec, Secret: &fresh, Now: T0}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.st.HookSecretGet(b.ctx, bad.ID); err != nil || got != fresh {
+		t.Fatalf("HookSecretGet after setting it again = %v", err)
+	}
+}
+
+func newKey(t *testing.T) []byte {
+	t.Helper()
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// testKeyRotate: every secret is re-sealed under the new key and still reads back; digests
+// change with the key, stay keyed, and deliveries are claimed with their secrets.
+func testKeyRotate(t *testing.T, h Harness, b *testBundle) {
+	var hooks []*store.Hook
+	for _, name := range []string{"a", "b"} {
+		s := spec(orgScope("acme"), name)
+		s.Secret = "secret-" + name
+		hooks = append(hooks, createHook(t, b, s))
+	}
+	plain := createHook(t, b, spec(orgScope("acme"), "plain"))
+	res, err := b.st.KeyRotate(b.ctx, store.KeyRotateParams{NewKey: newKey(t)})
+	if err != nil || res.Secrets != 2 {
+		t.Fatalf("KeyRotate = %+v, %v; want 2 secrets re-sealed", res, err)
+	}
+	for _, old := range hooks {
+		got, err := b.st.HookGet(b.ctx, old.Ref())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.HasSecret || got.SecretDigest == old.SecretDigest || len(got.SecretDigest) != 64 || got.SecretDigest == sha(old.Name) {
+			t.Fatalf("hook %s after rotation: HasSecret %v digest %q (before %q)", old.Name, got.HasSecret, got.SecretDigest, old.SecretDigest)
+		}
+		if secret, err := b.st.HookSecretGet(b.ctx, old.ID); err != nil || secret != "secret-"+old.Name {
+			t.Fatalf("HookSecretGet(%s) after rotation = %v", old.Name, err)
+		}
+	}
+	if got, _ := b.st.HookGet(b.ctx, plain.Ref()); got.HasSecret {
+		t.Fatal("rotation gave a secret to a hook without one")
+	}
+	emit(t, b, orgScope("acme"), webhook.StackCreated, enqueue{hook: hooks[0]})
+	cds := claim(t, b, "w", T0, 1, 0)
+	if len(cds) != 1 || cds[0].Secret != "secret-a" {
+		t.Fatalf("claim after rotation = %v", ids(cds))
+	}
+	// A new secret is sealed under the new key too.
+	s := spec(orgScope("acme"), "c")
+	s.Secret = "secret-c"
+	c := createHook(t, b, s)
+	if secret, err := b.st.HookSecretGet(b.ctx, c.ID); err != nil || secret != "secret-c" {
+		t.Fatalf("secret stored after rotation = %v", err)
+	}
+}
+
+// testKeyRotateRefusals: rotation refuses, changing nothing, while another process has the
+// store open, and when a secret cannot be opened with the current key.
+func testKeyRotateRefusals(t *testing.T, h Harness, b *testBundle) {
+	s := spec(orgScope("acme"), "a")
+	s.Secret = "secret-a"
+	a := createHook(t, b, s)
+	s = spec(orgScope("acme"), "damaged")
+	s.Secret = "secret-d"
+	d := createHook(t, b, s)
+	if _, err := b.st.KeyRotate(b.ctx, store.KeyRotateParams{NewKey: []byte("short")}); err == nil || strings.Contains(err.Error(), "short") {
+		t.Fatalf("KeyRotate with a short key = %v", err)
+	}
+	other := reopen(t, h, b)
+	_, err := b.st.KeyRotate(b.ctx, store.KeyRotateParams{NewKey: newKey(t)})
+	wantErr(t, "KeyRotate while another process has the store open", err, store.ErrStoreBusy)
+	_ = other.st.Close()
+
+	h.CorruptSecret(t, b.st, d.ID)
+	_, err = b.st.KeyRotate(b.ctx, store.KeyRotateParams{NewKey: newKey(t)})
+	if err == nil || errors.Is(err, store.ErrStoreBusy) || !strings.Contains(err.Error(), d.Ref().String()) {
+		t.Fatalf("KeyRotate with a damaged secret = %v; want a refusal naming %s", err, d.Ref())
+	}
+	got, _ := b.st.HookGet(b.ctx, a.Ref())
+	if secret, err := b.st.HookSecretGet(b.ctx, a.ID); err != nil || secret != "secret-a" || got.SecretDigest != a.SecretDigest {
+		t.Fatalf("a refused rotation changed hook a: %v", err)
 	}
 }
