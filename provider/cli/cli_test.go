@@ -409,6 +409,9 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout"},
 		{[]string{"--retry-schedule", "5s,soon"}, "--retry-schedule entry 2"},
 		{[]string{"--max-body-bytes", "0"}, "--max-body-bytes"},
+		{[]string{"--retention", "-1h"}, "--retention -1h0m0s"},
+		{[]string{"--retention", "5m"}, "give at least 1h"},
+		{[]string{"--response-body-limit", "0"}, "--response-body-limit 0"},
 		{[]string{"--allow-target", "10.0.0.0/33"}, "--allow-target"},
 		{[]string{"--listen", "127.0.0.1:99999"}, "--listen"},
 		{[]string{"--store", filepath.Join(b.store, "not-a-dir", "x.db")}, "open the store"},
@@ -433,6 +436,7 @@ func TestServeRunsAndStops(t *testing.T) {
 		done <- code
 	}()
 	addr := ""
+	pruner := false
 	dec := json.NewDecoder(pr)
 	for addr == "" {
 		var line map[string]any
@@ -442,6 +446,12 @@ func TestServeRunsAndStops(t *testing.T) {
 		if line["msg"] == "listening" {
 			addr, _ = line["addr"].(string)
 		}
+		if line["msg"] == "history pruner started" && line["retention"] == "720h0m0s" {
+			pruner = true
+		}
+	}
+	if !pruner {
+		t.Error("serve did not start the history pruner with the default 30-day retention")
 	}
 	go io.Copy(io.Discard, pr)
 	req, _ := http.NewRequest("GET", "http://"+addr+"/api/orgs/acme/hooks", nil)

@@ -257,6 +257,20 @@ type KeyRotateResult struct {
 // secret cannot be opened with the store's key.
 const UndecryptableSecretReason = "not sent: the webhook's secret cannot be decrypted with the store's key (it was damaged or sealed with another key); set the webhook's secret again, then redeliver"
 
+// HistoryDeleteBeforeParams deletes up to Limit events (and up to Limit idempotency keys)
+// created before Before. Limit <= 0 means a backend default (SQLite: 200).
+type HistoryDeleteBeforeParams struct {
+	Before time.Time
+	Limit  int
+}
+
+// HistoryDeleteBeforeResult counts what one HistoryDeleteBefore call deleted.
+type HistoryDeleteBeforeResult struct {
+	Events, Deliveries, Attempts, Bodies, DeploymentRequests, IdempotencyKeys int
+	// More says whether a batch limit was reached: there may be more to delete.
+	More bool
+}
+
 // Attempt is the record of one HTTP request made for a delivery (or for a ping).
 type Attempt struct {
 	ID              int64
@@ -422,6 +436,13 @@ type Store interface {
 	// changed. It refuses with ErrStoreBusy while other processes have the store open (they
 	// hold the old key). This store handle uses the new key once it returns.
 	KeyRotate(ctx context.Context, p KeyRotateParams) (KeyRotateResult, error)
+
+	// HistoryDeleteBefore deletes one small batch of history older than p.Before (retention):
+	// events none of whose deliveries is pending or running, with their deliveries, attempts,
+	// bodies and deployment requests, and idempotency keys. Pending and running work is never
+	// deleted, however old. Each call is one short transaction; the result says whether more
+	// is left, so a pruner calls it again after letting other writers through.
+	HistoryDeleteBefore(ctx context.Context, p HistoryDeleteBeforeParams) (HistoryDeleteBeforeResult, error)
 
 	// Close releases the store. A holder whose store is closed counts as dead: its claims, if
 	// any are left, are released by the next claim of another store.

@@ -21,7 +21,8 @@
 // Timestamps are stored as unix nanoseconds; 0 means unset.
 //
 // Deleting a hook deletes its deliveries and their attempts (its delivery log goes with it: a
-// hook's log is only reachable through the hook). Events and deployment requests stay.
+// hook's log is only reachable through the hook). Events and deployment requests stay until
+// retention deletes them (HistoryDeleteBefore, retention.go).
 package sqlite
 
 import (

@@ -37,6 +37,7 @@ func RunReliability(t *testing.T, h Harness) {
 		{"UndecryptableSecretFailsOnlyItsDelivery", testUndecryptableSecretFailsOnlyItsDelivery},
 		{"KeyRotate", testKeyRotate},
 		{"KeyRotateRefusals", testKeyRotateRefusals},
+		{"HistoryDeleteBefore", testHistoryDeleteBefore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
