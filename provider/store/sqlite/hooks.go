@@ -112,7 +112,7 @@ func (s *Store) HookCreate(ctx context.Context, p store.HookCreateParams) (*stor
 		if err != nil {
 			return nil, err
 		}
-		err = s.withWriteTx(ctx, func(tx txq) error {
+		err = s.withDurableTx(ctx, func(tx txq) error {
 			return tx.QueryRowContext(ctx, `INSERT INTO hooks (org, project, stack, environment, name, display_name,
 				payload_url, active, format, filters, groups, secret_box, secret_digest, created_at, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -219,7 +219,7 @@ func (s *Store) HookUpdate(ctx context.Context, p store.HookUpdateParams) (*stor
 		}
 	}
 	var id int64
-	err := s.withWriteTx(ctx, func(tx txq) error {
+	err := s.withDurableTx(ctx, func(tx txq) error {
 		set := `display_name = ?, payload_url = ?, active = ?, format = ?, filters = ?, groups = ?, updated_at = ?,
 			disabled_reason = CASE WHEN ? THEN '' ELSE disabled_reason END`
 		args := []any{spec.DisplayName, spec.PayloadURL, boolInt(spec.Active), string(spec.Format),
@@ -269,7 +269,7 @@ func discardPending(ctx context.Context, tx queryer, hookID int64, except string
 
 // HookDelete deletes a hook with its deliveries and attempts.
 func (s *Store) HookDelete(ctx context.Context, ref store.HookRef) error {
-	return s.withWriteTx(ctx, func(tx txq) error {
+	return s.withDurableTx(ctx, func(tx txq) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM hooks WHERE org = ? AND project = ? AND stack = ? AND environment = ? AND name = ?`,
 			ref.Org, ref.Project, ref.Stack, ref.Environment, ref.Name)
 		if err != nil {

@@ -236,7 +236,7 @@ func (s *Store) KeyRotate(ctx context.Context, p store.KeyRotateParams) (store.K
 	}
 	defer func() { _ = flockShared(s.openLock) }()
 	var res store.KeyRotateResult
-	err = s.withWriteTx(ctx, func(tx txq) error {
+	err = s.withDurableTx(ctx, func(tx txq) error {
 		secrets, err := readSealedSecrets(ctx, tx)
 		if err != nil {
 			return err

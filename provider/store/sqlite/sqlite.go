@@ -156,6 +156,8 @@ type Store struct {
 
 	// holders are this store's holder locks (see holders.go).
 	holders *holders
+	// wal makes acknowledged commits durable (see durable.go).
+	wal *walSyncer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -208,7 +210,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{},
-		holders: newHolders(path)}
+		holders: newHolders(path), wal: newWALSyncer(path)}
 	s.box.Store(box)
 	if s.openLock, err = takeOpenLock(ctx, path, cfg.BusyTimeout); err != nil {
 		db.Close()

@@ -713,3 +713,79 @@ func TestFinishInterruptedRotation(t *testing.T) {
 		t.Fatalf("the .next key file is still there: %v", err)
 	}
 }
+
+// TestAcknowledgedWritesAreSynced: an event is on disk before EventEmit returns (the WAL is
+// fsynced after the commit, group-committed), while a recorded completion is not synced on its
+// own (synchronous=NORMAL: losing one only causes a duplicate). A power loss cannot be
+// simulated here, so the test watches the fsyncs themselves. Not parallel: it replaces syncFile.
+func TestAcknowledgedWritesAreSynced(t *testing.T) {
+	var mu sync.Mutex
+	synced := map[string]int{}
+	prev := syncFile
+	syncFile = func(f *os.File) error {
+		mu.Lock()
+		synced[f.Name()]++
+		mu.Unlock()
+		return prev(f)
+	}
+	t.Cleanup(func() { syncFile = prev })
+	walSyncs := func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return synced[path+"-wal"]
+	}
+
+	b := setup(t)
+	ctx := t.Context()
+	h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if walSyncs(b.path) == 0 {
+		t.Fatal("HookCreate returned before its commit was synced")
+	}
+	emit := func() {
+		ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
+		err := b.st.EventEmit(ctx, func(tx store.EmitTx) error {
+			if err := tx.EventInsert(ctx, ev); err != nil {
+				return err
+			}
+			return tx.DeliveryInsertMany(ctx, ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: h.ID, Body: []byte(`{}`)}})
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	before := walSyncs(b.path)
+	emit()
+	if walSyncs(b.path) != before+1 {
+		t.Fatalf("EventEmit synced the WAL %d times, want once before returning", walSyncs(b.path)-before)
+	}
+	// Completions stay unsynced.
+	cds, err := b.st.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "w", Now: time.Now(), Lease: time.Minute, Limit: 1})
+	if err != nil || len(cds) != 1 {
+		t.Fatal(len(cds), err)
+	}
+	before = walSyncs(b.path)
+	if err := b.st.DeliveryComplete(ctx, store.DeliveryCompleteParams{ID: cds[0].ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded,
+		Now: time.Now(), Record: store.Attempt{StartedAt: time.Now(), ResponseCode: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := walSyncs(b.path) - before; n != 0 {
+		t.Fatalf("a completion synced the WAL %d times, want none", n)
+	}
+	// Concurrent emitters share syncs (group commit): never more syncs than emits.
+	before = walSyncs(b.path)
+	var wg sync.WaitGroup
+	const emitters = 16
+	for range emitters {
+		wg.Go(emit)
+	}
+	wg.Wait()
+	n := walSyncs(b.path) - before
+	t.Logf("%d concurrent emits took %d WAL syncs", emitters, n)
+	if n == 0 || n > emitters {
+		t.Fatalf("%d concurrent emits took %d WAL syncs, want between 1 and %d", emitters, n, emitters)
+	}
+}
