@@ -789,3 +789,51 @@ func TestAcknowledgedWritesAreSynced(t *testing.T) {
 		t.Fatalf("%d concurrent emits took %d WAL syncs, want between 1 and %d", emitters, n, emitters)
 	}
 }
+
+// TestHolderFiles: a claiming store keeps a locked holder file while open and removes it when
+// it closes with no claims left; a stale unlocked file of a long-dead holder is swept, a live
+// holder's is not.
+func TestHolderFiles(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	dir := b.path + HoldersDirSuffix
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "stale-0000.lock")
+	if err := os.WriteFile(stale, []byte("dead\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * holderStaleAfter)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	other := openAt(t, b.path, Config{})
+	if _, err := other.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "live", Now: time.Now(), Lease: time.Minute, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	live := other.holders.holderFile("live")
+	if err := os.Chtimes(live, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "mine", Now: time.Now(), Lease: time.Minute, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale holder file is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the live holder's file was swept: %v", err)
+	}
+	other.Close()
+	if _, err := os.Stat(live); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("closing with no claims left kept the holder file: %v", err)
+	}
+	// The same worker name in two open stores is refused, naming the fix.
+	third := openAt(t, b.path, Config{})
+	_, err := third.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "mine", Now: time.Now(), Lease: time.Minute, Limit: 1})
+	if err == nil || !strings.Contains(err.Error(), "distinct name") {
+		t.Fatalf("claim with a worker name another store holds = %v", err)
+	}
+}
