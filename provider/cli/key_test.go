@@ -147,3 +147,19 @@ func TestKeyRotateRefusals(t *testing.T) {
 	}
 	b.fails([]string{"--new-key-file", bad}, "key", "rotate", "--new-key-file", bad)
 }
+
+// TestWrongKeyRefused: a command started with a key file that is not the store's refuses to
+// start, naming the key file and never printing a key.
+func TestWrongKeyRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.hookWithSecret(noEnv, "h", "s")
+	other, _ := secretbox.GenerateKey()
+	if err := secretbox.WriteKeyFile(b.store+".key", other); err != nil {
+		t.Fatal(err)
+	}
+	r := b.fails([]string{"the key file " + b.store + ".key", "does not match"}, "hooks", "list")
+	if strings.Contains(r.stderr, secretbox.EncodeKey(other)) {
+		t.Fatal("the error prints the key")
+	}
+}
