@@ -23,7 +23,7 @@ const (
 	// IntervalDefault is how often the pruner looks for old history.
 	IntervalDefault = time.Minute
 	// BatchDefault is how many events one batch deletes at most.
-	BatchDefault = 200
+	BatchDefault = 100
 	// PauseDefault is the wait between two batches of one run.
 	PauseDefault = 50 * time.Millisecond
 )
@@ -98,6 +98,8 @@ type Run struct {
 	At      time.Time
 	Deleted store.HistoryDeleteBeforeResult
 	Batches int
+	// Longest is the longest batch: how long the pruner held the store's write lock at once.
+	Longest time.Duration
 	Err     error
 }
 
@@ -170,7 +172,9 @@ func (p *Pruner) RunOnce(ctx context.Context) Run {
 	run := Run{At: p.cfg.Now()}
 	before := run.At.Add(-p.cfg.Retention)
 	for {
+		start := time.Now()
 		res, err := p.cfg.Store.HistoryDeleteBefore(ctx, store.HistoryDeleteBeforeParams{Before: before, Limit: p.cfg.Batch})
+		run.Longest = max(run.Longest, time.Since(start))
 		if err != nil {
 			run.Err = err
 			break

@@ -216,13 +216,17 @@ func BenchmarkStoreSizeUnderRetention(b *testing.B) {
 			}
 			var sizes []string
 			var last int64
+			var longest time.Duration
+			batches := 0
 			for h := range hours {
 				tb.clock.Set(t0.Add(time.Duration(h) * time.Hour))
 				tb.deliverEvents(b, perHour, 4<<10)
 				if prune {
-					if run := p.RunOnce(context.Background()); run.Err != nil {
+					run := p.RunOnce(context.Background())
+					if run.Err != nil {
 						b.Fatal(run.Err)
 					}
+					longest, batches = max(longest, run.Longest), batches+run.Batches
 				}
 				if _, err := tb.st.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 					b.Fatal(err)
@@ -232,9 +236,9 @@ func BenchmarkStoreSizeUnderRetention(b *testing.B) {
 					sizes = append(sizes, fmt.Sprintf("h%d=%.1fMiB", h+1, float64(last)/(1<<20)))
 				}
 			}
-			b.Logf("retention %v: %d events/hour for %d hours, store size: %s (events stored: %d)",
+			b.Logf("retention %v: %d events/hour for %d hours, store size: %s (events stored: %d; %d prune batches, longest %s)",
 				map[bool]string{false: "off", true: fmt.Sprint(retentionHours, "h")}[prune], perHour, hours,
-				strings.Join(sizes, " "), tb.count(b, "events"))
+				strings.Join(sizes, " "), tb.count(b, "events"), batches, longest.Round(time.Microsecond))
 			b.ReportMetric(float64(last)/(1<<20), map[bool]string{false: "MiB-no-retention", true: "MiB-retention"}[prune])
 		}
 	}

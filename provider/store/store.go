@@ -258,7 +258,7 @@ type KeyRotateResult struct {
 const UndecryptableSecretReason = "not sent: the webhook's secret cannot be decrypted with the store's key (it was damaged or sealed with another key); set the webhook's secret again, then redeliver"
 
 // HistoryDeleteBeforeParams deletes up to Limit events (and up to Limit idempotency keys)
-// created before Before. Limit <= 0 means a backend default (SQLite: 200).
+// created before Before. Limit <= 0 means a backend default (SQLite: 100).
 type HistoryDeleteBeforeParams struct {
 	Before time.Time
 	Limit  int

@@ -11,7 +11,7 @@ import (
 // HistoryDeleteLimitDefault is how many events (and idempotency keys) one HistoryDeleteBefore
 // call deletes at most when the caller gives no limit: small enough that the transaction holds
 // the write lock for a few milliseconds.
-const HistoryDeleteLimitDefault = 200
+const HistoryDeleteLimitDefault = 100
 
 // historyOldEventsSQL picks old events with no pending or running delivery, oldest first,
 // through events_created and deliveries_event.

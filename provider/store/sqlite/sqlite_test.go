@@ -837,3 +837,35 @@ func TestHolderFiles(t *testing.T) {
 		t.Fatalf("claim with a worker name another store holds = %v", err)
 	}
 }
+
+// TestRetentionUsesIndexes: the retention batch finds old events by age and each event's rows
+// by event, never scanning a whole table, so its cost follows the batch, not the store.
+func TestRetentionUsesIndexes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	checks := []struct {
+		q     string
+		args  []any
+		index []string
+	}{
+		{historyOldEventsSQL, []any{1, 10}, []string{"events_created", "deliveries_event"}},
+		{`DELETE FROM delivery_bodies WHERE event_id IN (SELECT value FROM json_each(?1))`, []any{`["a"]`}, []string{"delivery_bodies_event"}},
+		{`DELETE FROM deployment_requests WHERE event_id IN (SELECT value FROM json_each(?1))`, []any{`["a"]`}, []string{"deployment_requests_event"}},
+		{`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?1)))`, []any{`["a"]`}, []string{"attempts_delivery", "deliveries_event"}},
+		{`SELECT org, key FROM idempotency_keys WHERE created_at < ?1 ORDER BY created_at LIMIT ?2`, []any{1, 10}, []string{"idempotency_keys_created"}},
+	}
+	for _, c := range checks {
+		plan := queryPlan(t, b.st.DB(), c.q, c.args...)
+		joined := strings.Join(plan, "\n")
+		for _, index := range c.index {
+			if !strings.Contains(joined, index) {
+				t.Errorf("%s\ndoes not use %s: plan %q", c.q, index, plan)
+			}
+		}
+		for _, line := range plan {
+			if strings.HasPrefix(line, "SCAN ") && !strings.Contains(line, "json_each") && !strings.Contains(line, "USING") {
+				t.Errorf("%s\nscans a table: %q", c.q, line)
+			}
+		}
+	}
+}
