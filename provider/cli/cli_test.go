@@ -461,6 +461,15 @@ func TestServeRunsAndStops(t *testing.T) {
 		t.Fatalf("GET hooks: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	mresp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbody, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(mbody), "pulumi_webhooks_retention_runs_total") {
+		t.Error("/metrics does not show the history pruner")
+	}
 	cancel() // as a signal would
 	select {
 	case code := <-done:

@@ -204,6 +204,7 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 			ln.Close()
 			return err
 		}
+		metrics.Registry().MustRegister(pruner.Collector())
 		if err := pruner.Start(context.WithoutCancel(ctx)); err != nil {
 			ln.Close()
 			return err

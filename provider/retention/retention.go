@@ -91,6 +91,13 @@ type Pruner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	last   Run
+	total  Totals
+}
+
+// Totals adds up every run since the Pruner was built.
+type Totals struct {
+	Runs, Failures int
+	Deleted        store.HistoryDeleteBeforeResult
 }
 
 // Run is what one run of the pruner did.
@@ -206,6 +213,24 @@ func (p *Pruner) RunOnce(ctx context.Context) Run {
 	}
 	p.mu.Lock()
 	p.last = run
+	p.total.Runs++
+	if run.Err != nil {
+		p.total.Failures++
+	}
+	t := &p.total.Deleted
+	t.Events += run.Deleted.Events
+	t.Deliveries += run.Deleted.Deliveries
+	t.Attempts += run.Deleted.Attempts
+	t.Bodies += run.Deleted.Bodies
+	t.DeploymentRequests += run.Deleted.DeploymentRequests
+	t.IdempotencyKeys += run.Deleted.IdempotencyKeys
 	p.mu.Unlock()
 	return run
+}
+
+// Totals returns what every run since the Pruner was built did.
+func (p *Pruner) Totals() Totals {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total
 }

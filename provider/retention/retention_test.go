@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
@@ -241,5 +244,39 @@ func BenchmarkStoreSizeUnderRetention(b *testing.B) {
 				strings.Join(sizes, " "), tb.count(b, "events"), batches, longest.Round(time.Microsecond))
 			b.ReportMetric(float64(last)/(1<<20), map[bool]string{false: "MiB-no-retention", true: "MiB-retention"}[prune])
 		}
+	}
+}
+
+func TestCollector(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.deliverEvents(t, 4, 10)
+	b.clock.Set(t0.Add(31 * 24 * time.Hour))
+	p, err := New(Config{Store: b.st, Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.Collector())
+	p.RunOnce(t.Context())
+	want := `
+# HELP pulumi_webhooks_retention_deleted_total Rows the history pruner deleted, by kind.
+# TYPE pulumi_webhooks_retention_deleted_total counter
+pulumi_webhooks_retention_deleted_total{kind="attempts"} 4
+pulumi_webhooks_retention_deleted_total{kind="bodies"} 0
+pulumi_webhooks_retention_deleted_total{kind="deliveries"} 4
+pulumi_webhooks_retention_deleted_total{kind="deployment_requests"} 0
+pulumi_webhooks_retention_deleted_total{kind="events"} 4
+pulumi_webhooks_retention_deleted_total{kind="idempotency_keys"} 4
+# HELP pulumi_webhooks_retention_runs_total Runs of the history pruner, by result (ok or failed).
+# TYPE pulumi_webhooks_retention_runs_total counter
+pulumi_webhooks_retention_runs_total{result="failed"} 0
+pulumi_webhooks_retention_runs_total{result="ok"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "pulumi_webhooks_retention_deleted_total", "pulumi_webhooks_retention_runs_total"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "pulumi_webhooks_retention_last_run_timestamp_seconds"); err != nil || n != 1 {
+		t.Fatalf("last run gauge: %d, %v", n, err)
 	}
 }
