@@ -186,7 +186,7 @@ func (s *Store) holdsClaims(worker string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_running WHERE state = 'running' AND claimed_by = ?`, worker).Scan(&n)
+	err := s.db.QueryRowContext(ctx, holderClaimsSQL, worker).Scan(&n)
 	return err != nil || n > 0
 }
 
@@ -221,11 +221,20 @@ func lockFile(path string, create bool) (*os.File, error) {
 	return f, nil
 }
 
+// Holder queries read running deliveries only, through the partial index deliveries_running
+// (TestHolderQueriesUseIndexes).
+const (
+	holdersRunningSQL = `SELECT DISTINCT claimed_by FROM deliveries WHERE state = 'running'`
+	holderReleaseSQL  = `UPDATE deliveries SET state = 'pending', lease_until = 0, last_error = ?1, updated_at = ?2
+			WHERE rowid IN (SELECT rowid FROM deliveries WHERE state = 'running' AND claimed_by = ?3)`
+	holderClaimsSQL = `SELECT COUNT(*) FROM deliveries WHERE state = 'running' AND claimed_by = ?`
+)
+
 // releaseDead finds the dead holders of running deliveries and puts their deliveries back,
 // inside tx. The returned holders' locks are held until the caller calls finish on them after
 // the transaction.
 func (s *Store) releaseDead(ctx context.Context, tx queryer, now int64) ([]*deadHolder, int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT claimed_by FROM deliveries INDEXED BY deliveries_running WHERE state = 'running'`)
+	rows, err := tx.QueryContext(ctx, holdersRunningSQL)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: find the holders of running deliveries: %w", err)
 	}
@@ -250,9 +259,7 @@ func (s *Store) releaseDead(ctx context.Context, tx queryer, now int64) ([]*dead
 			continue
 		}
 		dead = append(dead, d)
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', lease_until = 0, last_error = ?1, updated_at = ?2
-			WHERE rowid IN (SELECT rowid FROM deliveries INDEXED BY deliveries_running WHERE state = 'running' AND claimed_by = ?3)`,
-			store.ReleasedDeadReason+w+")", now, w)
+		res, err := tx.ExecContext(ctx, holderReleaseSQL, store.ReleasedDeadReason+w+")", now, w)
 		if err != nil {
 			for _, d := range dead {
 				d.finish(false)

@@ -869,3 +869,24 @@ func TestRetentionUsesIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestHolderQueriesUseIndexes: looking for dead holders reads running deliveries only.
+func TestHolderQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{{holdersRunningSQL, nil}, {holderReleaseSQL, []any{"why", 1, "w"}}, {holderClaimsSQL, []any{"w"}}} {
+		plan := queryPlan(t, b.st.DB(), q.sql, q.args...)
+		joined := strings.Join(plan, "\n")
+		if !strings.Contains(joined, "deliveries_running") {
+			t.Errorf("%s\ndoes not read deliveries_running: plan %q", q.sql, plan)
+		}
+		for _, line := range plan {
+			if strings.HasPrefix(line, "SCAN deliveries") && !strings.Contains(line, "USING") {
+				t.Errorf("%s\nscans deliveries: %q", q.sql, line)
+			}
+		}
+	}
+}
