@@ -211,6 +211,12 @@ type ClaimedDelivery struct {
 // sets LeaseUntil = Now+Lease and ClaimedBy = Worker, all in one statement. Limit <= 0 claims
 // nothing. A claim may return fewer than Limit deliveries while more are due (backends bound
 // how far they look); claim again when workers are still free.
+//
+// Before it claims, a claim releases the claims of dead holders as DeliveryReleaseDead does
+// (backends may check at most about once a second). A claimed delivery whose hook's secret
+// cannot be decrypted is not returned: it is failed there and then, with an attempt whose Error
+// is UndecryptableSecretReason, and the rest of the claim (and of a DeliveryCycle's
+// completions) goes ahead.
 type DeliveryClaimParams struct {
 	Worker           string
 	Now              time.Time
