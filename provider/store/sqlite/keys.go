@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -224,17 +223,18 @@ func (s *Store) KeyRotate(ctx context.Context, p store.KeyRotateParams) (store.K
 		return store.KeyRotateResult{}, fmt.Errorf("sqlite: rotate the key: %w", err)
 	}
 	old := s.currentBox()
-	if bytes.Equal([]byte(newBox.Check()), []byte(old.Check())) {
+	if newBox.Check() == old.Check() {
 		return store.KeyRotateResult{}, errors.New("sqlite: rotate the key: the new key is the current key: give a new one")
 	}
-	// Only this process may have the store open: others hold the old key in memory.
+	// Only this process may have the store open: others hold the old key in memory. Turning the
+	// shared lock exclusive gives it up first when it fails, so it is taken shared again after.
+	defer func() { _ = flockShared(s.openLock) }()
 	if err := flockExclusive(s.openLock); err != nil {
 		if errors.Is(err, errLocked) {
 			return store.KeyRotateResult{}, fmt.Errorf("sqlite: rotate the key of %s: %w: stop every pulumi-webhooks server and command and every pulumi program using this store, then try again", s.path, store.ErrStoreBusy)
 		}
 		return store.KeyRotateResult{}, fmt.Errorf("sqlite: rotate the key: lock %s: %w", s.openLock.Name(), err)
 	}
-	defer func() { _ = flockShared(s.openLock) }()
 	var res store.KeyRotateResult
 	err = s.withDurableTx(ctx, func(tx txq) error {
 		secrets, err := readSealedSecrets(ctx, tx)

@@ -261,6 +261,9 @@ func testKeyRotateRefusals(t *testing.T, h Harness, b *testBundle) {
 	other := reopen(t, h, b)
 	_, err := b.st.KeyRotate(b.ctx, store.KeyRotateParams{NewKey: newKey(t)})
 	wantErr(t, "KeyRotate while another process has the store open", err, store.ErrStoreBusy)
+	// The refused rotation left the first store counted as open: the other one cannot rotate.
+	_, err = other.st.KeyRotate(b.ctx, store.KeyRotateParams{NewKey: newKey(t)})
+	wantErr(t, "KeyRotate by the other process while the first is open", err, store.ErrStoreBusy)
 	_ = other.st.Close()
 
 	h.CorruptSecret(t, b.st, d.ID)
