@@ -28,7 +28,62 @@ is set, else the key file beside the database (<store>.key). The store records a
 of its key, so a process started with another key refuses to start and says where its key
 came from.`,
 	}
-	cmd.AddCommand(newKeyRotateCmd(o))
+	cmd.AddCommand(newKeyRotateCmd(o), newKeyResetCmd(o))
+	return cmd
+}
+
+func newKeyResetCmd(o Opts) *cobra.Command {
+	var (
+		so     storeOpts
+		forget bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reset --forget-secrets",
+		Short: "Make the current key the store's when the old one is lost, forgetting the secrets",
+		Long: `reset is for a lost key: the store's secrets were sealed with a key nobody has any more,
+so every process refuses to start. With --forget-secrets it makes the current key (` + EnvSecretKey + `,
+or the key file, created if missing) the store's: every webhook secret is forgotten and each
+webhook that had one is deactivated, with a reason saying so, so that nothing that used to be
+signed is sent unsigned. Set each listed webhook's secret again and reactivate it (pulumi up
+does both for webhooks managed by Pulumi). When the key matches the store, nothing changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !forget {
+				return errors.New("--forget-secrets is required: reset forgets every webhook secret sealed with the lost key; say so to go ahead")
+			}
+			path := so.path
+			if path == "" {
+				var err error
+				if path, err = sqlite.DefaultPath(); err != nil {
+					return fmt.Errorf("--store: %w", err)
+				}
+			}
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("--store %s: %w: give the database file whose key to reset", path, err)
+			}
+			st, err := sqlite.Open(cmd.Context(), sqlite.Config{Path: path, Getenv: o.Getenv, ForgetSecretsOfLostKey: true,
+				Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				return fmt.Errorf("open the store %s: %w", path, err)
+			}
+			forgotten := st.ForgottenSecrets()
+			if err := st.Close(); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if len(forgotten) == 0 {
+				fmt.Fprintln(out, "The key opens the store: nothing was forgotten.")
+				return nil
+			}
+			fmt.Fprintf(out, "Forgot the secrets of %d webhooks and deactivated them; set each one's secret again and reactivate it:\n", len(forgotten))
+			for _, ref := range forgotten {
+				fmt.Fprintln(out, "  "+formatHookID(ref))
+			}
+			return nil
+		},
+	}
+	so.addFlags(cmd)
+	cmd.Flags().BoolVar(&forget, "forget-secrets", false, "forget every webhook secret the current key cannot open (required)")
 	return cmd
 }
 

@@ -163,3 +163,27 @@ func TestWrongKeyRefused(t *testing.T) {
 		t.Fatal("the error prints the key")
 	}
 }
+
+func TestKeyReset(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.fails([]string{"--forget-secrets is required"}, "key", "reset")
+	b.fails([]string{"--store", "give the database file"}, "key", "reset", "--forget-secrets")
+	ref := b.hookWithSecret(noEnv, "h", "s")
+	if r := b.ok("key", "reset", "--forget-secrets"); !strings.Contains(r.stdout, "nothing was forgotten") {
+		t.Fatalf("reset with the right key: %q", r.stdout)
+	}
+	// The key file is lost.
+	if err := os.Remove(b.store + ".key"); err != nil {
+		t.Fatal(err)
+	}
+	b.fails([]string{"does not match", "key reset --forget-secrets"}, "hooks", "list")
+	r := b.ok("key", "reset", "--forget-secrets")
+	if !strings.Contains(r.stdout, "Forgot the secrets of 1 webhooks") || !strings.Contains(r.stdout, formatHookID(ref)) {
+		t.Fatalf("reset output %q", r.stdout)
+	}
+	b.ok("hooks", "list")
+	if got, err := b.secretOf(noEnv, ref); err != nil || got != "" {
+		t.Fatalf("the secret after reset = %v", err)
+	}
+}

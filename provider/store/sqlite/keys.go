@@ -84,51 +84,57 @@ func putMeta(ctx context.Context, tx queryer, name, value string) error {
 }
 
 // checkKey makes sure the key opens this store (see the comment at the top of the file), and
-// brings the digests up to date.
-func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secretbox.Source) error {
+// brings the digests up to date. A store with no sealed secrets adopts any key. With forget,
+// a key that does not match makes the store forget the secrets it cannot open (forgetSecrets)
+// instead of refusing.
+func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secretbox.Source, forget bool) error {
 	meta, err := s.readMeta(ctx, s.db)
 	if err != nil {
 		return err
 	}
 	box := s.currentBox()
-	if want := meta[metaKeyCheck]; want != "" && want != box.Check() {
-		if src == secretbox.SourceFile && s.finishRotation(keyCfg.KeyFile, want) {
-			return s.checkKey(ctx, keyCfg, src)
-		}
-		if src == secretbox.SourceFileCreated {
-			// A key made just now cannot be the store's: do not leave it to confuse the next run.
-			_ = os.Remove(keyCfg.KeyFile)
-		}
-		return s.keyMismatch(keyCfg, src)
+	if want := meta[metaKeyCheck]; want != "" && want != box.Check() && src == secretbox.SourceFile && s.finishRotation(keyCfg.KeyFile, want) {
+		return s.checkKey(ctx, keyCfg, src, forget)
 	}
 	if meta[metaKeyCheck] == box.Check() && meta[metaDigestScheme] == digestScheme {
 		return nil
 	}
 	var mismatch bool
-	err = s.withWriteTx(ctx, func(tx txq) error {
+	err = s.withDurableTx(ctx, func(tx txq) error {
+		mismatch = false
 		meta, err := s.readMeta(ctx, tx)
 		if err != nil {
 			return err
-		}
-		if want := meta[metaKeyCheck]; want != "" && want != box.Check() {
-			mismatch = true
-			return nil
 		}
 		secrets, err := readSealedSecrets(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if meta[metaKeyCheck] == "" {
-			opened := 0
+		known := meta[metaKeyCheck]
+		wrongKey := known != "" && known != box.Check()
+		if known == "" && len(secrets) > 0 {
+			// A store from before key checks: the key is right if it opens any secret.
+			wrongKey = true
 			for _, sec := range secrets {
 				if _, err := box.Open(sec.sealed, secretAD(sec.ref)); err == nil {
-					opened++
+					wrongKey = false
+					break
 				}
 			}
-			if len(secrets) > 0 && opened == 0 {
-				mismatch = true
-				return nil
+		}
+		switch {
+		case wrongKey && len(secrets) == 0:
+			s.logger.Warn("the store's key changed; it holds no webhook secrets, so the new key is taken")
+		case wrongKey && forget:
+			if err := s.forgetSecrets(ctx, tx, secrets); err != nil {
+				return err
 			}
+			secrets = nil
+		case wrongKey:
+			mismatch = true
+			return nil
+		}
+		if known != box.Check() {
 			if err := putMeta(ctx, tx, metaKeyCheck, box.Check()); err != nil {
 				return err
 			}
@@ -159,6 +165,7 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 	}
 	if mismatch {
 		if src == secretbox.SourceFileCreated {
+			// A key made just now cannot be the store's: do not leave it to confuse the next run.
 			_ = os.Remove(keyCfg.KeyFile)
 		}
 		return s.keyMismatch(keyCfg, src)
@@ -166,9 +173,35 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 	return nil
 }
 
+// ForgottenSecretReason is the DisabledReason of a webhook whose secret was forgotten because
+// the key that sealed it was lost (Config.ForgetSecretsOfLostKey).
+const ForgottenSecretReason = "its secret was sealed with a key that is lost, so it was forgotten: set the secret again, then set active to true"
+
+// forgetSecrets drops every sealed secret and deactivates its webhook (discarding its queued
+// deliveries), so that nothing is sent unsigned that used to be signed.
+func (s *Store) forgetSecrets(ctx context.Context, tx txq, secrets []sealedSecret) error {
+	now := toNanos(time.Now())
+	s.forgotten = nil
+	for _, sec := range secrets {
+		if _, err := tx.ExecContext(ctx, `UPDATE hooks SET secret_box = NULL, secret_digest = '' WHERE id = ?`, sec.id); err != nil {
+			return fmt.Errorf("sqlite: forget the secret of webhook %s: %w", sec.ref, err)
+		}
+		if err := disableHook(ctx, tx, sec.id, ForgottenSecretReason, "", now); err != nil {
+			return err
+		}
+		s.forgotten = append(s.forgotten, sec.ref)
+	}
+	s.logger.Warn("forgot the webhook secrets sealed with a lost key and deactivated their webhooks", "webhooks", len(secrets))
+	return nil
+}
+
+// ForgottenSecrets lists the webhooks whose secrets Open forgot (Config.ForgetSecretsOfLostKey).
+func (s *Store) ForgottenSecrets() []store.HookRef { return s.forgotten }
+
 func (s *Store) keyMismatch(keyCfg secretbox.Config, src secretbox.Source) error {
 	return fmt.Errorf("sqlite: %s: %w: the secrets of %s were sealed with another key; start with the key that was in use when they were stored "+
-		"(restore the key file %s, or set %s to that key), or, if that key is lost, delete the webhooks' secrets and set them again",
+		"(restore the key file %s, or set %s to that key); if that key is lost, `pulumi-webhooks key reset --forget-secrets` "+
+		"makes this key the store's, forgetting the secrets and deactivating their webhooks until their secrets are set again",
 		keyCfg.Describe(src), store.ErrKeyMismatch, s.path, keyCfg.KeyFile, EnvSecretKey)
 }
 

@@ -81,6 +81,11 @@ type Config struct {
 	MaxOpenConns int
 	// Getenv reads the environment (PULUMI_WEBHOOKS_SECRET_KEY); os.Getenv when nil.
 	Getenv func(string) string
+	// ForgetSecretsOfLostKey, when the key does not match the store, makes Open forget the
+	// secrets sealed with the other key instead of refusing: each webhook that had one loses it
+	// and is deactivated, with a reason saying so (ForgottenSecretReason), and the key becomes
+	// the store's. For an operator whose key is lost (`pulumi-webhooks key reset`).
+	ForgetSecretsOfLostKey bool
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -156,6 +161,8 @@ type Store struct {
 
 	// holders are this store's holder locks (see holders.go).
 	holders *holders
+	// forgotten lists the webhooks whose secrets Open forgot (keys.go).
+	forgotten []store.HookRef
 	// wal makes acknowledged commits durable (see durable.go).
 	wal *walSyncer
 }
@@ -221,7 +228,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := s.checkKey(ctx, keyCfg, src); err != nil {
+	if err := s.checkKey(ctx, keyCfg, src, cfg.ForgetSecretsOfLostKey); err != nil {
 		s.openLock.Close()
 		db.Close()
 		return nil, err

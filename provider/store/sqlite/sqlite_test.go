@@ -890,3 +890,68 @@ func TestHolderQueriesUseIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestLostKey: a store with no secrets takes a new key; a store with secrets refuses it unless
+// told to forget them, and then deactivates their webhooks, saying why, and never sends them
+// unsigned.
+func TestLostKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	keyA, _ := secretbox.GenerateKey()
+	keyB, _ := secretbox.GenerateKey()
+	keyC, _ := secretbox.GenerateKey()
+	path := filepath.Join(t.TempDir(), "webhooks.db")
+	st := openAt(t, path, Config{Key: keyA})
+	plain, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "plain",
+		PayloadURL: "https://example.com/p", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// No secrets: another key is taken.
+	st = openAt(t, path, Config{Key: keyB})
+	signed, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "signed",
+		PayloadURL: "https://example.com/s", Secret: "s", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
+	err = st.EventEmit(ctx, func(tx store.EmitTx) error {
+		if err := tx.EventInsert(ctx, ev); err != nil {
+			return err
+		}
+		return tx.DeliveryInsertMany(ctx, ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: signed.ID, Body: []byte(`{}`)}, {HookID: plain.ID, Body: []byte(`{}`)}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// Secrets: another key is refused, then, when told, the secrets are forgotten.
+	if _, err := Open(ctx, Config{Path: path, Key: keyC, Getenv: noEnv}); !errors.Is(err, store.ErrKeyMismatch) || !strings.Contains(err.Error(), "key reset --forget-secrets") {
+		t.Fatalf("Open with a third key = %v", err)
+	}
+	st = openAt(t, path, Config{Key: keyC, ForgetSecretsOfLostKey: true})
+	if got := st.ForgottenSecrets(); len(got) != 1 || got[0] != signed.Ref() {
+		t.Fatalf("ForgottenSecrets = %v, want the signed hook", got)
+	}
+	h, err := st.HookGet(ctx, signed.Ref())
+	if err != nil || h.HasSecret || h.Active || h.DisabledReason != ForgottenSecretReason || h.SecretDigest != "" {
+		t.Fatalf("the signed hook after forgetting: %+v, %v", h, err)
+	}
+	ds, _ := st.DeliveryListByEvent(ctx, ev.ID)
+	for _, d := range ds {
+		want := store.DeliveryPending
+		if d.HookID == signed.ID {
+			want = store.DeliveryDiscarded
+		}
+		if d.State != want {
+			t.Errorf("delivery to hook %d is %s, want %s", d.HookID, d.State, want)
+		}
+	}
+	st.Close()
+	// The key is the store's now.
+	st = openAt(t, path, Config{Key: keyC})
+	if got := st.ForgottenSecrets(); len(got) != 0 {
+		t.Fatalf("a second Open forgot %v", got)
+	}
+}
