@@ -365,7 +365,7 @@ func TestHelpAndVersion(t *testing.T) {
 	walk(root)
 	// Every command that opens the store has --store.
 	for _, path := range [][]string{{"serve"}, {"token", "create"}, {"token", "revoke"}, {"token", "list"}, {"emit"}, {"hooks", "list"}, {"hooks", "create"}, {"hooks", "delete"},
-		{"deliveries", "list"}, {"redeliver"}, {"ping"}} {
+		{"deliveries", "list"}, {"redeliver"}, {"ping"}, {"key", "rotate"}, {"key", "reset"}} {
 		c, _, err := root.Find(path)
 		if err != nil || c.Flags().Lookup("store") == nil {
 			t.Errorf("%v has no --store flag (%v)", path, err)
