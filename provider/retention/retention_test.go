@@ -280,3 +280,19 @@ pulumi_webhooks_retention_runs_total{result="ok"} 1
 		t.Fatalf("last run gauge: %d, %v", n, err)
 	}
 }
+
+func TestRunOnceFailure(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	p, err := New(Config{Store: b.st, Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.st.Close()
+	if run := p.RunOnce(t.Context()); run.Err == nil {
+		t.Fatal("RunOnce on a closed store reported no error")
+	}
+	if tot := p.Totals(); tot.Runs != 1 || tot.Failures != 1 {
+		t.Fatalf("Totals = %+v, want one failed run", tot)
+	}
+}

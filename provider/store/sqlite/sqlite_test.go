@@ -955,3 +955,50 @@ func TestLostKey(t *testing.T) {
 		t.Fatalf("a second Open forgot %v", got)
 	}
 }
+
+// TestSyncFailureReported: when the fsync after an acknowledged commit fails, the caller is
+// told the write may not be durable instead of being acknowledged. Not parallel: it replaces
+// syncFile.
+func TestSyncFailureReported(t *testing.T) {
+	b := setup(t)
+	prev := syncFile
+	syncFile = func(*os.File) error { return errors.New("input/output error") }
+	t.Cleanup(func() { syncFile = prev })
+	_, err := b.st.HookCreate(t.Context(), store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Active: true}, Now: time.Now()})
+	if err == nil || !strings.Contains(err.Error(), "input/output error") || !strings.Contains(err.Error(), "may not survive a power loss") {
+		t.Fatalf("HookCreate with a failing fsync = %v", err)
+	}
+}
+
+// TestOpenWaitsForRotation: while a key rotation holds the store lock exclusively, Open waits
+// for it, and gives up after the busy timeout saying why.
+func TestOpenWaitsForRotation(t *testing.T) {
+	t.Parallel()
+	if !holderLocks {
+		t.Skip("no flock here")
+	}
+	b := setup(t)
+	f, err := os.OpenFile(b.path+OpenLockSuffix, os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b.st.Close() // give up its shared lock so that f can take it exclusively
+	if err := flockExclusive(f); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(t.Context(), Config{Path: b.path, Getenv: noEnv, BusyTimeout: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "key rotation is running") {
+		t.Fatalf("Open during a rotation = %v", err)
+	}
+}
+
+func TestKeyRotateSameKey(t *testing.T) {
+	t.Parallel()
+	key, _ := secretbox.GenerateKey()
+	st := openAt(t, filepath.Join(t.TempDir(), "webhooks.db"), Config{Key: key})
+	if _, err := st.KeyRotate(t.Context(), store.KeyRotateParams{NewKey: key}); err == nil || !strings.Contains(err.Error(), "is the current key") {
+		t.Fatalf("KeyRotate to the same key = %v", err)
+	}
+}
