@@ -410,7 +410,7 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--retry-schedule", "5s,soon"}, "--retry-schedule entry 2"},
 		{[]string{"--max-body-bytes", "0"}, "--max-body-bytes"},
 		{[]string{"--retention", "-1h"}, "--retention -1h0m0s"},
-		{[]string{"--retention", "5m"}, "give at least 1h"},
+		{[]string{"--retention", "23h"}, "give at least 24h0m0s"},
 		{[]string{"--response-body-limit", "0"}, "--response-body-limit 0"},
 		{[]string{"--allow-target", "10.0.0.0/33"}, "--allow-target"},
 		{[]string{"--listen", "127.0.0.1:99999"}, "--listen"},

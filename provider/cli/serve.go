@@ -133,8 +133,8 @@ func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error
 	}
 	if so.retention < 0 {
 		errs = append(errs, fmt.Errorf("--retention %s: give a positive duration such as 720h (30 days), or 0 to keep everything", so.retention))
-	} else if so.retention > 0 && so.retention < time.Hour {
-		errs = append(errs, fmt.Errorf("--retention %s: give at least 1h, so that a delivery's history outlives its retries' reporting", so.retention))
+	} else if so.retention > 0 && so.retention < engine.IdempotencyWindow {
+		errs = append(errs, fmt.Errorf("--retention %s: give at least %s, so that an idempotency key outlives the window in which it replays", so.retention, engine.IdempotencyWindow))
 	}
 	if so.responseLimit < 1 {
 		errs = append(errs, fmt.Errorf("--response-body-limit %d: give a positive number of bytes such as 65536", so.responseLimit))
