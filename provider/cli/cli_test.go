@@ -365,7 +365,7 @@ func TestHelpAndVersion(t *testing.T) {
 	walk(root)
 	// Every command that opens the store has --store.
 	for _, path := range [][]string{{"serve"}, {"token", "create"}, {"token", "revoke"}, {"token", "list"}, {"emit"}, {"hooks", "list"}, {"hooks", "create"}, {"hooks", "delete"},
-		{"deliveries", "list"}, {"redeliver"}, {"ping"}} {
+		{"deliveries", "list"}, {"redeliver"}, {"ping"}, {"key", "rotate"}, {"key", "reset"}} {
 		c, _, err := root.Find(path)
 		if err != nil || c.Flags().Lookup("store") == nil {
 			t.Errorf("%v has no --store flag (%v)", path, err)
@@ -409,6 +409,9 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout"},
 		{[]string{"--retry-schedule", "5s,soon"}, "--retry-schedule entry 2"},
 		{[]string{"--max-body-bytes", "0"}, "--max-body-bytes"},
+		{[]string{"--retention", "-1h"}, "--retention -1h0m0s"},
+		{[]string{"--retention", "23h"}, "give at least 24h0m0s"},
+		{[]string{"--response-body-limit", "0"}, "--response-body-limit 0"},
 		{[]string{"--allow-target", "10.0.0.0/33"}, "--allow-target"},
 		{[]string{"--listen", "127.0.0.1:99999"}, "--listen"},
 		{[]string{"--store", filepath.Join(b.store, "not-a-dir", "x.db")}, "open the store"},
@@ -433,6 +436,7 @@ func TestServeRunsAndStops(t *testing.T) {
 		done <- code
 	}()
 	addr := ""
+	pruner := false
 	dec := json.NewDecoder(pr)
 	for addr == "" {
 		var line map[string]any
@@ -442,6 +446,12 @@ func TestServeRunsAndStops(t *testing.T) {
 		if line["msg"] == "listening" {
 			addr, _ = line["addr"].(string)
 		}
+		if line["msg"] == "history pruner started" && line["retention"] == "720h0m0s" {
+			pruner = true
+		}
+	}
+	if !pruner {
+		t.Error("serve did not start the history pruner with the default 30-day retention")
 	}
 	go io.Copy(io.Discard, pr)
 	req, _ := http.NewRequest("GET", "http://"+addr+"/api/orgs/acme/hooks", nil)
@@ -451,6 +461,15 @@ func TestServeRunsAndStops(t *testing.T) {
 		t.Fatalf("GET hooks: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	mresp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbody, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(mbody), "pulumi_webhooks_retention_runs_total") {
+		t.Error("/metrics does not show the history pruner")
+	}
 	cancel() // as a signal would
 	select {
 	case code := <-done:

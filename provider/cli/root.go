@@ -1,7 +1,8 @@
 // Package cli is the pulumi-webhooks command line: `serve` runs the REST API and the delivery
 // workers; `token`, `emit`, `hooks`, `deliveries`, `redeliver` and `ping` work on the store
 // directly (the file can be shared with a running server); `verify` checks a delivery's
-// signature; `version` prints the build's version.
+// signature; `key rotate` re-seals webhook secrets under a new key and `key reset` recovers
+// from a lost one; `version` prints the build's version.
 //
 // Each command binds its flags into an options struct and calls one function. Every flag that
 // has an environment variable says so in its help; a flag given on the command line wins over
@@ -86,6 +87,7 @@ deliveries, and check signatures.`,
 		newRedeliverCmd(o),
 		newPingCmd(o),
 		newVerifyCmd(o),
+		newKeyCmd(o),
 		newVersionCmd(o),
 	)
 	return root

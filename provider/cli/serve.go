@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/retention"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 )
 
@@ -41,6 +42,8 @@ type serveOpts struct {
 	shutdownTimeout  time.Duration
 	maxBodyBytes     int64
 	consoleURL       string
+	retention        time.Duration
+	responseLimit    int
 }
 
 func newServeCmd(o Opts) *cobra.Command {
@@ -78,8 +81,11 @@ start. API requests authenticate with "Authorization: token <t>"; create tokens 
 	f.DurationVar(&so.shutdownTimeout, "shutdown-timeout", engine.ShutdownTimeoutDefault, "how long in-flight requests and attempts may take to finish on shutdown")
 	f.Int64Var(&so.maxBodyBytes, "max-body-bytes", server.MaxBodyBytesDefault, "largest request body accepted; larger ones get 413")
 	f.StringVar(&so.consoleURL, "console-url", "https://app.pulumi.com", "base of the console links in payloads (updateUrl, deploymentUrl)")
+	f.DurationVar(&so.retention, "retention", retention.RetentionDefault,
+		"how long events, deliveries, attempts and idempotency keys are kept (pending work is never deleted); 0 keeps everything")
+	f.IntVar(&so.responseLimit, "response-body-limit", engine.ResponseBodyLimitDefault, "bytes of each delivery response body read and stored with its attempt")
 	for _, name := range []string{"listen", "log-format", "log-level", "workers", "per-endpoint-limit", "attempt-timeout",
-		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url"} {
+		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url", "retention", "response-body-limit"} {
 		withEnv(f, name, EnvPrefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
 	return cmd
@@ -105,6 +111,7 @@ func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error
 	cfg := engine.Config{
 		Logger: log, Version: o.Version, Workers: so.workers, PerEndpointLimit: so.perEndpointLimit,
 		Timeout: so.attemptTimeout, PollInterval: so.pollInterval, ConsoleURL: so.consoleURL,
+		ResponseBodyLimit: so.responseLimit,
 	}
 	var errs []error
 	if so.workers < 1 {
@@ -123,6 +130,14 @@ func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error
 	}
 	if so.maxBodyBytes < 1 {
 		errs = append(errs, fmt.Errorf("--max-body-bytes %d: give a positive size", so.maxBodyBytes))
+	}
+	if so.retention < 0 {
+		errs = append(errs, fmt.Errorf("--retention %s: give a positive duration such as 720h (30 days), or 0 to keep everything", so.retention))
+	} else if so.retention > 0 && so.retention < engine.IdempotencyWindow {
+		errs = append(errs, fmt.Errorf("--retention %s: give at least %s, so that an idempotency key outlives the window in which it replays", so.retention, engine.IdempotencyWindow))
+	}
+	if so.responseLimit < 1 {
+		errs = append(errs, fmt.Errorf("--response-body-limit %d: give a positive number of bytes such as 65536", so.responseLimit))
 	}
 	for i, s := range so.retrySchedule {
 		d, err := time.ParseDuration(strings.TrimSpace(s))
@@ -182,6 +197,19 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 	if err := e.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
 		return err
+	}
+	if so.retention > 0 {
+		pruner, err := retention.New(retention.Config{Store: st, Logger: log, Retention: so.retention})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		metrics.Registry().MustRegister(pruner.Collector())
+		if err := pruner.Start(context.WithoutCancel(ctx)); err != nil {
+			ln.Close()
+			return err
+		}
+		defer pruner.Stop()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()

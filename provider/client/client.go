@@ -29,6 +29,20 @@ type Client interface {
 	Delete(ctx context.Context, ref store.HookRef) error
 }
 
+// SecretChecker is implemented by the clients that can tell whether a secret is the one a hook
+// holds: the embedded one asks its store, the remote one the server (POST .../secret/check).
+// The digest a hook carries (store.Hook.SecretDigest) is keyed with the store's key, so no
+// client can recompute it.
+type SecretChecker interface {
+	SecretMatches(ctx context.Context, ref store.HookRef, secret string) (bool, error)
+}
+
+var (
+	_ SecretChecker = embedded{}
+	_ SecretChecker = (*LazyEmbedded)(nil)
+	_ SecretChecker = (*remote)(nil)
+)
+
 // Config chooses and configures a Client: the embedded store unless APIURL is set.
 type Config struct {
 	// StorePath is the SQLite database of the embedded store. Empty means sqlite.DefaultPath():

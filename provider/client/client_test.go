@@ -55,7 +55,7 @@ func TestEmbeddedLifecycle(t *testing.T) {
 	require.NotEmpty(t, h.Name, "the store generates a name")
 	assert.Empty(t, h.Secret, "the secret is never returned")
 	assert.True(t, h.HasSecret)
-	firstDigest := h.SecretCiphertext
+	firstDigest := h.SecretDigest
 
 	got, err := tb.client.Get(ctx, h.Ref())
 	require.NoError(t, err)
@@ -69,12 +69,12 @@ func TestEmbeddedLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Renamed", kept.DisplayName)
 	assert.False(t, kept.Active)
-	assert.Equal(t, firstDigest, kept.SecretCiphertext, "nil keeps the secret")
+	assert.Equal(t, firstDigest, kept.SecretDigest, "nil keeps the secret")
 
 	second := "second"
 	replaced, err := tb.client.Update(ctx, h.Ref(), spec, &second)
 	require.NoError(t, err)
-	assert.NotEqual(t, firstDigest, replaced.SecretCiphertext)
+	assert.NotEqual(t, firstDigest, replaced.SecretDigest)
 
 	none := ""
 	removed, err := tb.client.Update(ctx, h.Ref(), spec, &none)
@@ -209,7 +209,7 @@ func TestNewRemoteMode(t *testing.T) {
 	// The hook is in the server's store, not in an embedded one.
 	stored, err := srv.Engine.HookGet(ctx, h.Ref())
 	require.NoError(t, err)
-	assert.Equal(t, h.SecretCiphertext, stored.SecretCiphertext)
+	assert.Equal(t, h.SecretDigest, stored.SecretDigest)
 	got, err := c.Get(ctx, h.Ref())
 	require.NoError(t, err)
 	assert.Equal(t, "Stack hook", got.DisplayName)

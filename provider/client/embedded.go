@@ -35,6 +35,10 @@ func (c embedded) Delete(ctx context.Context, ref store.HookRef) error {
 	return c.e.HookDelete(ctx, ref)
 }
 
+func (c embedded) SecretMatches(ctx context.Context, ref store.HookRef, secret string) (bool, error) {
+	return c.e.HookSecretMatches(ctx, ref, secret)
+}
+
 // EmbeddedConfig locates the embedded store.
 type EmbeddedConfig struct {
 	// StorePath is the SQLite database file; empty means sqlite.DefaultPath().
@@ -128,4 +132,12 @@ func (l *LazyEmbedded) Delete(ctx context.Context, ref store.HookRef) error {
 		return err
 	}
 	return c.Delete(ctx, ref)
+}
+
+func (l *LazyEmbedded) SecretMatches(ctx context.Context, ref store.HookRef, secret string) (bool, error) {
+	c, err := l.open(ctx)
+	if err != nil {
+		return false, err
+	}
+	return c.(SecretChecker).SecretMatches(ctx, ref, secret)
 }

@@ -160,6 +160,15 @@ func (c *remote) Update(ctx context.Context, ref store.HookRef, spec webhook.Spe
 	return out.Hook(), nil
 }
 
+// SecretMatches asks the server whether secret is the hook's (api.SecretCheckRequest).
+func (c *remote) SecretMatches(ctx context.Context, ref store.HookRef, secret string) (bool, error) {
+	var out api.SecretCheckResponse
+	if err := c.do(ctx, http.MethodPost, api.HookSecretCheckPath(ref), api.SecretCheckRequest{Secret: secret}, &out); err != nil {
+		return false, c.explainNotFound(ctx, ref.Org, err)
+	}
+	return out.Matches, nil
+}
+
 func (c *remote) Delete(ctx context.Context, ref store.HookRef) error {
 	return c.explainNotFound(ctx, ref.Org, c.do(ctx, http.MethodDelete, api.HookPath(ref), nil, nil))
 }

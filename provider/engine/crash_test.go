@@ -22,6 +22,7 @@ import (
 const (
 	crashEnvDB         = "ENGINE_CRASH_CHILD_DB"
 	crashEnvClockShift = "ENGINE_CRASH_CHILD_CLOCK_SHIFT"
+	crashEnvTimeout    = "ENGINE_CRASH_CHILD_TIMEOUT"
 	crashChildWorkers  = 8
 	crashEvents        = 3000
 )
@@ -37,6 +38,10 @@ func TestMain(m *testing.M) {
 // closes (the parent test went away).
 func runCrashChild(path string) int {
 	shift, _ := time.ParseDuration(os.Getenv(crashEnvClockShift))
+	timeout, _ := time.ParseDuration(os.Getenv(crashEnvTimeout))
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Key: testKey, Logger: logger})
@@ -47,7 +52,7 @@ func runCrashChild(path string) int {
 	eng, err := New(Config{
 		Store: st, Logger: logger, AllowTargets: loopback, Workers: crashChildWorkers,
 		PerEndpointLimit: crashChildWorkers,
-		PollInterval:     20 * time.Millisecond, Timeout: 5 * time.Second,
+		PollInterval:     20 * time.Millisecond, Timeout: timeout,
 		Now: func() time.Time { return time.Now().Add(shift) },
 	})
 	if err != nil {
@@ -73,10 +78,10 @@ type crashChild struct {
 	output bytes.Buffer
 }
 
-func startCrashChild(t *testing.T, path string, shift time.Duration) *crashChild {
+func startCrashChild(t *testing.T, path string, shift time.Duration, env ...string) *crashChild {
 	t.Helper()
 	c := &crashChild{cmd: exec.Command(os.Args[0])}
-	c.cmd.Env = append(os.Environ(), crashEnvDB+"="+path, crashEnvClockShift+"="+shift.String())
+	c.cmd.Env = append(append(os.Environ(), crashEnvDB+"="+path, crashEnvClockShift+"="+shift.String()), env...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.output, &c.output
 	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {

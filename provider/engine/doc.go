@@ -48,9 +48,12 @@
 //
 // # Rescue and shutdown
 //
-// There is no separate rescuer: an expired lease makes a running delivery claimable again, so a
-// worker that crashed mid-attempt costs one lease period and at most one duplicate request per
-// delivery it held. Delivery is therefore at least once; receivers de-duplicate on
+// There is no separate rescuer. Every claim first puts back the deliveries of holders the store
+// knows to be dead (store.Store.DeliveryReleaseDead: on SQLite a process's flock dies with it),
+// so a process killed mid-attempt frees its deliveries and its share of each endpoint's cap as
+// soon as another process claims; and an expired lease makes a running delivery claimable
+// again whatever the store knows. Either way a crash costs at most one duplicate request per
+// delivery the dead worker held. Delivery is therefore at least once; receivers de-duplicate on
 // Pulumi-Webhook-ID. Stop stops claiming and lets in-flight attempts finish and be recorded
 // until its context ends; attempts still running then are aborted and put back as due.
 //

@@ -436,7 +436,7 @@ func TestHookCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Name == "" || h.Format != webhook.FormatRaw || !h.HasSecret || h.Secret != "" || h.SecretCiphertext == "" {
+	if h.Name == "" || h.Format != webhook.FormatRaw || !h.HasSecret || h.Secret != "" || h.SecretDigest == "" {
 		t.Errorf("created = %+v; want a generated name, raw format, a secret kept but not returned", h)
 	}
 	got, err := b.eng.HookGet(ctx, h.Ref())

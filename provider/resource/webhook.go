@@ -2,9 +2,7 @@ package resource
 
 import (
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/client"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -315,8 +314,8 @@ func (*Webhook) Update(ctx context.Context, req infer.UpdateRequest[WebhookArgs,
 
 // Read serves refresh, import and get. Every property comes from the store, so a change made
 // outside Pulumi shows as drift, and a webhook deleted outside Pulumi disappears from the state.
-// The secret cannot be read back: refresh keeps the recorded one while its SHA-256 still matches
-// the store's, and reports drift otherwise; import leaves it unset.
+// The secret cannot be read back: refresh keeps the recorded one while the store confirms it
+// (client.SecretChecker), and reports drift otherwise; import leaves it unset.
 func (*Webhook) Read(ctx context.Context, req infer.ReadRequest[WebhookArgs, WebhookState]) (infer.ReadResponse[WebhookArgs, WebhookState], error) {
 	importing := req.State.Name == "" && req.State.OrganizationName == ""
 	op := "read"
@@ -340,7 +339,9 @@ func (*Webhook) Read(ctx context.Context, req infer.ReadRequest[WebhookArgs, Web
 	}
 	var secret *string
 	if !importing {
-		secret = refreshedSecret(req.State.Secret, h)
+		if secret, err = refreshedSecret(ctx, c, req.State.Secret, h); err != nil {
+			return infer.ReadResponse[WebhookArgs, WebhookState]{}, diagnose(op, req.ID, err)
+		}
 	}
 	state := stateFromHook(h, secret)
 	return infer.ReadResponse[WebhookArgs, WebhookState]{
@@ -350,30 +351,38 @@ func (*Webhook) Read(ctx context.Context, req infer.ReadRequest[WebhookArgs, Web
 	}, nil
 }
 
-// refreshedSecret returns the secret to record after a refresh. The store keeps only
-// SecretCiphertext = hex(sha256(secret)). While the recorded secret matches it, nothing changes.
-// When the secret was removed outside Pulumi, the result is unset. When it was set or rotated
-// outside Pulumi, the result is the store's digest: a value that differs from the program's
-// secret, so the next update writes the program's secret back, and that stays the same on later
-// refreshes. It is recorded as a secret like the real one.
-func refreshedSecret(recorded *string, h *store.Hook) *string {
+// refreshedSecret returns the secret to record after a refresh. The store keeps a keyed digest
+// of the secret that only it can compute, so the client asks it whether the recorded secret is
+// still the hook's (client.SecretChecker). While it is, nothing changes. When the secret was
+// removed outside Pulumi, the result is unset. When it was set or rotated outside Pulumi, the
+// result is the store's digest: a value that differs from the program's secret, so the next
+// update writes the program's secret back, and that stays the same on later refreshes. It is
+// recorded as a secret like the real one. A client that cannot check keeps the recorded secret
+// while the hook has one.
+func refreshedSecret(ctx context.Context, c client.Client, recorded *string, h *store.Hook) (*string, error) {
 	old := deref(recorded)
 	switch {
 	case !h.HasSecret && old == "":
-		return recorded
+		return recorded, nil
 	case !h.HasSecret:
-		return nil
-	case old != "" && secretDigest(old) == h.SecretCiphertext:
-		return recorded
-	default:
-		d := h.SecretCiphertext
-		return &d
+		return nil, nil
+	case old == "":
+		d := h.SecretDigest
+		return &d, nil
 	}
-}
-
-func secretDigest(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
+	checker, ok := c.(client.SecretChecker)
+	if !ok {
+		return recorded, nil
+	}
+	same, err := checker.SecretMatches(ctx, h.Ref(), old)
+	if err != nil {
+		return nil, err
+	}
+	if same {
+		return recorded, nil
+	}
+	d := h.SecretDigest
+	return &d, nil
 }
 
 // Delete removes the webhook; one already gone counts as deleted.

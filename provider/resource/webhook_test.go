@@ -2,6 +2,8 @@ package resource
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"os"
@@ -112,7 +114,7 @@ func TestCreateWithSecretAndFilters(t *testing.T) {
 		h, err := tb.outside().HookGet(context.Background(), ref)
 		require.NoError(t, err)
 		assert.True(t, h.HasSecret)
-		assert.Equal(t, secretDigest("s3cret-value"), h.SecretCiphertext)
+		tb.secretIs(t, id, "s3cret-value")
 		assert.Equal(t, []webhook.Filter{webhook.UpdateSucceeded, webhook.DeploymentFailed}, h.Filters)
 		assert.Equal(t, webhook.FormatSlack, h.Format)
 	})
@@ -477,6 +479,25 @@ func (tb *testBundle) hook(t *testing.T, id string) *store.Hook {
 	return h
 }
 
+// secretIs asserts that the hook id holds secret: the store's digest is keyed with its key, so
+// the test asks the store, as the provider does.
+func (tb *testBundle) secretIs(t *testing.T, id, secret string) {
+	t.Helper()
+	ref, err := ParseID(id)
+	require.NoError(t, err)
+	ok, err := tb.outside().HookSecretMatches(context.Background(), ref, secret)
+	require.NoError(t, err)
+	assert.True(t, ok, "the hook's secret is not the expected one")
+	h := tb.hook(t, id)
+	assert.Len(t, h.SecretDigest, 64)
+	assert.NotEqual(t, plainSHA256(secret), h.SecretDigest, "the digest must be keyed, not a plain hash")
+}
+
+func plainSHA256(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
 func TestUpdate(t *testing.T) {
 	t.Parallel()
 	eachMode(t, func(t *testing.T, m mode) {
@@ -506,7 +527,7 @@ func TestUpdate(t *testing.T) {
 		assert.False(t, after.Active)
 		assert.Equal(t, webhook.FormatMicrosoftTeams, after.Format)
 		assert.Equal(t, []webhook.Filter{webhook.UpdateFailed, webhook.DeploymentFailed}, after.Filters)
-		assert.Equal(t, before.SecretCiphertext, after.SecretCiphertext, "an unchanged secret is kept")
+		assert.Equal(t, before.SecretDigest, after.SecretDigest, "an unchanged secret is kept")
 		assert.Equal(t, before.Name, after.Name)
 
 		assert.Equal(t, "Renamed", resp.Properties.Get("displayName").AsString())
@@ -527,7 +548,7 @@ func TestUpdateSecret(t *testing.T) {
 		in["secret"] = str("second").WithSecret(true)
 		resp, err := tb.update(t, c, in, false)
 		require.NoError(t, err)
-		assert.Equal(t, secretDigest("second"), tb.hook(t, c.id).SecretCiphertext)
+		tb.secretIs(t, c.id, "second")
 		assert.True(t, resp.Properties.Get("secret").Secret())
 
 		c.state, c.inputs = resp.Properties, tb.check(t, in)
@@ -536,7 +557,7 @@ func TestUpdateSecret(t *testing.T) {
 		require.NoError(t, err)
 		h := tb.hook(t, c.id)
 		assert.False(t, h.HasSecret, "removing the secret from the program removes it from the store")
-		assert.Empty(t, h.SecretCiphertext)
+		assert.Empty(t, h.SecretDigest)
 	})
 }
 
@@ -714,7 +735,7 @@ func TestRefreshSecretDrift(t *testing.T) {
 				require.NoError(t, err)
 				h := tb.hook(t, c.id)
 				if _, has := tc.program["secret"]; has {
-					assert.Equal(t, secretDigest("program-secret"), h.SecretCiphertext)
+					tb.secretIs(t, c.id, "program-secret")
 				} else {
 					assert.False(t, h.HasSecret)
 				}

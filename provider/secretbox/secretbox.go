@@ -15,8 +15,12 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -46,7 +50,17 @@ var ErrDecrypt = errors.New("secretbox: sealed value does not authenticate with 
 // Box seals and opens values with one key. It is safe for concurrent use.
 type Box struct {
 	aead cipher.AEAD
+	// digestKey keys Digest; check is the key check value. Both are derived from the key with
+	// HKDF-SHA256 under their own labels, so neither reveals the key or the other.
+	digestKey []byte
+	check     string
 }
+
+// HKDF labels of the keys derived from a Box's key.
+const (
+	digestInfo = "pulumi-webhooks/secret-digest/v1"
+	checkInfo  = "pulumi-webhooks/key-check/v1"
+)
 
 // New returns a Box for key, which must be KeySize bytes.
 func New(key []byte) (*Box, error) {
@@ -61,8 +75,31 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secretbox: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	digestKey, err := hkdf.Key(sha256.New, key, nil, digestInfo, sha256.Size)
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: derive the digest key: %w", err)
+	}
+	check, err := hkdf.Key(sha256.New, key, nil, checkInfo, 16)
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: derive the key check value: %w", err)
+	}
+	return &Box{aead: aead, digestKey: digestKey, check: hex.EncodeToString(check)}, nil
 }
+
+// Digest returns the keyed digest of a secret: the lowercase hex HMAC-SHA256 of secret under a
+// key derived from the box's key. It is stable for one key, so a client can notice that a
+// secret changed, and it cannot be checked against guesses without the key, unlike a plain
+// hash of a weak secret. This is the only place a secret digest is computed.
+func (b *Box) Digest(secret []byte) string {
+	m := hmac.New(sha256.New, b.digestKey)
+	m.Write(secret)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Check returns the key check value: 16 bytes derived from the key, in hex. A store records it
+// so that a process started with another key is refused before it seals or opens anything. It
+// reveals nothing usable about the key.
+func (b *Box) Check() string { return b.check }
 
 // Seal encrypts plaintext bound to additional data ad.
 func (b *Box) Seal(plaintext, ad []byte) ([]byte, error) {
@@ -127,6 +164,71 @@ func Load(cfg Config) (*Box, Source, error) {
 	}
 	return b, src, nil
 }
+
+// Describe names where a key of source src came from for an operator, never quoting the key:
+// the environment variable or the key file by name.
+func (cfg Config) Describe(src Source) string {
+	envVar := cfg.EnvVar
+	if envVar == "" {
+		envVar = EnvKey
+	}
+	switch src {
+	case SourceConfig:
+		return "the key given by the caller (Config.Key)"
+	case SourceEnv:
+		return "the environment variable " + envVar
+	case SourceFileCreated:
+		return "the key file " + cfg.KeyFile + ", created just now because it did not exist"
+	default:
+		return "the key file " + cfg.KeyFile
+	}
+}
+
+// WriteKeyFile writes key to path atomically with mode 0600: a temporary file in the same
+// directory, synced, renamed over path, and the directory synced, so path holds either its old
+// content or the whole new key, never a part.
+func WriteKeyFile(path string, key []byte) error {
+	if len(key) != KeySize {
+		return fmt.Errorf("secretbox: key is %d bytes: give exactly %d random bytes", len(key), KeySize)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("secretbox: create directory for key file %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("secretbox: write key file %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName)
+	werr := tmp.Chmod(0o600)
+	if runtime.GOOS == "windows" {
+		werr = nil
+	}
+	if werr == nil {
+		_, werr = tmp.WriteString(EncodeKey(key) + "\n")
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmpName, path)
+	}
+	if werr != nil {
+		return fmt.Errorf("secretbox: write key file %s: %w", path, werr)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ReadKeyFile reads an existing key file, checking its mode as LoadKey does.
+func ReadKeyFile(path string) ([]byte, error) { return readKeyFile(path) }
 
 // LoadKey is Load without building the Box.
 func LoadKey(cfg Config) ([]byte, Source, error) {

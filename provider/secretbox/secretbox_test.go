@@ -2,7 +2,9 @@ package secretbox
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -308,5 +310,62 @@ func TestParseEncodeRoundTrip(t *testing.T) {
 	got, err := ParseKey(EncodeKey(b.key))
 	if err != nil || !bytes.Equal(got, b.key) {
 		t.Fatalf("ParseKey(EncodeKey(k)) = %v", err)
+	}
+}
+
+func TestDigestKeyedAndCheck(t *testing.T) {
+	t.Parallel()
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	b1, err := New(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1again, _ := New(k1)
+	b2, _ := New(k2)
+	plain := sha256.Sum256([]byte("hunter2"))
+	d := b1.Digest([]byte("hunter2"))
+	switch {
+	case d == hex.EncodeToString(plain[:]):
+		t.Fatal("the digest is the plain sha256 of the secret: a weak secret can be guessed offline")
+	case d != b1again.Digest([]byte("hunter2")):
+		t.Fatal("the digest is not stable for one key")
+	case d == b2.Digest([]byte("hunter2")):
+		t.Fatal("two keys give the same digest: it is not keyed")
+	case d == b1.Digest([]byte("hunter3")):
+		t.Fatal("two secrets give the same digest")
+	case len(d) != 64:
+		t.Fatalf("digest %q is not 32 bytes of hex", d)
+	}
+	if b1.Check() != b1again.Check() || b1.Check() == b2.Check() || len(b1.Check()) != 32 {
+		t.Fatalf("check values: %q %q %q", b1.Check(), b1again.Check(), b2.Check())
+	}
+	for _, v := range []string{d, b1.Check()} {
+		if strings.Contains(v, hex.EncodeToString(k1)) || strings.Contains(v, EncodeKey(k1)) {
+			t.Fatal("a derived value contains the key")
+		}
+	}
+}
+
+func TestWriteKeyFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "k", "webhooks.db.key")
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	for _, k := range [][]byte{k1, k2} {
+		if err := WriteKeyFile(path, k); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadKeyFile(path)
+		if err != nil || !bytes.Equal(got, k) {
+			t.Fatalf("ReadKeyFile = %v (equal %v)", err, bytes.Equal(got, k))
+		}
+	}
+	if err := WriteKeyFile(path, []byte("short")); err == nil || strings.Contains(err.Error(), "short") {
+		t.Fatalf("WriteKeyFile(short key) = %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Fatalf("%d files beside the key file, want none (temporary files are removed)", len(entries)-1)
 	}
 }

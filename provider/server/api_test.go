@@ -55,7 +55,7 @@ func TestHookLifecycle(t *testing.T) {
 			var h api.WebhookResponse
 			created.decode(&h)
 			sum := sha256.Sum256([]byte("s3cret-" + sc.name))
-			if h.Name != "h1" || !h.Active || h.Format != "raw" || !h.HasSecret || h.SecretCiphertext != hex.EncodeToString(sum[:]) {
+			if h.Name != "h1" || !h.Active || h.Format != "raw" || !h.HasSecret || len(h.SecretCiphertext) != 64 || h.SecretCiphertext == hex.EncodeToString(sum[:]) {
 				t.Errorf("created = %+v", h)
 			}
 

@@ -158,6 +158,7 @@ func (s *Server) routes() {
 			http.MethodGet: s.hookGet, http.MethodPatch: s.hookUpdate, http.MethodDelete: s.hookDelete,
 		})
 		s.api(p.path+"/hooks/{hook}/ping", p.kind, methods{http.MethodPost: s.hookPing})
+		s.api(p.path+"/hooks/{hook}/secret/check", p.kind, methods{http.MethodPost: s.hookSecretCheck})
 		s.api(p.path+"/hooks/{hook}/deliveries", p.kind, methods{http.MethodGet: s.deliveryList})
 		s.api(p.path+"/hooks/{hook}/deliveries/{event}/redeliver", p.kind, methods{http.MethodPost: s.redeliver})
 	}

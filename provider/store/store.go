@@ -24,6 +24,12 @@ var (
 	// ErrLeaseLost is returned when a worker completes a delivery it no longer holds: its lease
 	// expired and another worker claimed it, or it was completed already.
 	ErrLeaseLost = errors.New("delivery lease lost")
+	// ErrKeyMismatch is returned when a store is opened with a key other than the one its
+	// secrets are sealed with (its key check value differs).
+	ErrKeyMismatch = errors.New("the secret key does not match the store")
+	// ErrStoreBusy is returned by operations that need the store to themselves (KeyRotate)
+	// while other processes have it open.
+	ErrStoreBusy = errors.New("the store is in use by other processes")
 )
 
 // HookRef names one hook: its scope and its name within the scope.
@@ -40,9 +46,13 @@ type Hook struct {
 	ID int64
 	webhook.Spec
 	HasSecret bool
-	// SecretCiphertext is hex(sha256(secret)), or "" when there is no secret. It lets a client
-	// notice that a secret changed without ever seeing it.
-	SecretCiphertext string
+	// SecretDigest is a keyed digest of the secret (HMAC-SHA256 under a key derived from the
+	// store's key, secretbox.Box.Digest), or "" when there is none or it cannot be read. It lets
+	// a client notice that a secret changed without ever seeing it, and unlike a plain hash it
+	// cannot be tested against guesses without the store's key. The REST API returns it as
+	// secretCiphertext, the name Pulumi Cloud gives that field. It changes when the store's key
+	// is rotated.
+	SecretDigest string
 	// DisabledReason says why the engine set Active to false (e.g. the endpoint answered 410).
 	DisabledReason string
 	CreatedAt      time.Time
@@ -201,12 +211,70 @@ type ClaimedDelivery struct {
 // sets LeaseUntil = Now+Lease and ClaimedBy = Worker, all in one statement. Limit <= 0 claims
 // nothing. A claim may return fewer than Limit deliveries while more are due (backends bound
 // how far they look); claim again when workers are still free.
+//
+// Before it claims, a claim releases the claims of dead holders as DeliveryReleaseDead does
+// (backends may check at most about once a second). A claimed delivery whose hook's secret
+// cannot be decrypted is not returned: it is failed there and then, with an attempt whose Error
+// is UndecryptableSecretReason, and the rest of the claim (and of a DeliveryCycle's
+// completions) goes ahead.
 type DeliveryClaimParams struct {
 	Worker           string
 	Now              time.Time
 	Lease            time.Duration
 	Limit            int
 	PerEndpointLimit int
+}
+
+// DeliveryReleaseDeadParams releases the claims of dead holders. A holder is the Worker a
+// claim was stamped with; a backend knows it is alive while the process that claimed for it
+// has the store open, by a lock that the operating system or the database server drops when
+// that process ends (SQLite: an flock on a per-worker file beside the database; PostgreSQL: a
+// session advisory lock). A holder the backend cannot judge (no lock was ever taken for it, for
+// instance claims made by an older version) is left to its lease. Released deliveries keep
+// their attempt count: the attempt the dead holder made may or may not have been sent, so the
+// next claim counts as a retry, as after an expired lease.
+type DeliveryReleaseDeadParams struct {
+	Now time.Time
+}
+
+// DeliveryReleaseDeadResult says what DeliveryReleaseDead released.
+type DeliveryReleaseDeadResult struct {
+	// Holders lists the dead holders whose claims were released.
+	Holders []string
+	// Deliveries counts the deliveries put back.
+	Deliveries int
+}
+
+// ReleasedDeadReason is the LastError of a delivery whose holder died, before the holder name.
+const ReleasedDeadReason = "released: the process holding the claim ended before recording the attempt (holder "
+
+// KeyRotateParams rotates the key sealing hook secrets.
+type KeyRotateParams struct {
+	// NewKey is the new 32-byte key.
+	NewKey []byte
+}
+
+// KeyRotateResult says what KeyRotate re-sealed.
+type KeyRotateResult struct {
+	Secrets int
+}
+
+// UndecryptableSecretReason is the attempt error of a delivery failed because its hook's
+// secret cannot be opened with the store's key.
+const UndecryptableSecretReason = "not sent: the webhook's secret cannot be decrypted with the store's key (it was damaged or sealed with another key); set the webhook's secret again, then redeliver"
+
+// HistoryDeleteBeforeParams deletes up to Limit events (and up to Limit idempotency keys)
+// created before Before. Limit <= 0 means a backend default (SQLite: 100).
+type HistoryDeleteBeforeParams struct {
+	Before time.Time
+	Limit  int
+}
+
+// HistoryDeleteBeforeResult counts what one HistoryDeleteBefore call deleted.
+type HistoryDeleteBeforeResult struct {
+	Events, Deliveries, Attempts, Bodies, DeploymentRequests, IdempotencyKeys int
+	// More says whether a batch limit was reached: there may be more to delete.
+	More bool
 }
 
 // Attempt is the record of one HTTP request made for a delivery (or for a ping).
@@ -361,5 +429,28 @@ type Store interface {
 	// TokenTouch sets a token's LastUsedAt.
 	TokenTouch(ctx context.Context, id string, now time.Time) error
 
+	// DeliveryReleaseDead puts back the claims of holders that are known to be dead: their
+	// running deliveries become pending at once, whatever their lease says, with LastError
+	// saying why (see DeliveryReleaseDeadParams). DeliveryClaim and DeliveryCycle do the same
+	// before they claim, so a crashed process's deliveries, and its share of every endpoint's
+	// cap, come back within moments instead of after a lease.
+	DeliveryReleaseDead(ctx context.Context, p DeliveryReleaseDeadParams) (DeliveryReleaseDeadResult, error)
+
+	// KeyRotate re-seals every hook secret under p.NewKey, recomputes their digests and records
+	// the new key check value, in one transaction: afterwards only the new key opens the store.
+	// A secret the current key cannot open makes it refuse, naming the hooks, with nothing
+	// changed. It refuses with ErrStoreBusy while other processes have the store open (they
+	// hold the old key). This store handle uses the new key once it returns.
+	KeyRotate(ctx context.Context, p KeyRotateParams) (KeyRotateResult, error)
+
+	// HistoryDeleteBefore deletes one small batch of history older than p.Before (retention):
+	// events none of whose deliveries is pending or running, with their deliveries, attempts,
+	// bodies and deployment requests, and idempotency keys. Pending and running work is never
+	// deleted, however old. Each call is one short transaction; the result says whether more
+	// is left, so a pruner calls it again after letting other writers through.
+	HistoryDeleteBefore(ctx context.Context, p HistoryDeleteBeforeParams) (HistoryDeleteBeforeResult, error)
+
+	// Close releases the store. A holder whose store is closed counts as dead: its claims, if
+	// any are left, are released by the next claim of another store.
 	Close() error
 }

@@ -103,7 +103,7 @@ func runExample(t *testing.T, project string, r sdkRunner) {
 	if up.Changes["create"] != 4 {
 		t.Fatalf("up made changes %v, want the stack and 3 hooks created", up.Changes)
 	}
-	wantExampleHooks(t, b.hooks(), up.Outputs, project, "dev", exampleSecret)
+	b.wantExampleHooks(t, b.hooks(), up.Outputs, project, "dev", exampleSecret)
 
 	if p := run("preview"); !maps.Equal(p.Changes, map[string]int{"same": 4}) {
 		t.Fatalf("the preview after up plans %v, want 4 unchanged resources", p.Changes)

@@ -59,7 +59,7 @@ func TestYAMLLifecycle(t *testing.T) {
 	if orgHook.Scope != (webhook.Scope{Org: org}) || orgHook.DisplayName != "Org hook v1" || !orgHook.Active ||
 		orgHook.PayloadURL != "https://receiver.example.com/org" || orgHook.Format != webhook.FormatRaw ||
 		!slices.Equal(orgHook.Filters, []webhook.Filter{"stack_created", "update_failed"}) ||
-		orgHook.SecretCiphertext != secretDigest(secretOne) {
+		!b.hasSecret(orgHook, secretOne) {
 		t.Fatalf("orgHook as created: %+v", *orgHook)
 	}
 	stackHook := hookByID(t, hs, out["stackHookId"].(string))
@@ -90,7 +90,7 @@ func TestYAMLLifecycle(t *testing.T) {
 		t.Fatalf("an in-place update changed the ID from %v to %v", out["orgHookId"], got)
 	}
 	orgHook = hookByID(t, b.hooks(), out["orgHookId"].(string))
-	if orgHook.DisplayName != "Org hook v2" || orgHook.SecretCiphertext != secretDigest(secretTwo) {
+	if orgHook.DisplayName != "Org hook v2" || !b.hasSecret(orgHook, secretTwo) {
 		t.Fatalf("orgHook after the update: %+v", *orgHook)
 	}
 
@@ -166,7 +166,7 @@ func TestYAMLLifecycle(t *testing.T) {
 	}
 	up = b.pulumi(proj, "up", "--yes", "--skip-preview")
 	assertSecretHidden(t, secretTwo, up)
-	if h := hookByID(t, b.hooks(), out["orgHookId"].(string)); h.SecretCiphertext != secretDigest(secretTwo) {
+	if h := hookByID(t, b.hooks(), out["orgHookId"].(string)); !b.hasSecret(h, secretTwo) {
 		t.Fatalf("up did not restore orgHook's secret")
 	}
 
@@ -256,7 +256,7 @@ func TestYAMLExample(t *testing.T) {
 
 	up := b.pulumi(proj, "up", "--yes", "--skip-preview")
 	assertSecretHidden(t, exampleSecret, up)
-	wantExampleHooks(t, b.hooks(), b.outputs(proj), "webhooks-example-yaml", "dev", exampleSecret)
+	b.wantExampleHooks(t, b.hooks(), b.outputs(proj), "webhooks-example-yaml", "dev", exampleSecret)
 	assertNoChanges(t, b.preview(proj, "--expect-no-changes"))
 	b.pulumi(proj, "destroy", "--yes", "--skip-preview")
 	if hs := b.hooks(); len(hs) != 0 {

@@ -84,7 +84,8 @@ func WebhookFromSpec(spec webhook.Spec, secret *string) Webhook {
 }
 
 // WebhookResponse is a hook as the API returns it (the WebhookResponse schema). It never
-// carries the secret: HasSecret says whether there is one, and SecretCiphertext changes when
+// carries the secret: HasSecret says whether there is one, and SecretCiphertext (the store's
+// keyed digest, store.Hook.SecretDigest, under the field name Pulumi Cloud uses) changes when
 // it changes.
 type WebhookResponse struct {
 	OrganizationName string   `json:"organizationName"`
@@ -115,7 +116,7 @@ func FromHook(h *store.Hook) WebhookResponse {
 		Active:           h.Active,
 		Format:           string(h.Format),
 		HasSecret:        h.HasSecret,
-		SecretCiphertext: h.SecretCiphertext,
+		SecretCiphertext: h.SecretDigest,
 	}
 	if r.Format == "" {
 		r.Format = string(webhook.FormatDefault)
@@ -146,8 +147,8 @@ func (r WebhookResponse) Hook() *store.Hook {
 			Active:      r.Active,
 			Format:      webhook.Format(r.Format),
 		},
-		HasSecret:        r.HasSecret,
-		SecretCiphertext: r.SecretCiphertext,
+		HasSecret:    r.HasSecret,
+		SecretDigest: r.SecretCiphertext,
 	}
 	for _, f := range r.Filters {
 		h.Filters = append(h.Filters, webhook.Filter(f))

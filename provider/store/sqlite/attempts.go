@@ -108,7 +108,7 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 	if p.Event == nil && rec.DeliveryID == "" {
 		return nil, errors.New("sqlite: record attempt: Record.DeliveryID is required to record a redelivery")
 	}
-	err := s.withWriteTx(ctx, func(tx txq) error {
+	err := s.withDurableTx(ctx, func(tx txq) error {
 		sameBody := false
 		if p.Event != nil {
 			if err := insertEvent(ctx, tx, p.Event); err != nil {

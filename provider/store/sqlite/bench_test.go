@@ -268,3 +268,50 @@ func BenchmarkDeliveryCycleFused8(b *testing.B) {
 	}
 	b.ReportMetric(float64(8*b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
+
+// BenchmarkEventEmitSmall stores events of one delivery each, the shape of a pipeline's
+// `pulumi-webhooks emit` or POST /events: one emitter after another (each waits for its own
+// commit to be durable) and 8 per CPU at once (their commits can share one fsync). It prints
+// events/s.
+func BenchmarkEventEmitSmall(b *testing.B) {
+	for _, emitters := range []int{1, 8} {
+		b.Run(fmt.Sprintf("emitters=%d", emitters), func(b *testing.B) {
+			s := benchStore(b)
+			ctx := context.Background()
+			h, err := s.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h", DisplayName: "h",
+				PayloadURL: "https://example.com/hook", Active: true}, Now: time.Now()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			body := []byte(`{"kind":"update","result":"succeeded","projectName":"web","stackName":"prod"}`)
+			emit := func() error {
+				ev := &store.Event{Filter: webhook.UpdateSucceeded, Subject: webhook.Scope{Org: "acme", Project: "web", Stack: "prod"}, Payload: body, CreatedAt: time.Now()}
+				return s.EventEmit(ctx, func(tx store.EmitTx) error {
+					if err := tx.EventInsert(ctx, ev); err != nil {
+						return err
+					}
+					return tx.DeliveryInsertMany(ctx, ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: h.ID, Body: body, Endpoint: "example.com:443"}})
+				})
+			}
+			b.SetParallelism(emitters) // GOMAXPROCS*emitters goroutines; divided below
+			b.ResetTimer()
+			if emitters == 1 {
+				for range b.N {
+					if err := emit(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			} else {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := emit(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

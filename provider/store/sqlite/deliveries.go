@@ -134,12 +134,20 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 	if err := checkClaim(p); err != nil {
 		return nil, err
 	}
+	if err := s.holders.acquire(p.Worker); err != nil {
+		return nil, err
+	}
 	var out []*store.ClaimedDelivery
+	var rel claimRelease
 	err := s.withWriteTx(ctx, func(tx txq) error {
+		if err := s.releaseBeforeClaim(ctx, tx, toNanos(p.Now), &rel); err != nil {
+			return err
+		}
 		var err error
 		out, err = s.claimIn(ctx, tx, p)
 		return err
 	})
+	s.finishRelease(rel.dead, rel.n, err)
 	if err != nil {
 		return nil, err
 	}
@@ -206,10 +214,7 @@ func (s *Store) claimIn(ctx context.Context, tx txq, p store.DeliveryClaimParams
 	if len(out) == 0 {
 		return nil, nil
 	}
-	if err := s.fillHooks(ctx, tx, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return s.fillHooks(ctx, tx, out, now)
 }
 
 // sortClaimed puts first attempts ahead of retries, then orders by due time and creation.
@@ -335,8 +340,10 @@ func (c *claimPicker) pick(ctx context.Context, held map[string]int64, bound int
 	return picked, truncated, nil
 }
 
-// fillHooks sets URL, Secret and HookActive of claimed deliveries from their hooks.
-func (s *Store) fillHooks(ctx context.Context, tx queryer, cds []*store.ClaimedDelivery) error {
+// fillHooks sets URL, Secret and HookActive of claimed deliveries from their hooks. A delivery
+// whose hook's secret cannot be opened is failed there and then (failUndecryptable) and left
+// out of the result; the others go ahead.
+func (s *Store) fillHooks(ctx context.Context, tx queryer, cds []*store.ClaimedDelivery, now int64) ([]*store.ClaimedDelivery, error) {
 	seen := map[int64]bool{}
 	var ids []int64
 	for _, cd := range cds {
@@ -350,12 +357,14 @@ func (s *Store) fillHooks(ctx context.Context, tx queryer, cds []*store.ClaimedD
 		url    string
 		secret string
 		active bool
+		ref    store.HookRef
+		bad    bool // the secret does not open
 	}
 	hooks := make(map[int64]hookInfo, len(ids))
 	rows, err := tx.QueryContext(ctx, `SELECT id, org, project, stack, environment, name, payload_url, active, secret_box
 		FROM hooks WHERE id IN (SELECT value FROM json_each(?))`, string(idList))
 	if err != nil {
-		return fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
+		return nil, fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -364,21 +373,34 @@ func (s *Store) fillHooks(ctx context.Context, tx queryer, cds []*store.ClaimedD
 		var info hookInfo
 		var sealed []byte
 		if err := rows.Scan(&id, &ref.Org, &ref.Project, &ref.Stack, &ref.Environment, &ref.Name, &info.url, &info.active, &sealed); err != nil {
-			return fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
+			return nil, fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
 		}
+		info.ref = ref
 		if info.secret, err = s.openSecret(ref, sealed); err != nil {
-			return err
+			info.bad = true
 		}
 		hooks[id] = info
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
+		return nil, fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
 	}
+	rows.Close()
+	out := cds[:0]
 	for _, cd := range cds {
 		h := hooks[cd.HookID] // a delivery's hook always exists: deleting a hook deletes its deliveries
+		if h.bad && h.active {
+			if err := s.failUndecryptable(ctx, tx, cd, h.ref, now); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		cd.URL, cd.Secret, cd.HookActive = h.url, h.secret, h.active
+		out = append(out, cd)
 	}
-	return nil
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // DeliveryComplete finishes a claimed attempt; see store.DeliveryCompleteParams. A delivery
@@ -422,7 +444,14 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 	if todo == 0 && !claim {
 		return res, nil
 	}
+	if claim {
+		if err := s.holders.acquire(p.Claim.Worker); err != nil {
+			failCompletions(items, errs, err)
+			return res, err
+		}
+	}
 	var out []*store.ClaimedDelivery
+	var rel claimRelease
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		out = nil
 		if todo > 0 {
@@ -433,10 +462,14 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 		if !claim {
 			return nil
 		}
+		if err := s.releaseBeforeClaim(ctx, tx, toNanos(p.Claim.Now), &rel); err != nil {
+			return err
+		}
 		var err error
 		out, err = s.claimIn(ctx, tx, p.Claim)
 		return err
 	})
+	s.finishRelease(rel.dead, rel.n, err)
 	if err != nil {
 		failCompletions(items, errs, err)
 		return res, err

@@ -33,7 +33,7 @@ const (
 
 // EventEmit runs fn in one write transaction.
 func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
-	return s.withWriteTx(ctx, func(tx txq) error {
+	return s.withDurableTx(ctx, func(tx txq) error {
 		return fn(&emitTx{s: s, tx: tx})
 	})
 }

@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +16,7 @@ import (
 const generatedNameAttempts = 8
 
 const hookColumns = `id, org, project, stack, environment, name, display_name, payload_url, active, format,
-	filters, groups, secret_sha256, disabled_reason, created_at, updated_at`
+	filters, groups, secret_digest, secret_box IS NOT NULL, disabled_reason, created_at, updated_at`
 
 // queryer is what *sql.DB and *sql.Tx share.
 type queryer interface {
@@ -35,12 +33,11 @@ func scanHook(r scanner) (*store.Hook, error) {
 	var filters, groups string
 	var created, updated int64
 	if err := r.Scan(&h.ID, &h.Org, &h.Project, &h.Stack, &h.Environment, &h.Name, &h.DisplayName,
-		&h.PayloadURL, &active, &h.Format, &filters, &groups, &h.SecretCiphertext, &h.DisabledReason,
+		&h.PayloadURL, &active, &h.Format, &filters, &groups, &h.SecretDigest, &h.HasSecret, &h.DisabledReason,
 		&created, &updated); err != nil {
 		return nil, err
 	}
 	h.Active = active != 0
-	h.HasSecret = h.SecretCiphertext != ""
 	if err := json.Unmarshal([]byte(filters), &h.Filters); err != nil {
 		return nil, fmt.Errorf("sqlite: hook %d: decode filters: %w", h.ID, err)
 	}
@@ -65,24 +62,24 @@ func secretAD(ref store.HookRef) []byte {
 	return []byte("pulumi-webhooks/hook-secret/v1\x00" + ref.Org + "\x00" + ref.Project + "\x00" + ref.Stack + "\x00" + ref.Environment + "\x00" + ref.Name)
 }
 
-// sealSecret returns the sealed secret and its hex sha256, or (nil, "") for no secret.
+// sealSecret returns the sealed secret and its keyed digest, or (nil, "") for no secret.
 func (s *Store) sealSecret(ref store.HookRef, secret string) ([]byte, string, error) {
 	if secret == "" {
 		return nil, "", nil
 	}
-	sealed, err := s.box.Seal([]byte(secret), secretAD(ref))
+	box := s.currentBox()
+	sealed, err := box.Seal([]byte(secret), secretAD(ref))
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: seal the secret of hook %s: %w", ref, err)
 	}
-	sum := sha256.Sum256([]byte(secret))
-	return sealed, hex.EncodeToString(sum[:]), nil
+	return sealed, box.Digest([]byte(secret)), nil
 }
 
 func (s *Store) openSecret(ref store.HookRef, sealed []byte) (string, error) {
 	if sealed == nil {
 		return "", nil
 	}
-	pt, err := s.box.Open(sealed, secretAD(ref))
+	pt, err := s.currentBox().Open(sealed, secretAD(ref))
 	if err != nil {
 		return "", fmt.Errorf("sqlite: read the secret of hook %s: %w", ref, err)
 	}
@@ -115,9 +112,9 @@ func (s *Store) HookCreate(ctx context.Context, p store.HookCreateParams) (*stor
 		if err != nil {
 			return nil, err
 		}
-		err = s.withWriteTx(ctx, func(tx txq) error {
+		err = s.withDurableTx(ctx, func(tx txq) error {
 			return tx.QueryRowContext(ctx, `INSERT INTO hooks (org, project, stack, environment, name, display_name,
-				payload_url, active, format, filters, groups, secret_box, secret_sha256, created_at, updated_at)
+				payload_url, active, format, filters, groups, secret_box, secret_digest, created_at, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 				spec.Org, spec.Project, spec.Stack, spec.Environment, spec.Name, spec.DisplayName, spec.PayloadURL,
 				boolInt(spec.Active), string(spec.Format), encodeList(spec.Filters), encodeList(spec.Groups),
@@ -222,13 +219,13 @@ func (s *Store) HookUpdate(ctx context.Context, p store.HookUpdateParams) (*stor
 		}
 	}
 	var id int64
-	err := s.withWriteTx(ctx, func(tx txq) error {
+	err := s.withDurableTx(ctx, func(tx txq) error {
 		set := `display_name = ?, payload_url = ?, active = ?, format = ?, filters = ?, groups = ?, updated_at = ?,
 			disabled_reason = CASE WHEN ? THEN '' ELSE disabled_reason END`
 		args := []any{spec.DisplayName, spec.PayloadURL, boolInt(spec.Active), string(spec.Format),
 			encodeList(spec.Filters), encodeList(spec.Groups), now, spec.Active}
 		if p.Secret != nil {
-			set += `, secret_box = ?, secret_sha256 = ?`
+			set += `, secret_box = ?, secret_digest = ?`
 			args = append(args, sealed, sum)
 		}
 		args = append(args, p.Ref.Org, p.Ref.Project, p.Ref.Stack, p.Ref.Environment, p.Ref.Name)
@@ -272,7 +269,7 @@ func discardPending(ctx context.Context, tx queryer, hookID int64, except string
 
 // HookDelete deletes a hook with its deliveries and attempts.
 func (s *Store) HookDelete(ctx context.Context, ref store.HookRef) error {
-	return s.withWriteTx(ctx, func(tx txq) error {
+	return s.withDurableTx(ctx, func(tx txq) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM hooks WHERE org = ? AND project = ? AND stack = ? AND environment = ? AND name = ?`,
 			ref.Org, ref.Project, ref.Stack, ref.Environment, ref.Name)
 		if err != nil {

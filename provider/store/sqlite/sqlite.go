@@ -14,10 +14,15 @@
 // versioned (migrations/NNN_name.up.sql, recorded in schema_migrations) and applied in one
 // immediate transaction, so two processes opening a fresh file at once apply them once.
 //
+// Dead holders: a store that claims deliveries holds an flock on <path>.holders/<worker>.lock
+// while it is open; the next claim of any other process that finds such a file unlocked puts
+// that worker's running deliveries back at once (holders.go).
+//
 // Timestamps are stored as unix nanoseconds; 0 means unset.
 //
 // Deleting a hook deletes its deliveries and their attempts (its delivery log goes with it: a
-// hook's log is only reachable through the hook). Events and deployment requests stay.
+// hook's log is only reachable through the hook). Events and deployment requests stay until
+// retention deletes them (HistoryDeleteBefore, retention.go).
 package sqlite
 
 import (
@@ -32,6 +37,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -75,6 +81,11 @@ type Config struct {
 	MaxOpenConns int
 	// Getenv reads the environment (PULUMI_WEBHOOKS_SECRET_KEY); os.Getenv when nil.
 	Getenv func(string) string
+	// ForgetSecretsOfLostKey, when the key does not match the store, makes Open forget the
+	// secrets sealed with the other key instead of refusing: each webhook that had one loses it
+	// and is deactivated, with a reason saying so (ForgottenSecretReason), and the key becomes
+	// the store's. For an operator whose key is lost (`pulumi-webhooks key reset`).
+	ForgetSecretsOfLostKey bool
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -129,10 +140,14 @@ func defaultPath(getenv func(string) string, home func() (string, error)) (strin
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	db     *sql.DB
-	box    *secretbox.Box
-	logger *slog.Logger
-	path   string
+	db *sql.DB
+	// box seals and opens hook secrets; KeyRotate replaces it.
+	box atomic.Pointer[secretbox.Box]
+	// openLock is a shared lock on <path>.lock held while the store is open: KeyRotate needs it
+	// exclusively, which it gets only when no other process has the store open.
+	openLock *os.File
+	logger   *slog.Logger
+	path     string
 	// writeSlot serializes this process's write transactions; other processes queue on
 	// SQLite's lock (busy_timeout).
 	writeSlot chan struct{}
@@ -143,6 +158,13 @@ type Store struct {
 	stmts  map[string]*sql.Stmt
 
 	payloads payloadCache
+
+	// holders are this store's holder locks (see holders.go).
+	holders *holders
+	// forgotten lists the webhooks whose secrets Open forgot (keys.go).
+	forgotten []store.HookRef
+	// wal makes acknowledged commits durable (see durable.go).
+	wal *walSyncer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -170,12 +192,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	box, src, err := secretbox.Load(secretbox.Config{Key: cfg.Key, EnvVar: EnvSecretKey, Getenv: cfg.Getenv, KeyFile: cfg.KeyFile})
+	keyCfg := secretbox.Config{Key: cfg.Key, EnvVar: EnvSecretKey, Getenv: cfg.Getenv, KeyFile: cfg.KeyFile}
+	box, src, err := secretbox.Load(keyCfg)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	if src == secretbox.SourceFileCreated {
-		cfg.Logger.Info("created the key file that seals webhook secrets; back it up with the database", "path", cfg.KeyFile)
 	}
 
 	u := url.URL{Path: filepath.ToSlash(path)}
@@ -196,10 +216,25 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, box: box, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
-	if err := s.init(ctx, cfg.BusyTimeout); err != nil {
+	s := &Store{db: db, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{},
+		holders: newHolders(path), wal: newWALSyncer(path)}
+	s.box.Store(box)
+	if s.openLock, err = takeOpenLock(ctx, path, cfg.BusyTimeout); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := s.init(ctx, cfg.BusyTimeout); err != nil {
+		s.openLock.Close()
+		db.Close()
+		return nil, err
+	}
+	if err := s.checkKey(ctx, keyCfg, src, cfg.ForgetSecretsOfLostKey); err != nil {
+		s.openLock.Close()
+		db.Close()
+		return nil, err
+	}
+	if src == secretbox.SourceFileCreated {
+		cfg.Logger.Info("created the key file that seals webhook secrets; back it up with the database", "path", cfg.KeyFile)
 	}
 	return s, nil
 }
@@ -233,8 +268,13 @@ func (s *Store) init(ctx context.Context, busy time.Duration) error {
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
+// Close closes the database. This store's workers count as dead from now on: another store
+// releases whatever claims they still hold.
 func (s *Store) Close() error {
+	s.holders.close(s.holdsClaims)
+	if s.openLock != nil {
+		s.openLock.Close()
+	}
 	s.stmtMu.Lock()
 	for q, st := range s.stmts {
 		st.Close()

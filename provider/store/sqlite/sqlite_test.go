@@ -3,7 +3,9 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,29 +233,42 @@ func TestOperatorKey(t *testing.T) {
 		t.Fatalf("secret with the same key = %q, %v", got, err)
 	}
 	st2.Close()
+	// Another key is refused at Open, naming where it came from and never quoting a key.
 	other, _ := secretbox.GenerateKey()
-	st3 := openAt(t, path, Config{Key: other})
-	_, err = st3.HookSecretGet(t.Context(), h.ID)
-	if !errors.Is(err, secretbox.ErrDecrypt) || !strings.Contains(err.Error(), EnvSecretKey) || strings.Contains(err.Error(), "operator-sealed") {
-		t.Fatalf("HookSecretGet with another key = %v", err)
-	}
-	// Claiming a delivery of that hook fails the same way instead of sending unsigned.
-	ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
-	err = st3.EventEmit(t.Context(), func(tx store.EmitTx) error {
-		if err := tx.EventInsert(t.Context(), ev); err != nil {
-			return err
+	_, err = Open(t.Context(), Config{Path: path, Key: other, Getenv: noEnv})
+	wantKeyMismatch(t, err, "Config.Key", key, other)
+	otherEnv := func(k string) string {
+		if k == EnvSecretKey {
+			return secretbox.EncodeKey(other)
 		}
-		return tx.DeliveryInsertMany(t.Context(), ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: h.ID, Body: []byte(`{}`)}})
-	})
-	if err != nil {
+		return ""
+	}
+	_, err = Open(t.Context(), Config{Path: path, Getenv: otherEnv})
+	wantKeyMismatch(t, err, "environment variable "+EnvSecretKey, key, other)
+	// No key given and no key file: the key file created now cannot be the store's; it is
+	// refused and removed again.
+	_, err = Open(t.Context(), Config{Path: path, Getenv: noEnv})
+	wantKeyMismatch(t, err, "key file "+path+".key", key, nil)
+	if _, statErr := os.Stat(path + ".key"); !errors.Is(statErr, os.ErrNotExist) {
+		t.Fatalf("the key file made for a store with another key was left behind: %v", statErr)
+	}
+	// A key file with another key is named by its path.
+	if err := secretbox.WriteKeyFile(path+".key", other); err != nil {
 		t.Fatal(err)
 	}
-	_, err = st3.DeliveryClaim(t.Context(), store.DeliveryClaimParams{Worker: "w", Now: time.Now(), Lease: time.Minute, Limit: 1})
-	if !errors.Is(err, secretbox.ErrDecrypt) {
-		t.Fatalf("DeliveryClaim with another key = %v", err)
+	_, err = Open(t.Context(), Config{Path: path, Getenv: noEnv})
+	wantKeyMismatch(t, err, "key file "+path+".key", key, other)
+}
+
+func wantKeyMismatch(t *testing.T, err error, origin string, keys ...[]byte) {
+	t.Helper()
+	if !errors.Is(err, store.ErrKeyMismatch) || !strings.Contains(err.Error(), origin) {
+		t.Fatalf("Open with another key = %v; want ErrKeyMismatch naming %q", err, origin)
 	}
-	if ds, _ := st3.DeliveryListByEvent(t.Context(), ev.ID); ds[0].State != store.DeliveryPending {
-		t.Fatalf("a failed claim left the delivery %s", ds[0].State)
+	for _, k := range keys {
+		if k != nil && (strings.Contains(err.Error(), secretbox.EncodeKey(k)) || strings.Contains(err.Error(), fmt.Sprintf("%x", k))) {
+			t.Fatal("the error quotes a key")
+		}
 	}
 }
 
@@ -611,4 +626,379 @@ func mustList(t *testing.T, st *Store, eventID string) []*store.Delivery {
 		t.Fatal(err)
 	}
 	return ds
+}
+
+func TestConformanceReliability(t *testing.T) {
+	t.Parallel()
+	storetest.RunReliability(t, storetest.Harness{
+		Open: func(t *testing.T) store.Store {
+			return openAt(t, filepath.Join(t.TempDir(), "webhooks.db"), Config{})
+		},
+		Reopen: func(t *testing.T, st store.Store) store.Store {
+			s, err := Open(t.Context(), Config{Path: st.(*Store).Path(), Getenv: noEnv})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			return s
+		},
+		CorruptSecret: func(t *testing.T, st store.Store, id int64) {
+			if _, err := st.(*Store).DB().ExecContext(t.Context(), `UPDATE hooks SET secret_box = CAST(zeroblob(length(secret_box)) AS BLOB) WHERE id = ?`, id); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+}
+
+// TestDigestMigration: a store from before migration 004 holds plain sha256 digests; opening
+// it recomputes them as keyed digests once, and the key check value is recorded.
+func TestDigestMigration(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Secret: "weak", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := h.SecretDigest
+	if err := b.st.migrateDown(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	plain := sha256.Sum256([]byte("weak"))
+	if _, err := b.st.DB().ExecContext(ctx, `UPDATE hooks SET secret_sha256 = ?`, hex.EncodeToString(plain[:])); err != nil {
+		t.Fatal(err)
+	}
+	b.st.Close()
+	st := openAt(t, b.path, Config{})
+	got, err := st.HookGet(ctx, h.Ref())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SecretDigest != keyed || got.SecretDigest == hex.EncodeToString(plain[:]) {
+		t.Fatalf("digest after migration %q, want the keyed %q", got.SecretDigest, keyed)
+	}
+	var check string
+	if err := st.DB().QueryRowContext(ctx, `SELECT value FROM store_meta WHERE name = 'key_check'`).Scan(&check); err != nil || check != st.currentBox().Check() {
+		t.Fatalf("key check value %q, %v", check, err)
+	}
+}
+
+// TestFinishInterruptedRotation: a rotation committed but the process died before the new key
+// file replaced the old one; the next Open finds <key file>.next and finishes the job.
+func TestFinishInterruptedRotation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Secret: "s", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, _ := secretbox.GenerateKey()
+	if err := secretbox.WriteKeyFile(b.path+".key"+KeyFileNextSuffix, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.KeyRotate(ctx, store.KeyRotateParams{NewKey: newKey}); err != nil {
+		t.Fatal(err)
+	}
+	b.st.Close() // "crash" before the rename
+	st := openAt(t, b.path, Config{})
+	if got, err := st.HookSecretGet(ctx, h.ID); err != nil || got != "s" {
+		t.Fatalf("secret after finishing the rotation = %v", err)
+	}
+	if k, err := secretbox.ReadKeyFile(b.path + ".key"); err != nil || !bytes.Equal(k, newKey) {
+		t.Fatalf("the key file does not hold the new key: %v", err)
+	}
+	if _, err := os.Stat(b.path + ".key" + KeyFileNextSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the .next key file is still there: %v", err)
+	}
+}
+
+// TestAcknowledgedWritesAreSynced: an event is on disk before EventEmit returns (the WAL is
+// fsynced after the commit, group-committed), while a recorded completion is not synced on its
+// own (synchronous=NORMAL: losing one only causes a duplicate). A power loss cannot be
+// simulated here, so the test watches the fsyncs themselves. Not parallel: it replaces syncFile.
+func TestAcknowledgedWritesAreSynced(t *testing.T) {
+	var mu sync.Mutex
+	synced := map[string]int{}
+	prev := syncFile
+	syncFile = func(f *os.File) error {
+		mu.Lock()
+		synced[f.Name()]++
+		mu.Unlock()
+		return prev(f)
+	}
+	t.Cleanup(func() { syncFile = prev })
+	walSyncs := func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return synced[path+"-wal"]
+	}
+
+	b := setup(t)
+	ctx := t.Context()
+	h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if walSyncs(b.path) == 0 {
+		t.Fatal("HookCreate returned before its commit was synced")
+	}
+	emit := func() {
+		ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
+		err := b.st.EventEmit(ctx, func(tx store.EmitTx) error {
+			if err := tx.EventInsert(ctx, ev); err != nil {
+				return err
+			}
+			return tx.DeliveryInsertMany(ctx, ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: h.ID, Body: []byte(`{}`)}})
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	before := walSyncs(b.path)
+	emit()
+	if walSyncs(b.path) != before+1 {
+		t.Fatalf("EventEmit synced the WAL %d times, want once before returning", walSyncs(b.path)-before)
+	}
+	// Completions stay unsynced.
+	cds, err := b.st.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "w", Now: time.Now(), Lease: time.Minute, Limit: 1})
+	if err != nil || len(cds) != 1 {
+		t.Fatal(len(cds), err)
+	}
+	before = walSyncs(b.path)
+	if err := b.st.DeliveryComplete(ctx, store.DeliveryCompleteParams{ID: cds[0].ID, Worker: "w", Attempt: 1, State: store.DeliverySucceeded,
+		Now: time.Now(), Record: store.Attempt{StartedAt: time.Now(), ResponseCode: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := walSyncs(b.path) - before; n != 0 {
+		t.Fatalf("a completion synced the WAL %d times, want none", n)
+	}
+	// Concurrent emitters share syncs (group commit): never more syncs than emits.
+	before = walSyncs(b.path)
+	var wg sync.WaitGroup
+	const emitters = 16
+	for range emitters {
+		wg.Go(emit)
+	}
+	wg.Wait()
+	n := walSyncs(b.path) - before
+	t.Logf("%d concurrent emits took %d WAL syncs", emitters, n)
+	if n == 0 || n > emitters {
+		t.Fatalf("%d concurrent emits took %d WAL syncs, want between 1 and %d", emitters, n, emitters)
+	}
+}
+
+// TestHolderFiles: a claiming store keeps a locked holder file while open and removes it when
+// it closes with no claims left; a stale unlocked file of a long-dead holder is swept, a live
+// holder's is not.
+func TestHolderFiles(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	dir := b.path + HoldersDirSuffix
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "stale-0000.lock")
+	if err := os.WriteFile(stale, []byte("dead\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * holderStaleAfter)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	other := openAt(t, b.path, Config{})
+	if _, err := other.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "live", Now: time.Now(), Lease: time.Minute, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	live := other.holders.holderFile("live")
+	if err := os.Chtimes(live, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "mine", Now: time.Now(), Lease: time.Minute, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale holder file is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the live holder's file was swept: %v", err)
+	}
+	other.Close()
+	if _, err := os.Stat(live); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("closing with no claims left kept the holder file: %v", err)
+	}
+	// The same worker name in two open stores is refused, naming the fix.
+	third := openAt(t, b.path, Config{})
+	_, err := third.DeliveryClaim(ctx, store.DeliveryClaimParams{Worker: "mine", Now: time.Now(), Lease: time.Minute, Limit: 1})
+	if err == nil || !strings.Contains(err.Error(), "distinct name") {
+		t.Fatalf("claim with a worker name another store holds = %v", err)
+	}
+}
+
+// TestRetentionUsesIndexes: the retention batch finds old events by age and each event's rows
+// by event, never scanning a whole table, so its cost follows the batch, not the store.
+func TestRetentionUsesIndexes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	checks := []struct {
+		q     string
+		args  []any
+		index []string
+	}{
+		{historyOldEventsSQL, []any{1, 10}, []string{"events_created", "deliveries_event"}},
+		{`DELETE FROM delivery_bodies WHERE event_id IN (SELECT value FROM json_each(?1))`, []any{`["a"]`}, []string{"delivery_bodies_event"}},
+		{`DELETE FROM deployment_requests WHERE event_id IN (SELECT value FROM json_each(?1))`, []any{`["a"]`}, []string{"deployment_requests_event"}},
+		{`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?1)))`, []any{`["a"]`}, []string{"attempts_delivery", "deliveries_event"}},
+		{`SELECT org, key FROM idempotency_keys WHERE created_at < ?1 ORDER BY created_at LIMIT ?2`, []any{1, 10}, []string{"idempotency_keys_created"}},
+	}
+	for _, c := range checks {
+		plan := queryPlan(t, b.st.DB(), c.q, c.args...)
+		joined := strings.Join(plan, "\n")
+		for _, index := range c.index {
+			if !strings.Contains(joined, index) {
+				t.Errorf("%s\ndoes not use %s: plan %q", c.q, index, plan)
+			}
+		}
+		for _, line := range plan {
+			if strings.HasPrefix(line, "SCAN ") && !strings.Contains(line, "json_each") && !strings.Contains(line, "USING") {
+				t.Errorf("%s\nscans a table: %q", c.q, line)
+			}
+		}
+	}
+}
+
+// TestHolderQueriesUseIndexes: looking for dead holders reads running deliveries only.
+func TestHolderQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{{holdersRunningSQL, nil}, {holderReleaseSQL, []any{"why", 1, "w"}}, {holderClaimsSQL, []any{"w"}}} {
+		plan := queryPlan(t, b.st.DB(), q.sql, q.args...)
+		joined := strings.Join(plan, "\n")
+		if !strings.Contains(joined, "deliveries_running") {
+			t.Errorf("%s\ndoes not read deliveries_running: plan %q", q.sql, plan)
+		}
+		for _, line := range plan {
+			if strings.HasPrefix(line, "SCAN deliveries") && !strings.Contains(line, "USING") {
+				t.Errorf("%s\nscans deliveries: %q", q.sql, line)
+			}
+		}
+	}
+}
+
+// TestLostKey: a store with no secrets takes a new key; a store with secrets refuses it unless
+// told to forget them, and then deactivates their webhooks, saying why, and never sends them
+// unsigned.
+func TestLostKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	keyA, _ := secretbox.GenerateKey()
+	keyB, _ := secretbox.GenerateKey()
+	keyC, _ := secretbox.GenerateKey()
+	path := filepath.Join(t.TempDir(), "webhooks.db")
+	st := openAt(t, path, Config{Key: keyA})
+	plain, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "plain",
+		PayloadURL: "https://example.com/p", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// No secrets: another key is taken.
+	st = openAt(t, path, Config{Key: keyB})
+	signed, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "signed",
+		PayloadURL: "https://example.com/s", Secret: "s", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
+	err = st.EventEmit(ctx, func(tx store.EmitTx) error {
+		if err := tx.EventInsert(ctx, ev); err != nil {
+			return err
+		}
+		return tx.DeliveryInsertMany(ctx, ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: signed.ID, Body: []byte(`{}`)}, {HookID: plain.ID, Body: []byte(`{}`)}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// Secrets: another key is refused, then, when told, the secrets are forgotten.
+	if _, err := Open(ctx, Config{Path: path, Key: keyC, Getenv: noEnv}); !errors.Is(err, store.ErrKeyMismatch) || !strings.Contains(err.Error(), "key reset --forget-secrets") {
+		t.Fatalf("Open with a third key = %v", err)
+	}
+	st = openAt(t, path, Config{Key: keyC, ForgetSecretsOfLostKey: true})
+	if got := st.ForgottenSecrets(); len(got) != 1 || got[0] != signed.Ref() {
+		t.Fatalf("ForgottenSecrets = %v, want the signed hook", got)
+	}
+	h, err := st.HookGet(ctx, signed.Ref())
+	if err != nil || h.HasSecret || h.Active || h.DisabledReason != ForgottenSecretReason || h.SecretDigest != "" {
+		t.Fatalf("the signed hook after forgetting: %+v, %v", h, err)
+	}
+	ds, _ := st.DeliveryListByEvent(ctx, ev.ID)
+	for _, d := range ds {
+		want := store.DeliveryPending
+		if d.HookID == signed.ID {
+			want = store.DeliveryDiscarded
+		}
+		if d.State != want {
+			t.Errorf("delivery to hook %d is %s, want %s", d.HookID, d.State, want)
+		}
+	}
+	st.Close()
+	// The key is the store's now.
+	st = openAt(t, path, Config{Key: keyC})
+	if got := st.ForgottenSecrets(); len(got) != 0 {
+		t.Fatalf("a second Open forgot %v", got)
+	}
+}
+
+// TestSyncFailureReported: when the fsync after an acknowledged commit fails, the caller is
+// told the write may not be durable instead of being acknowledged. Not parallel: it replaces
+// syncFile.
+func TestSyncFailureReported(t *testing.T) {
+	b := setup(t)
+	prev := syncFile
+	syncFile = func(*os.File) error { return errors.New("input/output error") }
+	t.Cleanup(func() { syncFile = prev })
+	_, err := b.st.HookCreate(t.Context(), store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Active: true}, Now: time.Now()})
+	if err == nil || !strings.Contains(err.Error(), "input/output error") || !strings.Contains(err.Error(), "may not survive a power loss") {
+		t.Fatalf("HookCreate with a failing fsync = %v", err)
+	}
+}
+
+// TestOpenWaitsForRotation: while a key rotation holds the store lock exclusively, Open waits
+// for it, and gives up after the busy timeout saying why.
+func TestOpenWaitsForRotation(t *testing.T) {
+	t.Parallel()
+	if !holderLocks {
+		t.Skip("no flock here")
+	}
+	b := setup(t)
+	f, err := os.OpenFile(b.path+OpenLockSuffix, os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b.st.Close() // give up its shared lock so that f can take it exclusively
+	if err := flockExclusive(f); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(t.Context(), Config{Path: b.path, Getenv: noEnv, BusyTimeout: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "key rotation is running") {
+		t.Fatalf("Open during a rotation = %v", err)
+	}
+}
+
+func TestKeyRotateSameKey(t *testing.T) {
+	t.Parallel()
+	key, _ := secretbox.GenerateKey()
+	st := openAt(t, filepath.Join(t.TempDir(), "webhooks.db"), Config{Key: key})
+	if _, err := st.KeyRotate(t.Context(), store.KeyRotateParams{NewKey: key}); err == nil || !strings.Contains(err.Error(), "is the current key") {
+		t.Fatalf("KeyRotate to the same key = %v", err)
+	}
 }

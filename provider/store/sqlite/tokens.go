@@ -33,7 +33,7 @@ func (s *Store) TokenCreate(ctx context.Context, t *store.Token) error {
 	if t.ID == "" {
 		t.ID = newID()
 	}
-	return s.withWriteTx(ctx, func(tx txq) error {
+	return s.withDurableTx(ctx, func(tx txq) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Org, t.Description, t.Hash, toNanos(t.CreatedAt), toNanos(t.LastUsedAt), toNanos(t.RevokedAt))
 		if isUnique(err) {
@@ -88,7 +88,7 @@ func (s *Store) TokenList(ctx context.Context, org string) ([]*store.Token, erro
 
 // TokenRevoke marks a token revoked at now; revoking it again keeps the first time.
 func (s *Store) TokenRevoke(ctx context.Context, id string, now time.Time) error {
-	return s.withWriteTx(ctx, func(tx txq) error {
+	return s.withDurableTx(ctx, func(tx txq) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?`,
 			toNanos(now), id)
 		if err != nil {

@@ -226,8 +226,11 @@ func testHookCreateGet(t *testing.T, b *testBundle) {
 	s.Groups = []webhook.Group{webhook.GroupDeployments}
 	h := createHook(t, b, s)
 	wantNoSecret(t, h)
-	if h.ID == 0 || !h.HasSecret || h.SecretCiphertext != sha("s3cr3t-value") {
-		t.Fatalf("created hook: ID %d HasSecret %v SecretCiphertext %q", h.ID, h.HasSecret, h.SecretCiphertext)
+	if h.ID == 0 || !h.HasSecret || len(h.SecretDigest) != 64 {
+		t.Fatalf("created hook: ID %d HasSecret %v SecretDigest %q", h.ID, h.HasSecret, h.SecretDigest)
+	}
+	if h.SecretDigest == sha("s3cr3t-value") {
+		t.Fatal("SecretDigest is the plain sha256 of the secret: a weak secret can be guessed offline; key it")
 	}
 	if !h.CreatedAt.Equal(T0) || !h.UpdatedAt.Equal(T0) {
 		t.Fatalf("timestamps %v %v, want %v", h.CreatedAt, h.UpdatedAt, T0)
@@ -241,7 +244,7 @@ func testHookCreateGet(t *testing.T, b *testBundle) {
 		t.Fatalf("HookGet: %v", err)
 	}
 	wantNoSecret(t, got)
-	if got.ID != h.ID || got.SecretCiphertext != h.SecretCiphertext || !slices.Equal(got.Filters, s.Filters) {
+	if got.ID != h.ID || got.SecretDigest != h.SecretDigest || !slices.Equal(got.Filters, s.Filters) {
 		t.Fatalf("HookGet = %+v, want %+v", got, h)
 	}
 	byID, err := b.st.HookGetByID(b.ctx, h.ID)
@@ -256,8 +259,8 @@ func testHookCreateGet(t *testing.T, b *testBundle) {
 
 	// No secret, default format.
 	plain := createHook(t, b, spec(orgScope("acme"), "plain"))
-	if plain.HasSecret || plain.SecretCiphertext != "" || plain.Format != webhook.FormatRaw {
-		t.Fatalf("hook without secret: HasSecret %v SecretCiphertext %q Format %q", plain.HasSecret, plain.SecretCiphertext, plain.Format)
+	if plain.HasSecret || plain.SecretDigest != "" || plain.Format != webhook.FormatRaw {
+		t.Fatalf("hook without secret: HasSecret %v SecretDigest %q Format %q", plain.HasSecret, plain.SecretDigest, plain.Format)
 	}
 	if secret, err := b.st.HookSecretGet(b.ctx, plain.ID); err != nil || secret != "" {
 		t.Fatalf("HookSecretGet of a hook without secret = %q, %v", secret, err)
@@ -388,7 +391,7 @@ func testHookUpdate(t *testing.T, b *testBundle) {
 		!slices.Equal(u.Filters, s2.Filters) || len(u.Groups) != 0 || !u.CreatedAt.Equal(T0) || !u.UpdatedAt.Equal(later) {
 		t.Fatalf("updated hook = %+v", u)
 	}
-	if u.SecretCiphertext != sha("first") {
+	if u.SecretDigest != h.SecretDigest {
 		t.Fatal("HookUpdate with a nil Secret changed the secret")
 	}
 	if got, _ := b.st.HookSecretGet(b.ctx, h.ID); got != "first" {
@@ -396,7 +399,7 @@ func testHookUpdate(t *testing.T, b *testBundle) {
 	}
 	second := "second"
 	u, err = b.st.HookUpdate(b.ctx, store.HookUpdateParams{Ref: h.Ref(), Spec: s2, Secret: &second, Now: later})
-	if err != nil || u.SecretCiphertext != sha("second") || !u.HasSecret {
+	if err != nil || u.SecretDigest == h.SecretDigest || u.SecretDigest == sha("second") || len(u.SecretDigest) != 64 || !u.HasSecret {
 		t.Fatalf("HookUpdate replacing the secret = %+v, %v", u, err)
 	}
 	if got, _ := b.st.HookSecretGet(b.ctx, h.ID); got != "second" {
@@ -404,7 +407,7 @@ func testHookUpdate(t *testing.T, b *testBundle) {
 	}
 	empty := ""
 	u, err = b.st.HookUpdate(b.ctx, store.HookUpdateParams{Ref: h.Ref(), Spec: s2, Secret: &empty, Now: later})
-	if err != nil || u.HasSecret || u.SecretCiphertext != "" {
+	if err != nil || u.HasSecret || u.SecretDigest != "" {
 		t.Fatalf("HookUpdate removing the secret = %+v, %v", u, err)
 	}
 	if got, err := b.st.HookSecretGet(b.ctx, h.ID); got != "" || err != nil {
