@@ -40,8 +40,9 @@
 // still holds the claim (else store.ErrLeaseLost and the result is dropped: the new holder owns
 // the delivery). The attempt is recorded and the delivery moves on: 2xx to succeeded; any other
 // answer (a redirect, which is never followed, included), a timeout or a connection error back
-// to pending, due after the next wait of Config.RetrySchedule with ±20% jitter, or after the
-// endpoint's Retry-After on a 429 or 503 (at most RetryAfterMax); an address the SSRF guard
+// to pending, due after the next wait of Config.RetrySchedule with ±20% jitter, or later when
+// the endpoint's Retry-After on a 429 or 503 asks for more (at most RetryAfterMax; a shorter
+// Retry-After never brings the attempt forward); an address the SSRF guard
 // refuses, a malformed URL, or the schedule running out, to failed; 410 Gone to failed while
 // the hook is deactivated with the reason recorded. A delivery whose hook is inactive when it
 // is claimed is discarded without a request.
