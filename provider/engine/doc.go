@@ -11,9 +11,12 @@
 // per hook, due at once (the store keeps each distinct body once per event). A
 // pulumi_deployments hook is served inside the same transaction: it records a deployment
 // request for its target stack and emits deployment_queued for that stack, whose Cause lists
-// the chain of targets that led to it; a target already in the chain (or a chain CauseDepthMax
-// long) is recorded as cycle_detected and the chain stops. An idempotency key is checked and
-// stored in the same transaction. Only after the commit does Emit return and wake the local
+// the chain of targets that led to it, breadth first; a target already in the chain is
+// recorded as cycle_detected and the chain stops. The work one event creates is bounded, so
+// the transaction stays short however the hooks chain stacks: a request that would make a
+// chain longer than Config.MaxDeploymentChainLength, or pass Config.MaxDeploymentRequestsPerEvent
+// queued for the event, is recorded as skipped with the reason and stops its chain. An
+// idempotency key is checked and stored in the same transaction. Only after the commit does Emit return and wake the local
 // workers, so nothing is ever sent that was not first stored, and nothing stored is lost if the
 // process dies a moment later.
 //

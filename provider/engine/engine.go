@@ -21,6 +21,12 @@ const (
 	PollIntervalDefault      = 250 * time.Millisecond
 	RetryAfterMaxDefault     = time.Hour
 	ShutdownTimeoutDefault   = 30 * time.Second
+	// MaxDeploymentRequestsPerEventDefault bounds the deployment requests one event queues,
+	// counting those of the deployment_queued events it sets off.
+	MaxDeploymentRequestsPerEventDefault = 100
+	// MaxDeploymentChainLengthDefault bounds how many deployment requests follow one another
+	// in a chain (a deployment_queued event whose pulumi_deployments hook requests the next).
+	MaxDeploymentChainLengthDefault = 16
 )
 
 // RetryScheduleDefault spreads eight retries over about a day: after the first attempt fails,
@@ -56,6 +62,11 @@ type Config struct {
 	ResponseBodyLimit int
 	// PollInterval is how often idle workers look for work emitted by other processes.
 	PollInterval time.Duration
+	// MaxDeploymentRequestsPerEvent bounds the deployment requests one Emit queues in all, and
+	// MaxDeploymentChainLength how many follow one another in a chain; requests past either
+	// are recorded with status skipped and the reason, and go no further (see Emit).
+	MaxDeploymentRequestsPerEvent int
+	MaxDeploymentChainLength      int
 	// ConsoleURL is the base of links in payloads (updateUrl, deploymentUrl).
 	ConsoleURL string
 	// Observer, when set, is told about every attempt (for metrics).
@@ -103,6 +114,12 @@ func (c Config) WithDefaults() Config {
 	if c.PollInterval == 0 {
 		c.PollInterval = PollIntervalDefault
 	}
+	if c.MaxDeploymentRequestsPerEvent == 0 {
+		c.MaxDeploymentRequestsPerEvent = MaxDeploymentRequestsPerEventDefault
+	}
+	if c.MaxDeploymentChainLength == 0 {
+		c.MaxDeploymentChainLength = MaxDeploymentChainLengthDefault
+	}
 	if c.ConsoleURL == "" {
 		c.ConsoleURL = "https://app.pulumi.com"
 	}
@@ -125,6 +142,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: Config.PollInterval is %s: give a positive duration", c.PollInterval)
 	case c.ResponseBodyLimit < 0:
 		return fmt.Errorf("engine: Config.ResponseBodyLimit is %d: give a positive number of bytes", c.ResponseBodyLimit)
+	case c.MaxDeploymentRequestsPerEvent < 0:
+		return fmt.Errorf("engine: Config.MaxDeploymentRequestsPerEvent is %d: give a positive number of requests", c.MaxDeploymentRequestsPerEvent)
+	case c.MaxDeploymentChainLength < 0:
+		return fmt.Errorf("engine: Config.MaxDeploymentChainLength is %d: give a positive number of requests", c.MaxDeploymentChainLength)
 	}
 	for i, d := range c.RetrySchedule {
 		if d <= 0 {
