@@ -163,7 +163,9 @@ type DeploymentRequest struct {
 	// Cause is the chain of targets that led here, this one last.
 	Cause []string
 	// Status is "queued", or "cycle_detected" when the target already appears in the chain of
-	// causes: then no deployment_queued event is emitted and the chain stops.
+	// causes, or "skipped" when queuing it would pass a bound on the work one event may create
+	// (Reason names the bound): then no deployment_queued event is emitted and the chain stops.
+	// The deployment runner takes only queued requests.
 	Status    string
 	Reason    string
 	CreatedAt time.Time

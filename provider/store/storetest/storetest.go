@@ -709,7 +709,8 @@ func testDeploymentRequests(t *testing.T, b *testBundle) {
 		{Target: stackScope("acme", "web", "prod"), HookID: h.ID, Cause: []string{"acme/web/prod"}, CreatedAt: T0},
 		{Target: stackScope("acme", "web", "prod"), HookID: h.ID, Cause: []string{"acme/web/prod", "acme/web/prod"}, Status: "cycle_detected",
 			Reason: "acme/web/prod is already in the chain", CreatedAt: T0.Add(time.Second)},
-		{Target: stackScope("acme", "api", "prod"), HookID: h.ID, CreatedAt: T0},
+		{Target: stackScope("acme", "api", "prod"), HookID: h.ID, Status: "skipped",
+			Reason: "too many deployments from one event (limit 100)", CreatedAt: T0},
 	}
 	err := b.st.EventEmit(b.ctx, func(tx store.EmitTx) error {
 		if err := tx.EventInsert(b.ctx, ev); err != nil {
@@ -743,6 +744,11 @@ func testDeploymentRequests(t *testing.T, b *testBundle) {
 	all, err := b.st.DeploymentRequestList(b.ctx, orgScope("acme"))
 	if err != nil || len(all) != 3 {
 		t.Fatalf("DeploymentRequestList(org) = %d, %v", len(all), err)
+	}
+	// A skipped request is recorded with its reason, for the record of what was asked.
+	if i := slices.IndexFunc(all, func(r *store.DeploymentRequest) bool { return r.ID == reqs[2].ID }); i < 0 ||
+		all[i].Status != "skipped" || all[i].Reason != reqs[2].Reason {
+		t.Fatalf("skipped request = %+v", all)
 	}
 	none, err := b.st.DeploymentRequestList(b.ctx, stackScope("acme", "web", "qa"))
 	if err != nil || len(none) != 0 {
