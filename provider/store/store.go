@@ -284,7 +284,9 @@ type AttemptRecordParams struct {
 	Now      time.Time
 }
 
-// QueueStats describes the queue for metrics and readiness.
+// QueueStats describes the queue for metrics and readiness. Every /readyz and /metrics
+// request reads it, so backends keep counters rather than count rows: its cost must not grow
+// with the delivery history.
 type QueueStats struct {
 	Pending int
 	Running int
@@ -294,7 +296,8 @@ type QueueStats struct {
 	NextDue time.Time
 	// HooksDisabled counts hooks the engine deactivated (inactive with a DisabledReason).
 	HooksDisabled int
-	// DeliveriesDone counts deliveries that reached succeeded or failed.
+	// DeliveriesDone counts deliveries that ever reached succeeded or failed; deleting them
+	// later (with their hook, or by pruning) does not lower it.
 	DeliveriesDone int
 }
 

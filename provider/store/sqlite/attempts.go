@@ -131,6 +131,11 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 				}
 				return fmt.Errorf("sqlite: record ping delivery: %w", err)
 			}
+			var inserted insertCounts
+			inserted.add(d.State)
+			if err := inserted.write(ctx, tx); err != nil {
+				return err
+			}
 			lastErr := rec.Error
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = 1, last_error = ? WHERE id = ?`, lastErr, d.ID); err != nil {
 				return fmt.Errorf("sqlite: record ping delivery: %w", err)

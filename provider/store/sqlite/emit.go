@@ -116,6 +116,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	if err != nil {
 		return err
 	}
+	var inserted insertCounts
 	n := toNanos(now)
 	args := make([]any, 0, 13*deliveryInsertSizes[0])
 	for start := 0; start < len(ds); {
@@ -133,6 +134,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 			if err != nil {
 				return err
 			}
+			inserted.add(chunk[i].State)
 			args = append(args, row...)
 		}
 		start += size
@@ -142,6 +144,35 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 			}
 			return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
 		}
+	}
+	return inserted.write(ctx, t.tx)
+}
+
+// insertCounts adds up inserted deliveries by the store_counts row that counts them; triggers
+// count every later change (migration 010).
+type insertCounts struct{ pending, running, done int }
+
+func (c *insertCounts) add(state store.DeliveryState) {
+	switch state {
+	case store.DeliveryPending, "": // "" is stored as pending
+		c.pending++
+	case store.DeliveryRunning:
+		c.running++
+	case store.DeliverySucceeded, store.DeliveryFailed:
+		c.done++
+	}
+}
+
+// write adds the counts to store_counts in one statement.
+func (c *insertCounts) write(ctx context.Context, tx queryer) error {
+	if *c == (insertCounts{}) {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE store_counts SET n = n + CASE name
+			WHEN 'deliveries_pending' THEN ?1 WHEN 'deliveries_running' THEN ?2 ELSE ?3 END
+		WHERE name IN ('deliveries_pending', 'deliveries_running', 'deliveries_done')`, c.pending, c.running, c.done)
+	if err != nil {
+		return fmt.Errorf("sqlite: count inserted deliveries: %w", err)
 	}
 	return nil
 }

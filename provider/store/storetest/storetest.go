@@ -87,6 +87,7 @@ func Run(t *testing.T, open Opener) {
 		{"AttemptRecordRedelivery", testAttemptRecordRedelivery},
 		{"AttemptListPaging", testAttemptListPaging},
 		{"DeliveryStats", testDeliveryStats},
+		{"DeliveryStatsCounts", testDeliveryStatsCounts},
 		{"Tokens", testTokens},
 	}
 	for _, tc := range tests {
