@@ -23,11 +23,14 @@
 // # Claim: a lease
 //
 // One claim loop per Engine asks the store for as many due deliveries as it has free workers:
-// pending ones whose next attempt time has come, first attempts ahead of retries, and running
-// ones whose lease has expired because the worker holding them died. The store marks them
-// running, bumps the attempt count and stamps the worker and a lease (Config.Lease, longer than
-// any attempt can take) in one statement, never handing an endpoint more than PerEndpointLimit
-// concurrent deliveries across all workers and processes. The loop sleeps until a local Emit, a
+// pending ones whose next attempt time has come, and running ones whose lease has expired
+// because the worker holding them died. The store marks them running, bumps the attempt count
+// and stamps the worker and a lease (Config.Lease, longer than any attempt can take) in one
+// statement, never handing an endpoint more than PerEndpointLimit concurrent deliveries across
+// all workers and processes, nor one organization more than PerOrgLimit of this process's
+// workers. Claims are fair (store.DeliveryClaimParams): first attempts and retries (with
+// expired leases) take turns, so neither starves the other, and slots go round-robin across
+// organizations and endpoints rather than to the oldest backlog. The loop sleeps until a local Emit, a
 // finished attempt or the poll interval, so work emitted by other processes sharing the store
 // is found within PollInterval; under load it lets finished attempts gather for a moment so
 // that one round serves every worker.

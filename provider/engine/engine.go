@@ -29,6 +29,16 @@ const (
 	MaxDeploymentChainLengthDefault = 16
 )
 
+// PerOrgLimitDefault is the default Config.PerOrgLimit for a process with workers workers: all
+// but an eighth of them, keeping at least one for other organizations (7 of the default 8).
+// A single worker cannot be shared, so one worker's cap is 1.
+func PerOrgLimitDefault(workers int) int {
+	if workers <= 1 {
+		return 1
+	}
+	return workers - max(1, workers/8)
+}
+
 // RetryScheduleDefault spreads eight retries over about a day: after the first attempt fails,
 // the next ones wait these delays (each with up to ±20% jitter).
 var RetryScheduleDefault = []time.Duration{
@@ -52,6 +62,11 @@ type Config struct {
 	// PerEndpointLimit caps concurrent deliveries to one endpoint (host:port), across workers
 	// and processes.
 	PerEndpointLimit int
+	// PerOrgLimit caps how many of this process's workers one organization's deliveries hold at
+	// once, so that one organization's slow endpoints cannot take every worker while another
+	// organization's deliveries wait. 0 means PerOrgLimitDefault(Workers): every worker but
+	// an eighth (at least one is kept for the others). Set it to Workers for no cap.
+	PerOrgLimit int
 	// Timeout bounds one HTTP attempt. Lease, the time a claim is held, is derived from it.
 	Timeout time.Duration
 	// RetrySchedule lists the waits between attempts; its length is the number of retries.
@@ -99,6 +114,9 @@ func (c Config) WithDefaults() Config {
 	if c.PerEndpointLimit == 0 {
 		c.PerEndpointLimit = PerEndpointLimitDefault
 	}
+	if c.PerOrgLimit == 0 && c.Workers > 0 {
+		c.PerOrgLimit = PerOrgLimitDefault(c.Workers)
+	}
 	if c.Timeout == 0 {
 		c.Timeout = TimeoutDefault
 	}
@@ -134,6 +152,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: Config.Workers is %d: give a positive number of workers", c.Workers)
 	case c.PerEndpointLimit < 0:
 		return fmt.Errorf("engine: Config.PerEndpointLimit is %d: give a positive limit", c.PerEndpointLimit)
+	case c.PerOrgLimit < 0:
+		return fmt.Errorf("engine: Config.PerOrgLimit is %d: give a positive limit (Workers for no cap)", c.PerOrgLimit)
 	case c.Timeout < 0:
 		return fmt.Errorf("engine: Config.Timeout is %s: give a positive duration", c.Timeout)
 	case c.RetryAfterMax < 0:

@@ -639,6 +639,7 @@ func TestNewConfig(t *testing.T) {
 	for name, c := range map[string]Config{
 		"Workers":                       {Store: st, Workers: -1},
 		"PerEndpointLimit":              {Store: st, PerEndpointLimit: -1},
+		"PerOrgLimit":                   {Store: st, PerOrgLimit: -1},
 		"Timeout":                       {Store: st, Timeout: -time.Second},
 		"RetrySchedule[1]":              {Store: st, RetrySchedule: []time.Duration{time.Second, 0}},
 		"RetryAfterMax":                 {Store: st, RetryAfterMax: -1},
@@ -656,8 +657,14 @@ func TestNewConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.Config()
+	for workers, want := range map[int]int{1: 1, 2: 1, 4: 3, 8: 7, 16: 14, 64: 56} {
+		if got := PerOrgLimitDefault(workers); got != want {
+			t.Errorf("PerOrgLimitDefault(%d) = %d, want %d", workers, got, want)
+		}
+	}
 	if c.Workers != WorkersDefault || c.Timeout != TimeoutDefault || c.PollInterval != PollIntervalDefault || len(c.RetrySchedule) != 8 || c.Lease() <= c.Timeout ||
-		c.MaxDeploymentRequestsPerEvent != MaxDeploymentRequestsPerEventDefault || c.MaxDeploymentChainLength != MaxDeploymentChainLengthDefault {
+		c.MaxDeploymentRequestsPerEvent != MaxDeploymentRequestsPerEventDefault || c.MaxDeploymentChainLength != MaxDeploymentChainLengthDefault ||
+		c.PerOrgLimit != 7 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }

@@ -71,7 +71,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.run = r
 	go e.dispatch(r)
 	e.log.InfoContext(ctx, "delivery workers started", "worker", e.worker, "workers", e.cfg.Workers,
-		"per_endpoint_limit", e.cfg.PerEndpointLimit, "lease", e.cfg.Lease().String())
+		"per_endpoint_limit", e.cfg.PerEndpointLimit, "per_org_limit", e.cfg.PerOrgLimit, "lease", e.cfg.Lease().String())
 	return nil
 }
 
@@ -278,7 +278,7 @@ func (e *Engine) cycle(r *workerRun, fs []finished, limit int) ([]*store.Claimed
 		Complete: ps,
 		Claim: store.DeliveryClaimParams{
 			Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: limit,
-			PerEndpointLimit: e.cfg.PerEndpointLimit,
+			PerEndpointLimit: e.cfg.PerEndpointLimit, PerOrgLimit: e.cfg.PerOrgLimit,
 		},
 	})
 	for i, f := range fs {

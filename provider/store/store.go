@@ -197,18 +197,31 @@ type ClaimedDelivery struct {
 }
 
 // DeliveryClaimParams claims due work: pending deliveries whose NextAttemptAt has come, and
-// running ones whose lease has expired (their worker died). First attempts go ahead of retries.
-// No endpoint gets more than PerEndpointLimit deliveries running at once, counting those other
-// workers hold; PerEndpointLimit 0 means no cap. Claiming marks rows running, bumps Attempts,
-// sets LeaseUntil = Now+Lease and ClaimedBy = Worker, all in one statement. Limit <= 0 claims
-// nothing. A claim may return fewer than Limit deliveries while more are due (backends bound
-// how far they look); claim again when workers are still free.
+// running ones whose lease has expired (their worker died). No endpoint gets more than
+// PerEndpointLimit deliveries running at once, counting those other workers hold, and no
+// organization more than PerOrgLimit running under this Worker's claims (so one organization's
+// slow endpoints cannot hold every slot of a worker while another's deliveries wait); 0 means
+// no cap. Claiming marks rows running, bumps Attempts, sets LeaseUntil = Now+Lease and
+// ClaimedBy = Worker, all in one statement. Limit <= 0 claims nothing. A claim may return
+// fewer than Limit deliveries while more are due (backends bound how far they look); claim
+// again when workers are still free.
+//
+// Claims are fair, so nothing due starves:
+//   - first attempts and the rest (retries and expired leases) take turns slot by slot, the
+//     turn carrying over from one claim to the next: while both are due, each gets every other
+//     slot (a claim of one takes a retry at least every second time); when one class has
+//     nothing that fits, the other takes every slot;
+//   - within a class, the organization with the fewest deliveries running under this worker
+//     goes first, then the endpoint with the fewest running, then the earliest due: slots go
+//     round-robin across organizations and endpoints rather than to the oldest backlog;
+//   - an endpoint or organization at its cap does not hide the work behind it.
 type DeliveryClaimParams struct {
 	Worker           string
 	Now              time.Time
 	Lease            time.Duration
 	Limit            int
 	PerEndpointLimit int
+	PerOrgLimit      int
 }
 
 // Attempt is the record of one HTTP request made for a delivery (or for a ping).

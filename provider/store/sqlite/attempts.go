@@ -121,7 +121,7 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 					d.State = store.DeliverySucceeded
 				}
 			}
-			args, err := deliveryRowArgs(&d, p.Event.ID, string(p.Event.Filter), string(p.Event.Kind), bodyInline, now)
+			args, err := deliveryRowArgs(&d, p.Event.ID, string(p.Event.Filter), string(p.Event.Kind), p.Event.Subject.Org, bodyInline, now)
 			if err != nil {
 				return err
 			}

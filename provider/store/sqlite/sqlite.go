@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -143,6 +144,10 @@ type Store struct {
 	stmts  map[string]*sql.Stmt
 
 	payloads payloadCache
+
+	// claimTurn counts the slots this store's claims handed out: first attempts and retries
+	// take turns across claims (claimPicker).
+	claimTurn atomic.Uint64
 }
 
 var _ store.Store = (*Store)(nil)
