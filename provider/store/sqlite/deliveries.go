@@ -260,7 +260,8 @@ func (s *Store) pickClaims(ctx context.Context, tx txq, worker string, now, capN
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
 	}
-	c := claimPicker{tx: tx, now: now, capN: capN, orgCap: orgCap, limit: limit, turn: &s.claimTurn, held: held, orgHeld: orgHeld}
+	c := claimPicker{tx: tx, now: now, capN: capN, orgCap: orgCap, limit: limit, turn: &s.claimTurn, held: held, orgHeld: orgHeld,
+		skips: &s.claimSkips}
 	first, full := claimFirstLook(limit), claimCandidates(limit, min(capN, orgCap))
 	truncated, err := c.pick(ctx, first)
 	if err != nil || len(c.picked) == limit || !truncated || full <= first {
@@ -285,6 +286,41 @@ type claimPicker struct {
 	held, orgHeld map[string]int64
 	picked        []int64
 	taken         map[int64]bool
+	skips         *skipCache
+}
+
+// claimSkipBackoff is how long a claim trusts that skipping the same capped endpoints and
+// organizations finds nothing due, unless this process queued work since (skipCache): as
+// long in real time and on the claim's clock (Now). Work queued by other processes, and
+// retries coming due, wait at most this long for it.
+const claimSkipBackoff = 100 * time.Millisecond
+
+// skipCache remembers the last capped set whose scan found nothing due. A single organization
+// at its cap with a large backlog (the common case of one tenant, whose cap leaves a worker
+// free) would otherwise have every claim scan the whole backlog for other work.
+type skipCache struct {
+	// gen counts the times this process queued due work (deliveries inserted, or put back due
+	// at once): a change means a skip may find something now.
+	gen   atomic.Uint64
+	mu    sync.Mutex
+	key   string
+	keyAt uint64
+	until time.Time
+	// now is the claim's clock when the scan found nothing (unix nanoseconds).
+	now int64
+}
+
+func (c *skipCache) empty(key string, gen uint64, now int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.key == key && c.keyAt == gen && time.Now().Before(c.until) &&
+		now >= c.now && now-c.now < claimSkipBackoff.Nanoseconds()
+}
+
+func (c *skipCache) setEmpty(key string, gen uint64, now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.key, c.keyAt, c.until, c.now = key, gen, time.Now().Add(claimSkipBackoff), now
 }
 
 // capped returns the JSON arrays of the endpoints and of the organizations at their cap.
@@ -324,6 +360,16 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 		c.taken = map[int64]bool{}
 		c.picked = make([]int64, 0, c.limit)
 	}
+	// Skipping capped endpoints or organizations costs a scan of their backlog in the index;
+	// when the same skip just found nothing, it is not repeated for a moment (skipCache).
+	skipKey, gen := "", c.skips.gen.Load()
+	if cappedEndpoints != "[]" || cappedOrgs != "[]" {
+		skipKey = cappedEndpoints + "\n" + cappedOrgs
+		if c.skips.empty(skipKey, gen, c.now) {
+			return false, nil
+		}
+	}
+	read := 0
 	candidates := func(q string) ([]claimCandidate, error) {
 		rows, err := c.tx.QueryContext(ctx, q, c.now, cappedEndpoints, bound, cappedOrgs)
 		if err != nil {
@@ -336,6 +382,7 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 			if err := rows.Scan(&cc.rowid, &cc.endpoint, &cc.org, &cc.next); err != nil {
 				return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 			}
+			read++
 			if !c.taken[cc.rowid] {
 				out = append(out, cc)
 			}
@@ -359,6 +406,9 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 	expired, err := candidates(claimExpiredSQL)
 	if err != nil {
 		return false, err
+	}
+	if read == 0 && skipKey != "" {
+		c.skips.setEmpty(skipKey, gen, c.now)
 	}
 	again = append(again, expired...)
 	// best returns the index in cs of the candidate to take next, or -1 when none fits.
@@ -553,6 +603,12 @@ func failCompletions(items []completion, errs []error, err error) {
 // writeCompletions writes the prepared items inside tx, in order, setting each one's error
 // (nil or ErrLeaseLost). It returns an error that must fail the transaction.
 func (s *Store) writeCompletions(ctx context.Context, tx txq, items []completion, errs []error) error {
+	for i := range items {
+		if p := items[i].p; p != nil && p.State == store.DeliveryPending && items[i].next <= items[i].now {
+			s.claimSkips.gen.Add(1) // due again at once: claims look behind capped ones again
+			break
+		}
+	}
 	bodies := bodyCache{tx: tx, payloads: &s.payloads}
 	if batchable(items) {
 		return writeCompletionsBatched(ctx, tx, items, errs, &bodies)

@@ -145,6 +145,9 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 			return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
 		}
 	}
+	if inserted.pending > 0 {
+		t.s.claimSkips.gen.Add(1) // claims look behind capped endpoints and organizations again
+	}
 	return inserted.write(ctx, t.tx)
 }
 
