@@ -1,8 +1,10 @@
 // Package storetest is the conformance suite every store.Store backend passes. A backend's
 // tests call Run with a function that opens a fresh, empty store; Run then exercises every
 // method, its success paths and its error paths (ErrNotFound, ErrAlreadyExists,
-// ErrLeaseLost), lease expiry, the per-endpoint cap, claim ordering, idempotency windows,
-// pagination, and that secrets never come back in a Hook.
+// ErrLeaseLost), lease expiry, the per-endpoint and per-organization caps, fair claims (first
+// attempts and retries taking turns, round-robin across organizations and endpoints: see
+// fairness.go), the queue's counters (stats.go), idempotency windows, pagination, and that
+// secrets never come back in a Hook.
 package storetest
 
 import (
