@@ -323,22 +323,21 @@ func (c *skipCache) setEmpty(key string, gen uint64, now int64) {
 	c.key, c.keyAt, c.until, c.now = key, gen, time.Now().Add(claimSkipBackoff), now
 }
 
-// capped returns the JSON arrays of the endpoints and of the organizations at their cap.
+// capped returns the sorted JSON arrays of the endpoints and of the organizations at their
+// cap (sorted, so that equal sets give equal skipCache keys).
 func (c *claimPicker) capped() (endpoints, orgs string) {
-	eps, os := []string{}, []string{}
-	for ep, n := range c.held {
-		if n >= c.capN {
-			eps = append(eps, ep)
+	atCap := func(m map[string]int64, limit int64) string {
+		names := []string{}
+		for name, n := range m {
+			if n >= limit {
+				names = append(names, name)
+			}
 		}
+		sort.Strings(names)
+		b, _ := json.Marshal(names) // a string slice always marshals
+		return string(b)
 	}
-	for org, n := range c.orgHeld {
-		if n >= c.orgCap {
-			os = append(os, org)
-		}
-	}
-	e, _ := json.Marshal(eps) // a string slice always marshals
-	o, _ := json.Marshal(os)
-	return string(e), string(o)
+	return atCap(c.held, c.capN), atCap(c.orgHeld, c.orgCap)
 }
 
 // pick reads up to bound candidates of each class, skipping endpoints and organizations at
@@ -369,7 +368,7 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 			return false, nil
 		}
 	}
-	read := 0
+	read := int64(0)
 	candidates := func(q string) ([]claimCandidate, error) {
 		rows, err := c.tx.QueryContext(ctx, q, c.now, cappedEndpoints, bound, cappedOrgs)
 		if err != nil {
@@ -377,20 +376,22 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 		}
 		defer rows.Close()
 		var out []claimCandidate
+		n := int64(0)
 		for rows.Next() {
 			var cc claimCandidate
 			if err := rows.Scan(&cc.rowid, &cc.endpoint, &cc.org, &cc.next); err != nil {
 				return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 			}
-			read++
-			if !c.taken[cc.rowid] {
+			n++
+			if !c.taken[cc.rowid] { // picked by the first look
 				out = append(out, cc)
 			}
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 		}
-		if int64(len(out)) == bound {
+		read += n
+		if n == bound {
 			truncated = true
 		}
 		return out, nil
