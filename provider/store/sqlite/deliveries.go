@@ -97,6 +97,8 @@ const (
 		WHERE state = 'running' AND lease_until <= ?1
 		  AND endpoint NOT IN (SELECT value FROM json_each(?2)) AND org NOT IN (SELECT value FROM json_each(?4))
 		ORDER BY lease_until LIMIT ?3`
+	// claimAgainSQL reads retries and expired leases in one statement (one round trip).
+	claimAgainSQL = `SELECT * FROM (` + claimRetrySQL + `) UNION ALL SELECT * FROM (` + claimExpiredSQL + `)`
 	claimUpdateSQL = `UPDATE deliveries
 		SET state = 'running', attempts = attempts + 1, lease_until = ?2, claimed_by = ?3, updated_at = ?1
 		WHERE rowid IN (SELECT value FROM json_each(?4))
@@ -391,7 +393,7 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 		}
 		read += n
-		if n == bound {
+		if n >= bound {
 			truncated = true
 		}
 		return out, nil
@@ -400,18 +402,15 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 	if err != nil {
 		return false, err
 	}
-	again, err := candidates(claimRetrySQL)
-	if err != nil {
-		return false, err
-	}
-	expired, err := candidates(claimExpiredSQL)
+	// Retries and expired leases in one statement: it returns up to bound of each, so up to
+	// 2*bound; reading bound or more may mean either class was cut off.
+	again, err := candidates(claimAgainSQL)
 	if err != nil {
 		return false, err
 	}
 	if read == 0 && skipKey != "" {
 		c.skips.setEmpty(skipKey, gen, c.now)
 	}
-	again = append(again, expired...)
 	// best returns the index in cs of the candidate to take next, or -1 when none fits.
 	best := func(cs []claimCandidate) int {
 		b := -1

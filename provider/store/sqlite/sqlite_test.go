@@ -383,6 +383,8 @@ func TestDeliveryClaimUsesIndexes(t *testing.T) {
 		{claimFirstSQL, "deliveries_first", []any{now, `["a:443"]`, 64, `["acme"]`}},
 		{claimRetrySQL, "deliveries_retry", []any{now, `[]`, 64, `[]`}},
 		{claimExpiredSQL, "deliveries_running", []any{now, `[]`, 64, `["acme"]`}},
+		{claimAgainSQL, "deliveries_retry", []any{now, `[]`, 64, `["acme"]`}},
+		{claimAgainSQL, "deliveries_running", []any{now, `[]`, 64, `["acme"]`}},
 		{claimUpdateSQL, "INTEGER PRIMARY KEY", []any{now, now, "w", `[1, 2]`}},
 	} {
 		plan := queryPlan(t, b.st.DB(), q.sql, q.args...)
