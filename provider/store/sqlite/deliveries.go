@@ -98,7 +98,7 @@ const (
 		  AND endpoint NOT IN (SELECT value FROM json_each(?2)) AND org NOT IN (SELECT value FROM json_each(?4))
 		ORDER BY lease_until LIMIT ?3`
 	// claimAgainSQL reads retries and expired leases in one statement (one round trip).
-	claimAgainSQL = `SELECT * FROM (` + claimRetrySQL + `) UNION ALL SELECT * FROM (` + claimExpiredSQL + `)`
+	claimAgainSQL  = `SELECT * FROM (` + claimRetrySQL + `) UNION ALL SELECT * FROM (` + claimExpiredSQL + `)`
 	claimUpdateSQL = `UPDATE deliveries
 		SET state = 'running', attempts = attempts + 1, lease_until = ?2, claimed_by = ?3, updated_at = ?1
 		WHERE rowid IN (SELECT value FROM json_each(?4))
