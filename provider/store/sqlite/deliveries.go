@@ -73,11 +73,13 @@ func scanDelivery(r scanner) (*store.Delivery, error) {
 //     (a range scan of deliveries_running);
 //   - claimFirstSQL, claimRetrySQL and claimExpiredSQL read candidates in due order from their
 //     partial indexes, first attempts, retries, and running deliveries whose lease expired
-//     (their worker died; they count as retries), skipping endpoints and organizations already
-//     at their cap in the index scan so that they cannot crowd the others out. Each stops
-//     after ?3 rows, so the cost follows the claim size, not the backlog: a short first look
-//     (claimFirstLook), and a longer one (claimCandidates) only when capped endpoints or
-//     organizations filled the first without filling the claim;
+//     (their worker died; they count as retries; the last two run as one statement,
+//     claimAgainSQL), skipping endpoints and organizations already at their cap in the index
+//     scan so that they cannot crowd the others out. Each stops after ?3 rows, so the cost
+//     follows the claim size, not the backlog: a short first look (claimFirstLook), and a
+//     longer one (claimCandidates) only when capped endpoints or organizations filled the
+//     first without filling the claim. Skipping costs a scan of the capped ones' backlog in
+//     the index, so a skip that just found nothing is not repeated for a moment (skipCache);
 //   - the picks are fair (claimPicker.pick): first attempts and the rest take turns, and within
 //     each the organization, then the endpoint, with the fewest deliveries running goes first,
 //     then the earliest due, each endpoint and organization kept under its cap;
