@@ -205,10 +205,12 @@ func TestDelivery410DisablesHook(t *testing.T) {
 	}
 }
 
+// A Retry-After longer than the scheduled wait delays the next attempt (bounded by
+// RetryAfterMax); see TestDeliveryShortRetryAfterKeepsSchedule for a shorter one.
 func TestDelivery429HonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *Config) {
-		c.RetrySchedule = []time.Duration{time.Hour, time.Hour}
+		c.RetrySchedule = []time.Duration{time.Second, time.Second}
 		c.RetryAfterMax = 10 * time.Minute
 	})
 	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
@@ -230,7 +232,7 @@ func TestDelivery429HonoursRetryAfter(t *testing.T) {
 
 	b.obs.wantOutcome(t, OutcomeRetry)
 	if d, want := b.delivery(t, id), b.clock.Now().Add(7*time.Second); !d.NextAttemptAt.Equal(want) {
-		t.Fatalf("after 429 Retry-After 7: next attempt at %s, want exactly %s (the schedule says an hour)", d.NextAttemptAt, want)
+		t.Fatalf("after 429 Retry-After 7: next attempt at %s, want exactly %s (the schedule says a second)", d.NextAttemptAt, want)
 	}
 	b.clock.Advance(7 * time.Second)
 	b.obs.wantOutcome(t, OutcomeRetry)
@@ -241,6 +243,37 @@ func TestDelivery429HonoursRetryAfter(t *testing.T) {
 	b.obs.wantOutcome(t, OutcomeSucceeded)
 	if n := len(rc.requests()); n != 3 {
 		t.Errorf("endpoint got %d requests, want 3", n)
+	}
+}
+
+// A Retry-After shorter than the scheduled wait is the earliest time the endpoint wants to be
+// asked again, not a replacement for the schedule: a 503 with Retry-After: 1 must not use up
+// every retry within seconds.
+func TestDeliveryShortRetryAfterKeepsSchedule(t *testing.T) {
+	t.Parallel()
+	schedule := []time.Duration{time.Minute, 10 * time.Minute, time.Hour}
+	b := setup(t, func(c *Config) { c.RetrySchedule = schedule })
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	})
+	b.createHook(t, hookSpec("overloaded", rc.url("/")))
+	b.start(t)
+	res := b.emit(t, EmitParams{Filter: webhook.PreviewSucceeded, Subject: stackSubject})
+	id := b.onlyDelivery(t, res.EventID).ID
+	for i, wait := range schedule {
+		b.obs.wantOutcome(t, OutcomeRetry)
+		d := b.delivery(t, id)
+		got := d.NextAttemptAt.Sub(b.clock.Now())
+		// The schedule's wait with its ±20% jitter, however short the Retry-After.
+		if lo, hi := wait*8/10, wait*12/10; got < lo || got > hi {
+			t.Fatalf("after attempt %d (503, Retry-After: 1): next attempt in %s, want the schedule's %s ±20%%", i+1, got, wait)
+		}
+		b.clock.Advance(got)
+	}
+	b.obs.wantOutcome(t, OutcomeFailed)
+	if n := len(rc.requests()); n != len(schedule)+1 {
+		t.Errorf("endpoint got %d requests, want %d", n, len(schedule)+1)
 	}
 }
 

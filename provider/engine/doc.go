@@ -11,20 +11,26 @@
 // per hook, due at once (the store keeps each distinct body once per event). A
 // pulumi_deployments hook is served inside the same transaction: it records a deployment
 // request for its target stack and emits deployment_queued for that stack, whose Cause lists
-// the chain of targets that led to it; a target already in the chain (or a chain CauseDepthMax
-// long) is recorded as cycle_detected and the chain stops. An idempotency key is checked and
-// stored in the same transaction. Only after the commit does Emit return and wake the local
+// the chain of targets that led to it, breadth first; a target already in the chain is
+// recorded as cycle_detected and the chain stops. The work one event creates is bounded, so
+// the transaction stays short however the hooks chain stacks: a request that would make a
+// chain longer than Config.MaxDeploymentChainLength, or pass Config.MaxDeploymentRequestsPerEvent
+// queued for the event, is recorded as skipped with the reason and stops its chain. An
+// idempotency key is checked and stored in the same transaction. Only after the commit does Emit return and wake the local
 // workers, so nothing is ever sent that was not first stored, and nothing stored is lost if the
 // process dies a moment later.
 //
 // # Claim: a lease
 //
 // One claim loop per Engine asks the store for as many due deliveries as it has free workers:
-// pending ones whose next attempt time has come, first attempts ahead of retries, and running
-// ones whose lease has expired because the worker holding them died. The store marks them
-// running, bumps the attempt count and stamps the worker and a lease (Config.Lease, longer than
-// any attempt can take) in one statement, never handing an endpoint more than PerEndpointLimit
-// concurrent deliveries across all workers and processes. The loop sleeps until a local Emit, a
+// pending ones whose next attempt time has come, and running ones whose lease has expired
+// because the worker holding them died. The store marks them running, bumps the attempt count
+// and stamps the worker and a lease (Config.Lease, longer than any attempt can take) in one
+// statement, never handing an endpoint more than PerEndpointLimit concurrent deliveries across
+// all workers and processes, nor one organization more than PerOrgLimit of this process's
+// workers. Claims are fair (store.DeliveryClaimParams): first attempts and retries (with
+// expired leases) take turns, so neither starves the other, and slots go round-robin across
+// organizations and endpoints rather than to the oldest backlog. The loop sleeps until a local Emit, a
 // finished attempt or the poll interval, so work emitted by other processes sharing the store
 // is found within PollInterval; under load it lets finished attempts gather for a moment so
 // that one round serves every worker.
@@ -40,8 +46,9 @@
 // still holds the claim (else store.ErrLeaseLost and the result is dropped: the new holder owns
 // the delivery). The attempt is recorded and the delivery moves on: 2xx to succeeded; any other
 // answer (a redirect, which is never followed, included), a timeout or a connection error back
-// to pending, due after the next wait of Config.RetrySchedule with ±20% jitter, or after the
-// endpoint's Retry-After on a 429 or 503 (at most RetryAfterMax); an address the SSRF guard
+// to pending, due after the next wait of Config.RetrySchedule with ±20% jitter, or later when
+// the endpoint's Retry-After on a 429 or 503 asks for more (at most RetryAfterMax; a shorter
+// Retry-After never brings the attempt forward); an address the SSRF guard
 // refuses, a malformed URL, or the schedule running out, to failed; 410 Gone to failed while
 // the hook is deactivated with the reason recorded. A delivery whose hook is inactive when it
 // is claimed is discarded without a request.

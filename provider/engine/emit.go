@@ -21,9 +21,6 @@ const (
 	IdempotencyWindow = 24 * time.Hour
 	// IdempotencyKeyMaxLen bounds the length of an idempotency key.
 	IdempotencyKeyMaxLen = 255
-	// CauseDepthMax bounds a chain of deployment requests: a deployment_queued event whose
-	// chain of causes is this long creates no further deployment, even without a cycle.
-	CauseDepthMax = 16
 )
 
 // Deployment request statuses.
@@ -31,8 +28,13 @@ const (
 	// DeploymentStatusQueued is a request waiting for the deployment runner.
 	DeploymentStatusQueued = "queued"
 	// DeploymentStatusCycleDetected is a request refused because its target already appears
-	// in the chain of deployments that led to it (or the chain is CauseDepthMax long).
+	// in the chain of deployments that led to it.
 	DeploymentStatusCycleDetected = "cycle_detected"
+	// DeploymentStatusSkipped is a request refused because queuing it would pass a bound on
+	// the work one event may create (Config.MaxDeploymentRequestsPerEvent or
+	// Config.MaxDeploymentChainLength); its Reason names the bound. The deployment runner
+	// leaves it alone.
+	DeploymentStatusSkipped = "skipped"
 )
 
 // EmitParams is an event to deliver.
@@ -49,8 +51,8 @@ type EmitParams struct {
 }
 
 // EmitResult says what Emit stored. Deliveries counts the HTTP deliveries enqueued and
-// DeploymentRequests the deployment requests recorded (queued or cycle_detected), both
-// including those of deployment_queued events the call set off. Replayed is true when the
+// DeploymentRequests the deployment requests recorded (queued, cycle_detected or skipped),
+// both including those of deployment_queued events the call set off. Replayed is true when the
 // result is the stored answer to an earlier call with the same idempotency key.
 type EmitResult struct {
 	EventID            string `json:"eventId"`
@@ -84,8 +86,9 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 		return nil, fmt.Errorf("emit %s for %s: build the payload: %w", p.Filter, p.Subject.String(), err)
 	}
 	var res *EmitResult
+	var stopped *emitter // set when deployment chains were stopped, for the log
 	err = e.store.EventEmit(ctx, func(tx store.EmitTx) error {
-		res = &EmitResult{EventID: eventID} // the store may run fn again after a conflict
+		res, stopped = &EmitResult{EventID: eventID}, nil // the store may run fn again after a conflict
 		if p.IdempotencyKey != "" {
 			prev, err := tx.IdempotencyGet(ctx, p.Subject.Org, p.IdempotencyKey, now.Add(-IdempotencyWindow))
 			switch {
@@ -106,6 +109,9 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 		}
 		if err := em.emit(ctx, ev); err != nil {
 			return err
+		}
+		if em.stopped > 0 {
+			stopped = &em
 		}
 		if p.IdempotencyKey != "" {
 			b, err := json.Marshal(res)
@@ -128,6 +134,11 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 	}
 	e.log.InfoContext(ctx, "event emitted", "event", res.EventID, "filter", string(p.Filter),
 		"subject", p.Subject.String(), "deliveries", res.Deliveries, "deployment_requests", res.DeploymentRequests)
+	if stopped != nil {
+		e.log.WarnContext(ctx, "deployment chains stopped", "event", res.EventID, "requests_not_queued", stopped.stopped,
+			"first_target", stopped.firstStop.Target.String(), "first_status", stopped.firstStop.Status,
+			"first_reason", stopped.firstStop.Reason)
+	}
 	if res.Deliveries > 0 {
 		e.notify()
 	}
@@ -143,14 +154,49 @@ func (e *Engine) notify() {
 }
 
 // emitter stores one event and what follows from it inside EventEmit's transaction.
+//
+// pulumi_deployments hooks can chain stacks to each other: a deployment request for a stack
+// emits deployment_queued about it, whose own pulumi_deployments hooks request more. Hooks
+// that chain n stacks all to all would set off about (n-1)! requests, all in this one
+// transaction, so the work one Emit creates is bounded. The chain is walked breadth first
+// (the targets nearest the event first); Config.MaxDeploymentRequestsPerEvent bounds how many
+// requests are queued in all, and Config.MaxDeploymentChainLength how many follow one
+// another. A request past either bound is recorded as skipped with the reason and emits
+// nothing, so the chain stops there. Every event stored is either the one emitted or the
+// deployment_queued of a queued request, so an Emit stores at most
+// MaxDeploymentRequestsPerEvent+1 events, each with one delivery or request record per
+// matching hook.
 type emitter struct {
 	e   *Engine
 	tx  store.EmitTx
 	now time.Time
 	res *EmitResult
+	// queued counts the deployment requests queued so far.
+	queued int
+	// next holds the deployment_queued events still to store, in the order they were queued.
+	next []*store.Event
+	// stopped counts the requests recorded as cycle_detected or skipped; firstStop is the first.
+	stopped   int
+	firstStop *store.DeploymentRequest
 }
 
+// emit stores ev and, breadth first, every deployment_queued event it sets off.
 func (em *emitter) emit(ctx context.Context, ev *store.Event) error {
+	em.next = append(em.next[:0], ev)
+	for len(em.next) > 0 {
+		ev := em.next[0]
+		em.next[0] = nil
+		em.next = em.next[1:]
+		if err := em.store(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// store stores one event with its deliveries and deployment requests; a queued request adds
+// its deployment_queued event to em.next.
+func (em *emitter) store(ctx context.Context, ev *store.Event) error {
 	if err := em.tx.EventInsert(ctx, ev); err != nil {
 		return fmt.Errorf("store event: %w", err)
 	}
@@ -204,8 +250,9 @@ func (em *emitter) emit(ctx context.Context, ev *store.Event) error {
 	return nil
 }
 
-// deploy records the deployment request a pulumi_deployments hook makes for ev and, unless
-// the target is already in ev's chain of causes, emits deployment_queued for the target.
+// deploy records the deployment request a pulumi_deployments hook makes for ev and, unless the
+// target is already in ev's chain of causes or a bound is reached, queues deployment_queued
+// for the target.
 func (em *emitter) deploy(ctx context.Context, ev *store.Event, h *store.Hook) error {
 	project, stack, err := webhook.ParseDeploymentTarget(h.PayloadURL)
 	if err != nil {
@@ -218,25 +265,36 @@ func (em *emitter) deploy(ctx context.Context, ev *store.Event, h *store.Hook) e
 		ID: newID(), Target: target, HookID: h.ID, EventID: ev.ID, Cause: cause,
 		Status: DeploymentStatusQueued, CreatedAt: em.now,
 	}
+	cfg := &em.e.cfg
 	switch {
 	case slices.Contains(ev.Cause, name):
 		req.Status = DeploymentStatusCycleDetected
 		req.Reason = fmt.Sprintf("cycle: %s was already deployed earlier in this chain (%s); no deployment is queued and the chain stops here",
 			name, strings.Join(cause, " -> "))
-	case len(ev.Cause) >= CauseDepthMax:
-		req.Status = DeploymentStatusCycleDetected
-		req.Reason = fmt.Sprintf("chain too long: %d deployments in a row triggered each other (limit %d); no deployment is queued and the chain stops here",
-			len(ev.Cause), CauseDepthMax)
+	case len(ev.Cause) >= cfg.MaxDeploymentChainLength:
+		req.Status = DeploymentStatusSkipped
+		req.Reason = fmt.Sprintf("chain too long: %d deployments in a row triggered each other (limit %d, MaxDeploymentChainLength); no deployment is queued and the chain stops here",
+			len(ev.Cause), cfg.MaxDeploymentChainLength)
+	case em.queued >= cfg.MaxDeploymentRequestsPerEvent:
+		req.Status = DeploymentStatusSkipped
+		req.Reason = fmt.Sprintf("too many deployments from one event: the %s event %s already queued %d deployments (limit %d, MaxDeploymentRequestsPerEvent); no deployment is queued and the chain stops here",
+			ev.Filter, ev.ID, em.queued, cfg.MaxDeploymentRequestsPerEvent)
 	}
 	if err := em.tx.DeploymentRequestInsert(ctx, req); err != nil {
 		return fmt.Errorf("store deployment request for %s: %w", name, err)
 	}
 	em.res.DeploymentRequests++
 	if req.Status != DeploymentStatusQueued {
-		em.e.log.WarnContext(ctx, "deployment chain stopped", "target", name, "hook", h.Ref().String(),
-			"event", ev.ID, "reason", req.Reason)
+		// One warning per Emit, with the first reason: a bound reached can stop many chains.
+		if em.stopped == 0 {
+			em.firstStop = req
+		}
+		em.stopped++
+		em.e.log.DebugContext(ctx, "deployment chain stopped", "target", name, "hook", h.Ref().String(),
+			"event", ev.ID, "status", req.Status, "reason", req.Reason)
 		return nil
 	}
+	em.queued++
 	id := newID()
 	payload, err := render.Payload(render.PayloadParams{
 		EventID: id, Filter: webhook.DeploymentQueued, Subject: target,
@@ -245,10 +303,11 @@ func (em *emitter) deploy(ctx context.Context, ev *store.Event, h *store.Hook) e
 	if err != nil {
 		return fmt.Errorf("render deployment_queued for %s: %w", name, err)
 	}
-	return em.emit(ctx, &store.Event{
+	em.next = append(em.next, &store.Event{
 		ID: id, Filter: webhook.DeploymentQueued, Kind: webhook.DeploymentQueued.Kind(), Subject: target,
 		Payload: payload, Cause: cause, CreatedAt: em.now,
 	})
+	return nil
 }
 
 func (p EmitParams) validate() error {

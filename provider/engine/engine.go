@@ -21,7 +21,23 @@ const (
 	PollIntervalDefault      = 250 * time.Millisecond
 	RetryAfterMaxDefault     = time.Hour
 	ShutdownTimeoutDefault   = 30 * time.Second
+	// MaxDeploymentRequestsPerEventDefault bounds the deployment requests one event queues,
+	// counting those of the deployment_queued events it sets off.
+	MaxDeploymentRequestsPerEventDefault = 100
+	// MaxDeploymentChainLengthDefault bounds how many deployment requests follow one another
+	// in a chain (a deployment_queued event whose pulumi_deployments hook requests the next).
+	MaxDeploymentChainLengthDefault = 16
 )
+
+// PerOrgLimitDefault is the default Config.PerOrgLimit for a process with workers workers: all
+// but an eighth of them, keeping at least one for other organizations (7 of the default 8).
+// A single worker cannot be shared, so one worker's cap is 1.
+func PerOrgLimitDefault(workers int) int {
+	if workers <= 1 {
+		return 1
+	}
+	return workers - max(1, workers/8)
+}
 
 // RetryScheduleDefault spreads eight retries over about a day: after the first attempt fails,
 // the next ones wait these delays (each with up to ±20% jitter).
@@ -46,6 +62,11 @@ type Config struct {
 	// PerEndpointLimit caps concurrent deliveries to one endpoint (host:port), across workers
 	// and processes.
 	PerEndpointLimit int
+	// PerOrgLimit caps how many of this process's workers one organization's deliveries hold at
+	// once, so that one organization's slow endpoints cannot take every worker while another
+	// organization's deliveries wait. 0 means PerOrgLimitDefault(Workers): every worker but
+	// an eighth (at least one is kept for the others). Set it to Workers for no cap.
+	PerOrgLimit int
 	// Timeout bounds one HTTP attempt. Lease, the time a claim is held, is derived from it.
 	Timeout time.Duration
 	// RetrySchedule lists the waits between attempts; its length is the number of retries.
@@ -56,6 +77,11 @@ type Config struct {
 	ResponseBodyLimit int
 	// PollInterval is how often idle workers look for work emitted by other processes.
 	PollInterval time.Duration
+	// MaxDeploymentRequestsPerEvent bounds the deployment requests one Emit queues in all, and
+	// MaxDeploymentChainLength how many follow one another in a chain; requests past either
+	// are recorded with status skipped and the reason, and go no further (see Emit).
+	MaxDeploymentRequestsPerEvent int
+	MaxDeploymentChainLength      int
 	// ConsoleURL is the base of links in payloads (updateUrl, deploymentUrl).
 	ConsoleURL string
 	// Observer, when set, is told about every attempt (for metrics).
@@ -88,6 +114,9 @@ func (c Config) WithDefaults() Config {
 	if c.PerEndpointLimit == 0 {
 		c.PerEndpointLimit = PerEndpointLimitDefault
 	}
+	if c.PerOrgLimit == 0 && c.Workers > 0 {
+		c.PerOrgLimit = PerOrgLimitDefault(c.Workers)
+	}
 	if c.Timeout == 0 {
 		c.Timeout = TimeoutDefault
 	}
@@ -103,6 +132,12 @@ func (c Config) WithDefaults() Config {
 	if c.PollInterval == 0 {
 		c.PollInterval = PollIntervalDefault
 	}
+	if c.MaxDeploymentRequestsPerEvent == 0 {
+		c.MaxDeploymentRequestsPerEvent = MaxDeploymentRequestsPerEventDefault
+	}
+	if c.MaxDeploymentChainLength == 0 {
+		c.MaxDeploymentChainLength = MaxDeploymentChainLengthDefault
+	}
 	if c.ConsoleURL == "" {
 		c.ConsoleURL = "https://app.pulumi.com"
 	}
@@ -117,6 +152,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: Config.Workers is %d: give a positive number of workers", c.Workers)
 	case c.PerEndpointLimit < 0:
 		return fmt.Errorf("engine: Config.PerEndpointLimit is %d: give a positive limit", c.PerEndpointLimit)
+	case c.PerOrgLimit < 0:
+		return fmt.Errorf("engine: Config.PerOrgLimit is %d: give a positive limit (Workers for no cap)", c.PerOrgLimit)
 	case c.Timeout < 0:
 		return fmt.Errorf("engine: Config.Timeout is %s: give a positive duration", c.Timeout)
 	case c.RetryAfterMax < 0:
@@ -125,6 +162,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: Config.PollInterval is %s: give a positive duration", c.PollInterval)
 	case c.ResponseBodyLimit < 0:
 		return fmt.Errorf("engine: Config.ResponseBodyLimit is %d: give a positive number of bytes", c.ResponseBodyLimit)
+	case c.MaxDeploymentRequestsPerEvent < 0:
+		return fmt.Errorf("engine: Config.MaxDeploymentRequestsPerEvent is %d: give a positive number of requests", c.MaxDeploymentRequestsPerEvent)
+	case c.MaxDeploymentChainLength < 0:
+		return fmt.Errorf("engine: Config.MaxDeploymentChainLength is %d: give a positive number of requests", c.MaxDeploymentChainLength)
 	}
 	for i, d := range c.RetrySchedule {
 		if d <= 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -300,22 +301,135 @@ func TestDeploymentCycles(t *testing.T) {
 	t.Run("depth bound", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		const chain = CauseDepthMax + 4
+		const chain = MaxDeploymentChainLengthDefault + 4
 		for i := range chain {
 			b.createHook(t, deployHook("next", stack(stackName(i)), "p/"+stackName(i+1)))
 		}
 		res := b.emit(t, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stack(stackName(0))})
-		if res.DeploymentRequests != CauseDepthMax+1 {
-			t.Fatalf("EmitResult = %+v, want %d requests (the last refused)", res, CauseDepthMax+1)
+		if res.DeploymentRequests != MaxDeploymentChainLengthDefault+1 {
+			t.Fatalf("EmitResult = %+v, want %d requests (the last refused)", res, MaxDeploymentChainLengthDefault+1)
 		}
-		last, err := b.eng.DeploymentRequests(ctx, stack(stackName(CauseDepthMax+1)))
-		if err != nil || len(last) != 1 || last[0].Status != DeploymentStatusCycleDetected || !strings.Contains(last[0].Reason, "too long") {
+		last, err := b.eng.DeploymentRequests(ctx, stack(stackName(MaxDeploymentChainLengthDefault+1)))
+		if err != nil || len(last) != 1 || last[0].Status != DeploymentStatusSkipped || !strings.Contains(last[0].Reason, "too long") ||
+			!strings.Contains(last[0].Reason, "MaxDeploymentChainLength") {
 			t.Fatalf("request at the bound = %+v, %v", last, err)
 		}
-		if beyond, _ := b.eng.DeploymentRequests(ctx, stack(stackName(CauseDepthMax+2))); len(beyond) != 0 {
+		if beyond, _ := b.eng.DeploymentRequests(ctx, stack(stackName(MaxDeploymentChainLengthDefault+2))); len(beyond) != 0 {
 			t.Errorf("the chain went past the bound: %+v", beyond)
 		}
 	})
+}
+
+// TestDeploymentAllToAll chains 8 stacks to each other with pulumi_deployments hooks, every
+// stack to every other. Unbounded, one update would set off about 7! (5,040) chains and tens
+// of thousands of requests inside one store transaction. Bounded, the event queues exactly
+// MaxDeploymentRequestsPerEvent deployments, nearest targets first, records the rest as
+// skipped with the reason, and stores one deployment_queued event per queued request.
+func TestDeploymentAllToAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const stacks, perEvent = 8, 20
+	b := setup(t, func(c *Config) { c.MaxDeploymentRequestsPerEvent = perEvent })
+	stack := func(i int) webhook.Scope { return webhook.Scope{Org: "acme", Project: "p", Stack: stackName(i)} }
+	for i := range stacks {
+		for j := range stacks {
+			if i != j {
+				b.createHook(t, deployHook("to-"+stackName(j), stack(i), "p/"+stackName(j)))
+			}
+		}
+	}
+	b.createHook(t, hookSpec("watch", "http://127.0.0.1:9/", func(s *webhook.Spec) {
+		s.Filters = []webhook.Filter{webhook.DeploymentQueued}
+	}))
+
+	res := b.emit(t, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stack(0)})
+
+	n := map[string]int{}
+	depth := map[int]int{} // queued requests by chain length
+	var all []*store.DeploymentRequest
+	for i := range stacks {
+		rs, err := b.eng.DeploymentRequests(ctx, stack(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, rs...)
+	}
+	for _, r := range all {
+		n[r.Status]++
+		switch r.Status {
+		case DeploymentStatusQueued:
+			depth[len(r.Cause)]++
+		case DeploymentStatusSkipped:
+			if !strings.Contains(r.Reason, "MaxDeploymentRequestsPerEvent") || !strings.Contains(r.Reason, fmt.Sprint(perEvent)) {
+				t.Errorf("skipped request's reason = %q, want it to name the bound", r.Reason)
+			}
+		}
+	}
+	if n[DeploymentStatusQueued] != perEvent {
+		t.Fatalf("queued %d deployments (%v), want exactly the bound %d", n[DeploymentStatusQueued], n, perEvent)
+	}
+	// Breadth first: the event's 7 direct targets, then 13 of the 42 two steps away.
+	if depth[1] != stacks-1 || depth[2] != perEvent-(stacks-1) || len(depth) != 2 {
+		t.Errorf("queued requests by chain length = %v, want the 7 direct targets first", depth)
+	}
+	// Each stored deployment_queued event has 7 deployers; the first 20 decisions queue, and
+	// every other decision is a cycle or skipped: (1 + 20) events x 7 hooks.
+	if len(all) != (1+perEvent)*(stacks-1) || res.DeploymentRequests != len(all) {
+		t.Errorf("recorded %d requests, EmitResult says %d; want %d", len(all), res.DeploymentRequests, (1+perEvent)*(stacks-1))
+	}
+	if n[DeploymentStatusSkipped] == 0 || n[DeploymentStatusCycleDetected] == 0 {
+		t.Errorf("statuses = %v, want cycles and skipped ones recorded", n)
+	}
+	// One deployment_queued delivery per queued request reached the watcher.
+	if res.Deliveries != perEvent {
+		t.Errorf("EmitResult = %+v, want %d deliveries to the watcher", res, perEvent)
+	}
+	var events int
+	if err := b.store.DB().QueryRow(`SELECT COUNT(*) FROM events`).Scan(&events); err != nil || events != perEvent+1 {
+		t.Errorf("stored %d events (%v), want the update and %d deployment_queued", events, err, perEvent)
+	}
+	if !strings.Contains(b.logs.String(), "deployment chains stopped") {
+		t.Errorf("no warning logged for the stopped chains")
+	}
+}
+
+// TestDeploymentAllToAllDefaults runs the same 8-stack all-to-all chain with the defaults: it
+// finishes (bounded by MaxDeploymentRequestsPerEventDefault) instead of building thousands of
+// requests in one transaction.
+func TestDeploymentAllToAllDefaults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const stacks = 8
+	b := setup(t)
+	stack := func(i int) webhook.Scope { return webhook.Scope{Org: "acme", Project: "p", Stack: stackName(i)} }
+	for i := range stacks {
+		for j := range stacks {
+			if i != j {
+				b.createHook(t, deployHook("to-"+stackName(j), stack(i), "p/"+stackName(j)))
+			}
+		}
+	}
+	emitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	res, err := b.eng.Emit(emitCtx, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stack(0)})
+	if err != nil {
+		t.Fatalf("Emit: %v", err)
+	}
+	queued := 0
+	for i := range stacks {
+		rs, err := b.eng.DeploymentRequests(ctx, stack(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Status == DeploymentStatusQueued {
+				queued++
+			}
+		}
+	}
+	if want := (1 + MaxDeploymentRequestsPerEventDefault) * (stacks - 1); queued != MaxDeploymentRequestsPerEventDefault || res.DeploymentRequests != want {
+		t.Fatalf("queued %d, recorded %d requests; want %d queued of %d", queued, res.DeploymentRequests, MaxDeploymentRequestsPerEventDefault, want)
+	}
 }
 
 func stackName(i int) string { return "s" + string(rune('a'+i)) }
@@ -523,13 +637,16 @@ func TestNewConfig(t *testing.T) {
 		t.Errorf("New without a store: %v", err)
 	}
 	for name, c := range map[string]Config{
-		"Workers":           {Store: st, Workers: -1},
-		"PerEndpointLimit":  {Store: st, PerEndpointLimit: -1},
-		"Timeout":           {Store: st, Timeout: -time.Second},
-		"RetrySchedule[1]":  {Store: st, RetrySchedule: []time.Duration{time.Second, 0}},
-		"RetryAfterMax":     {Store: st, RetryAfterMax: -1},
-		"PollInterval":      {Store: st, PollInterval: -1},
-		"ResponseBodyLimit": {Store: st, ResponseBodyLimit: -1},
+		"Workers":                       {Store: st, Workers: -1},
+		"PerEndpointLimit":              {Store: st, PerEndpointLimit: -1},
+		"PerOrgLimit":                   {Store: st, PerOrgLimit: -1},
+		"Timeout":                       {Store: st, Timeout: -time.Second},
+		"RetrySchedule[1]":              {Store: st, RetrySchedule: []time.Duration{time.Second, 0}},
+		"RetryAfterMax":                 {Store: st, RetryAfterMax: -1},
+		"PollInterval":                  {Store: st, PollInterval: -1},
+		"ResponseBodyLimit":             {Store: st, ResponseBodyLimit: -1},
+		"MaxDeploymentRequestsPerEvent": {Store: st, MaxDeploymentRequestsPerEvent: -1},
+		"MaxDeploymentChainLength":      {Store: st, MaxDeploymentChainLength: -1},
 	} {
 		if _, err := New(c); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("bad %s: %v, want an error naming it", name, err)
@@ -540,7 +657,14 @@ func TestNewConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.Config()
-	if c.Workers != WorkersDefault || c.Timeout != TimeoutDefault || c.PollInterval != PollIntervalDefault || len(c.RetrySchedule) != 8 || c.Lease() <= c.Timeout {
+	for workers, want := range map[int]int{1: 1, 2: 1, 4: 3, 8: 7, 16: 14, 64: 56} {
+		if got := PerOrgLimitDefault(workers); got != want {
+			t.Errorf("PerOrgLimitDefault(%d) = %d, want %d", workers, got, want)
+		}
+	}
+	if c.Workers != WorkersDefault || c.Timeout != TimeoutDefault || c.PollInterval != PollIntervalDefault || len(c.RetrySchedule) != 8 || c.Lease() <= c.Timeout ||
+		c.MaxDeploymentRequestsPerEvent != MaxDeploymentRequestsPerEventDefault || c.MaxDeploymentChainLength != MaxDeploymentChainLengthDefault ||
+		c.PerOrgLimit != 7 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }

@@ -71,7 +71,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.run = r
 	go e.dispatch(r)
 	e.log.InfoContext(ctx, "delivery workers started", "worker", e.worker, "workers", e.cfg.Workers,
-		"per_endpoint_limit", e.cfg.PerEndpointLimit, "lease", e.cfg.Lease().String())
+		"per_endpoint_limit", e.cfg.PerEndpointLimit, "per_org_limit", e.cfg.PerOrgLimit, "lease", e.cfg.Lease().String())
 	return nil
 }
 
@@ -278,7 +278,7 @@ func (e *Engine) cycle(r *workerRun, fs []finished, limit int) ([]*store.Claimed
 		Complete: ps,
 		Claim: store.DeliveryClaimParams{
 			Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: limit,
-			PerEndpointLimit: e.cfg.PerEndpointLimit,
+			PerEndpointLimit: e.cfg.PerEndpointLimit, PerOrgLimit: e.cfg.PerOrgLimit,
 		},
 	})
 	for i, f := range fs {
@@ -334,16 +334,20 @@ func (e *Engine) report(f finished, err error) {
 }
 
 // nextAttempt returns when to try again after attempt number attempts failed, or false when
-// the retry schedule is exhausted. A Retry-After from the endpoint replaces the scheduled wait,
-// bounded by RetryAfterMax; scheduled waits get ±20% jitter so retries do not arrive in waves.
+// the retry schedule is exhausted. The scheduled wait gets ±20% jitter so retries do not
+// arrive in waves. A Retry-After from the endpoint is the earliest time it wants to be asked
+// again, so it can only delay the next attempt, never bring it forward: the wait is the longer
+// of the two, with Retry-After bounded by RetryAfterMax. (An endpoint answering 503 with
+// Retry-After: 1 would otherwise use up every retry in seconds.)
 func (e *Engine) nextAttempt(attempts int, retryAfter time.Duration, now time.Time) (time.Time, bool) {
 	if attempts < 1 || attempts > len(e.cfg.RetrySchedule) {
 		return time.Time{}, false
 	}
+	wait := jitter(e.cfg.RetrySchedule[attempts-1])
 	if retryAfter > 0 {
-		return now.Add(min(retryAfter, e.cfg.RetryAfterMax)), true
+		wait = max(wait, min(retryAfter, e.cfg.RetryAfterMax))
 	}
-	return now.Add(jitter(e.cfg.RetrySchedule[attempts-1])), true
+	return now.Add(wait), true
 }
 
 // jitter returns d scaled by a random factor in [0.8, 1.2).

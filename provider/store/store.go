@@ -173,7 +173,9 @@ type DeploymentRequest struct {
 	// Cause is the chain of targets that led here, this one last.
 	Cause []string
 	// Status is "queued", or "cycle_detected" when the target already appears in the chain of
-	// causes: then no deployment_queued event is emitted and the chain stops.
+	// causes, or "skipped" when queuing it would pass a bound on the work one event may create
+	// (Reason names the bound): then no deployment_queued event is emitted and the chain stops.
+	// The deployment runner takes only queued requests.
 	Status    string
 	Reason    string
 	CreatedAt time.Time
@@ -205,12 +207,24 @@ type ClaimedDelivery struct {
 }
 
 // DeliveryClaimParams claims due work: pending deliveries whose NextAttemptAt has come, and
-// running ones whose lease has expired (their worker died). First attempts go ahead of retries.
-// No endpoint gets more than PerEndpointLimit deliveries running at once, counting those other
-// workers hold; PerEndpointLimit 0 means no cap. Claiming marks rows running, bumps Attempts,
-// sets LeaseUntil = Now+Lease and ClaimedBy = Worker, all in one statement. Limit <= 0 claims
-// nothing. A claim may return fewer than Limit deliveries while more are due (backends bound
-// how far they look); claim again when workers are still free.
+// running ones whose lease has expired (their worker died). No endpoint gets more than
+// PerEndpointLimit deliveries running at once, counting those other workers hold, and no
+// organization more than PerOrgLimit running under this Worker's claims (so one organization's
+// slow endpoints cannot hold every slot of a worker while another's deliveries wait); 0 means
+// no cap. Claiming marks rows running, bumps Attempts, sets LeaseUntil = Now+Lease and
+// ClaimedBy = Worker, all in one statement. Limit <= 0 claims nothing. A claim may return
+// fewer than Limit deliveries while more are due (backends bound how far they look); claim
+// again when workers are still free.
+//
+// Claims are fair, so nothing due starves:
+//   - first attempts and the rest (retries and expired leases) take turns slot by slot, the
+//     turn carrying over from one claim to the next: while both are due, each gets every other
+//     slot (a claim of one takes a retry at least every second time); when one class has
+//     nothing that fits, the other takes every slot;
+//   - within a class, the organization with the fewest deliveries running under this worker
+//     goes first, then the endpoint with the fewest running, then the earliest due: slots go
+//     round-robin across organizations and endpoints rather than to the oldest backlog;
+//   - an endpoint or organization at its cap does not hide the work behind it.
 //
 // Before it claims, a claim releases the claims of dead holders as DeliveryReleaseDead does
 // (backends may check at most about once a second). A claimed delivery whose hook's secret
@@ -223,6 +237,7 @@ type DeliveryClaimParams struct {
 	Lease            time.Duration
 	Limit            int
 	PerEndpointLimit int
+	PerOrgLimit      int
 }
 
 // DeliveryReleaseDeadParams releases the claims of dead holders. A holder is the Worker a
@@ -350,7 +365,9 @@ type AttemptRecordParams struct {
 	Now      time.Time
 }
 
-// QueueStats describes the queue for metrics and readiness.
+// QueueStats describes the queue for metrics and readiness. Every /readyz and /metrics
+// request reads it, so backends keep counters rather than count rows: its cost must not grow
+// with the delivery history.
 type QueueStats struct {
 	Pending int
 	Running int
@@ -360,7 +377,8 @@ type QueueStats struct {
 	NextDue time.Time
 	// HooksDisabled counts hooks the engine deactivated (inactive with a DisabledReason).
 	HooksDisabled int
-	// DeliveriesDone counts deliveries that reached succeeded or failed.
+	// DeliveriesDone counts deliveries that ever reached succeeded or failed; deleting them
+	// later (with their hook, or by pruning) does not lower it.
 	DeliveriesDone int
 }
 

@@ -121,7 +121,7 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 					d.State = store.DeliverySucceeded
 				}
 			}
-			args, err := deliveryRowArgs(&d, p.Event.ID, string(p.Event.Filter), string(p.Event.Kind), bodyInline, now)
+			args, err := deliveryRowArgs(&d, p.Event.ID, string(p.Event.Filter), string(p.Event.Kind), p.Event.Subject.Org, bodyInline, now)
 			if err != nil {
 				return err
 			}
@@ -130,6 +130,11 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 					return fmt.Errorf("delivery %s: %w", d.ID, store.ErrAlreadyExists)
 				}
 				return fmt.Errorf("sqlite: record ping delivery: %w", err)
+			}
+			var inserted insertCounts
+			inserted.add(d.State)
+			if err := inserted.write(ctx, tx); err != nil {
+				return err
 			}
 			lastErr := rec.Error
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = 1, last_error = ? WHERE id = ?`, lastErr, d.ID); err != nil {

@@ -17,12 +17,12 @@ import (
 // deliveryInsertBatch is how many deliveries one INSERT statement carries.
 const deliveryInsertBatch = 200
 
-const deliveryInsertColumns = `(id, event_id, hook_id, filter, kind, format, body, body_ref, endpoint, state, attempts,
+const deliveryInsertColumns = `(id, event_id, hook_id, filter, kind, format, body, body_ref, endpoint, org, state, attempts,
 	next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at)`
 
-// deliveryInsertRow has 13 parameters; attempts, lease_until, claimed_by and last_error are
+// deliveryInsertRow has 14 parameters; attempts, lease_until, claimed_by and last_error are
 // constants.
-const deliveryInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, '', '', ?, ?)`
+const deliveryInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, '', '', ?, ?)`
 
 // Where a delivery's body is (deliveries.body_ref): in the row, the event's payload, or else
 // the delivery_bodies row with that id.
@@ -103,9 +103,9 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	if len(ds) == 0 {
 		return nil
 	}
-	var filter, kind string
+	var filter, kind, org string
 	var payload []byte
-	err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, payload FROM events WHERE id = ?`, eventID).Scan(&filter, &kind, &payload)
+	err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = ?`, eventID).Scan(&filter, &kind, &org, &payload)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
 	}
@@ -116,8 +116,9 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	if err != nil {
 		return err
 	}
+	var inserted insertCounts
 	n := toNanos(now)
-	args := make([]any, 0, 13*deliveryInsertSizes[0])
+	args := make([]any, 0, 14*deliveryInsertSizes[0])
 	for start := 0; start < len(ds); {
 		size := 1
 		for _, sz := range deliveryInsertSizes {
@@ -129,10 +130,11 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 		chunk := ds[start : start+size]
 		args = args[:0]
 		for i := range chunk {
-			row, err := deliveryRowArgs(&chunk[i], eventID, filter, kind, refs[start+i], n)
+			row, err := deliveryRowArgs(&chunk[i], eventID, filter, kind, org, refs[start+i], n)
 			if err != nil {
 				return err
 			}
+			inserted.add(chunk[i].State)
 			args = append(args, row...)
 		}
 		start += size
@@ -142,6 +144,38 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 			}
 			return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
 		}
+	}
+	if inserted.pending > 0 {
+		t.s.claimSkips.gen.Add(1) // claims look behind capped endpoints and organizations again
+	}
+	return inserted.write(ctx, t.tx)
+}
+
+// insertCounts adds up inserted deliveries by the store_counts row that counts them; triggers
+// count every later change (migration 010).
+type insertCounts struct{ pending, running, done int }
+
+func (c *insertCounts) add(state store.DeliveryState) {
+	switch state {
+	case store.DeliveryPending, "": // "" is stored as pending
+		c.pending++
+	case store.DeliveryRunning:
+		c.running++
+	case store.DeliverySucceeded, store.DeliveryFailed:
+		c.done++
+	}
+}
+
+// write adds the counts to store_counts in one statement.
+func (c *insertCounts) write(ctx context.Context, tx queryer) error {
+	if *c == (insertCounts{}) {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE store_counts SET n = n + CASE name
+			WHEN 'deliveries_pending' THEN ?1 WHEN 'deliveries_running' THEN ?2 ELSE ?3 END
+		WHERE name IN ('deliveries_pending', 'deliveries_running', 'deliveries_done')`, c.pending, c.running, c.done)
+	if err != nil {
+		return fmt.Errorf("sqlite: count inserted deliveries: %w", err)
 	}
 	return nil
 }
@@ -208,9 +242,10 @@ func buildDeliveryInsertSQL(rows int) string {
 	return b.String()
 }
 
-// deliveryRowArgs returns the parameters of deliveryInsertRow. With bodyRef other than
-// bodyInline the row's body column is left empty: the body is read through the reference.
-func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind string, bodyRef, now int64) ([]any, error) {
+// deliveryRowArgs returns the parameters of deliveryInsertRow; org is the event's. With bodyRef
+// other than bodyInline the row's body column is left empty: the body is read through the
+// reference.
+func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind, org string, bodyRef, now int64) ([]any, error) {
 	if d.ID == "" {
 		d.ID = newID()
 	}
@@ -238,7 +273,7 @@ func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind string
 	if format == "" {
 		format = webhook.FormatDefault
 	}
-	return []any{d.ID, eventID, d.HookID, filter, kind, string(format), body, bodyRef, d.Endpoint, string(state), next, now, now}, nil
+	return []any{d.ID, eventID, d.HookID, filter, kind, string(format), body, bodyRef, d.Endpoint, org, string(state), next, now, now}, nil
 }
 
 func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {

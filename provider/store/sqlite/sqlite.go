@@ -165,6 +165,12 @@ type Store struct {
 	forgotten []store.HookRef
 	// wal makes acknowledged commits durable (see durable.go).
 	wal *walSyncer
+	// claimTurn counts the slots this store's claims handed out: first attempts and retries
+	// take turns across claims (claimPicker).
+	claimTurn atomic.Uint64
+	// claimSkips spares claims a scan for work behind capped endpoints and organizations that
+	// just found none.
+	claimSkips skipCache
 }
 
 var _ store.Store = (*Store)(nil)

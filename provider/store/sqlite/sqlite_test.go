@@ -394,10 +394,12 @@ func TestDeliveryClaimUsesIndexes(t *testing.T) {
 		index string
 		args  []any
 	}{
-		{claimHeldSQL, "deliveries_running", []any{now}},
-		{claimFirstSQL, "deliveries_first", []any{now, `["a:443"]`, 64}},
-		{claimRetrySQL, "deliveries_retry", []any{now, `[]`, 64}},
-		{claimExpiredSQL, "deliveries_running", []any{now, `[]`, 64}},
+		{claimHeldSQL, "deliveries_running", []any{now, "w"}},
+		{claimFirstSQL, "deliveries_first", []any{now, `["a:443"]`, 64, `["acme"]`}},
+		{claimRetrySQL, "deliveries_retry", []any{now, `[]`, 64, `[]`}},
+		{claimExpiredSQL, "deliveries_running", []any{now, `[]`, 64, `["acme"]`}},
+		{claimAgainSQL, "deliveries_retry", []any{now, `[]`, 64, `["acme"]`}},
+		{claimAgainSQL, "deliveries_running", []any{now, `[]`, 64, `["acme"]`}},
 		{claimUpdateSQL, "INTEGER PRIMARY KEY", []any{now, now, "w", `[1, 2]`}},
 	} {
 		plan := queryPlan(t, b.st.DB(), q.sql, q.args...)

@@ -1,8 +1,10 @@
 // Package storetest is the conformance suite every store.Store backend passes. A backend's
 // tests call Run with a function that opens a fresh, empty store; Run then exercises every
 // method, its success paths and its error paths (ErrNotFound, ErrAlreadyExists,
-// ErrLeaseLost), lease expiry, the per-endpoint cap, claim ordering, idempotency windows,
-// pagination, and that secrets never come back in a Hook.
+// ErrLeaseLost), lease expiry, the per-endpoint and per-organization caps, fair claims (first
+// attempts and retries taking turns, round-robin across organizations and endpoints: see
+// fairness.go), the queue's counters (stats.go), idempotency windows, pagination, and that
+// secrets never come back in a Hook.
 package storetest
 
 import (
@@ -79,6 +81,9 @@ func Run(t *testing.T, open Opener) {
 		{"CompleteManyMixed", testCompleteManyMixed},
 		{"CompleteManyLarge", testCompleteManyLarge},
 		{"ClaimCrowdedWindow", testClaimCrowdedWindow},
+		{"ClaimRetryNotStarved", testClaimRetryNotStarved},
+		{"ClaimRoundRobinOrgs", testClaimRoundRobinOrgs},
+		{"ClaimPerOrgCap", testClaimPerOrgCap},
 		{"Cycle", testCycle},
 		{"CycleInvalidClaim", testCycleInvalidClaim},
 		{"CycleCanceled", testCycleCanceled},
@@ -87,6 +92,7 @@ func Run(t *testing.T, open Opener) {
 		{"AttemptRecordRedelivery", testAttemptRecordRedelivery},
 		{"AttemptListPaging", testAttemptListPaging},
 		{"DeliveryStats", testDeliveryStats},
+		{"DeliveryStatsCounts", testDeliveryStatsCounts},
 		{"Tokens", testTokens},
 	}
 	for _, tc := range tests {
@@ -712,7 +718,8 @@ func testDeploymentRequests(t *testing.T, b *testBundle) {
 		{Target: stackScope("acme", "web", "prod"), HookID: h.ID, Cause: []string{"acme/web/prod"}, CreatedAt: T0},
 		{Target: stackScope("acme", "web", "prod"), HookID: h.ID, Cause: []string{"acme/web/prod", "acme/web/prod"}, Status: "cycle_detected",
 			Reason: "acme/web/prod is already in the chain", CreatedAt: T0.Add(time.Second)},
-		{Target: stackScope("acme", "api", "prod"), HookID: h.ID, CreatedAt: T0},
+		{Target: stackScope("acme", "api", "prod"), HookID: h.ID, Status: "skipped",
+			Reason: "too many deployments from one event (limit 100)", CreatedAt: T0},
 	}
 	err := b.st.EventEmit(b.ctx, func(tx store.EmitTx) error {
 		if err := tx.EventInsert(b.ctx, ev); err != nil {
@@ -746,6 +753,11 @@ func testDeploymentRequests(t *testing.T, b *testBundle) {
 	all, err := b.st.DeploymentRequestList(b.ctx, orgScope("acme"))
 	if err != nil || len(all) != 3 {
 		t.Fatalf("DeploymentRequestList(org) = %d, %v", len(all), err)
+	}
+	// A skipped request is recorded with its reason, for the record of what was asked.
+	if i := slices.IndexFunc(all, func(r *store.DeploymentRequest) bool { return r.ID == reqs[2].ID }); i < 0 ||
+		all[i].Status != "skipped" || all[i].Reason != reqs[2].Reason {
+		t.Fatalf("skipped request = %+v", all)
 	}
 	none, err := b.st.DeploymentRequestList(b.ctx, stackScope("acme", "web", "qa"))
 	if err != nil || len(none) != 0 {
@@ -865,7 +877,8 @@ func testClaimInvalid(t *testing.T, b *testBundle) {
 
 func testClaimOrder(t *testing.T, b *testBundle) {
 	h := createHook(t, b, spec(orgScope("acme"), "h"))
-	// Three deliveries; the first becomes a retry due earliest, yet the first attempts go first.
+	// Three deliveries; the first becomes a retry due earliest. First attempts and retries
+	// take turns: a claim of two takes the retry and the first attempt due first.
 	_, dids := emit(t, b, orgScope("acme"), webhook.StackCreated, enqueue{hook: h, next: T0})
 	cds := claim(t, b, "w", T0, 1, 0)
 	if len(cds) != 1 {
@@ -879,11 +892,11 @@ func testClaimOrder(t *testing.T, b *testBundle) {
 		enqueue{hook: h, next: T0.Add(3 * time.Second)}, enqueue{hook: h, next: T0.Add(2 * time.Second)})
 	now := T0.Add(time.Minute)
 	got := ids(claim(t, b, "w", now, 2, 0))
-	if want := []string{later[1], later[0]}; !slices.Equal(got, want) {
-		t.Fatalf("claim order = %v, want first attempts by due time %v (retry %s last)", got, want, dids[0])
+	if want := []string{later[1], dids[0]}; !slices.Equal(got, want) {
+		t.Fatalf("claim = %v, want the first attempt due first and the retry %v (first attempts listed first)", got, want)
 	}
-	if got := ids(claim(t, b, "w", now, 5, 0)); !slices.Equal(got, []string{dids[0]}) {
-		t.Fatalf("then claimed %v, want the retry %s", got, dids[0])
+	if got := ids(claim(t, b, "w", now, 5, 0)); !slices.Equal(got, []string{later[0]}) {
+		t.Fatalf("then claimed %v, want the other first attempt %s", got, later[0])
 	}
 }
 
