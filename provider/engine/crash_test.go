@@ -51,8 +51,9 @@ func runCrashChild(path string) int {
 	}
 	eng, err := New(Config{
 		Store: st, Logger: logger, AllowTargets: loopback, Workers: crashChildWorkers,
-		PerEndpointLimit: crashChildWorkers,
-		PollInterval:     20 * time.Millisecond, Timeout: timeout,
+		// One organization only: every worker may serve it, so a child can fill the endpoint.
+		PerEndpointLimit: crashChildWorkers, PerOrgLimit: crashChildWorkers,
+		PollInterval: 20 * time.Millisecond, Timeout: timeout,
 		Now: func() time.Time { return time.Now().Add(shift) },
 	})
 	if err != nil {
