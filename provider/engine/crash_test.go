@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -126,18 +127,6 @@ func (r *countingReceiver) counts() (distinct, total int) {
 	return len(r.seen), r.total
 }
 
-// waitUntil polls cond until it holds or the timeout passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // TestCrashRecovery stores crashEvents events, lets a child process deliver them, kills it
 // with SIGKILL midway, starts another child on the same file, and checks that every delivery
 // reached the receiver. At-least-once allows duplicates: the deliveries the first child had
@@ -168,7 +157,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	first := startCrashChild(t, b.path, 0)
-	waitUntil(t, 20*time.Second, "the first child to deliver a third", func() bool {
+	waitfor.Condition(t, "the first child to deliver a third", func() bool {
 		d, _ := rec.counts()
 		return d >= crashEvents/3
 	})
@@ -186,7 +175,7 @@ func TestCrashRecovery(t *testing.T) {
 	// The restarted process runs its clock one lease ahead: the dead child's claims have
 	// expired for it, as they would after waiting out the lease.
 	second := startCrashChild(t, b.path, b.eng.Config().Lease()+time.Second)
-	waitUntil(t, 20*time.Second, "every delivery to arrive", func() bool {
+	waitfor.Condition(t, "every delivery to arrive", func() bool {
 		d, _ := rec.counts()
 		if d < crashEvents {
 			return false
