@@ -1,108 +1,21 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-// The crash test re-executes this test binary as a delivery process: these variables tell the
-// child where the store is and how far its clock runs ahead.
 const (
-	crashEnvDB         = "ENGINE_CRASH_CHILD_DB"
-	crashEnvClockShift = "ENGINE_CRASH_CHILD_CLOCK_SHIFT"
-	crashChildWorkers  = 8
-	crashEvents        = 3000
+	crashChildWorkers = 8
+	crashEvents       = 3000
 )
-
-func TestMain(m *testing.M) {
-	if path := os.Getenv(crashEnvDB); path != "" {
-		os.Exit(runCrashChild(path))
-	}
-	os.Exit(m.Run())
-}
-
-// runCrashChild runs delivery workers on the store at path until it is killed or its stdin
-// closes (the parent test went away).
-func runCrashChild(path string) int {
-	shift, _ := time.ParseDuration(os.Getenv(crashEnvClockShift))
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Key: testKey, Logger: logger})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "crash child: open store:", err)
-		return 2
-	}
-	eng, err := New(Config{
-		Store: st, Logger: logger, AllowTargets: loopback, Workers: crashChildWorkers,
-		PerEndpointLimit: crashChildWorkers,
-		PollInterval:     20 * time.Millisecond, Timeout: 5 * time.Second,
-		Now: func() time.Time { return time.Now().Add(shift) },
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "crash child: new engine:", err)
-		return 2
-	}
-	if err := eng.Start(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "crash child: start:", err)
-		return 2
-	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_ = eng.Stop(stopCtx)
-	return 0
-}
-
-// crashChild is a running child process.
-type crashChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	output bytes.Buffer
-}
-
-func startCrashChild(t *testing.T, path string, shift time.Duration) *crashChild {
-	t.Helper()
-	c := &crashChild{cmd: exec.Command(os.Args[0])}
-	c.cmd.Env = append(os.Environ(), crashEnvDB+"="+path, crashEnvClockShift+"="+shift.String())
-	c.cmd.Stdout, c.cmd.Stderr = &c.output, &c.output
-	var err error
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start the child: %v", err)
-	}
-	t.Cleanup(func() {
-		if c.cmd.ProcessState == nil {
-			_ = c.cmd.Process.Kill()
-			_ = c.cmd.Wait()
-		}
-	})
-	return c
-}
-
-// kill sends SIGKILL: no chance to finish anything.
-func (c *crashChild) kill(t *testing.T) {
-	t.Helper()
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill the child: %v", err)
-	}
-	_ = c.cmd.Wait()
-}
 
 // countingReceiver counts requests per Pulumi-Webhook-ID.
 type countingReceiver struct {
@@ -156,7 +69,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("%d deliveries stored, want %d", len(ids), crashEvents)
 	}
 
-	first := startCrashChild(t, b.path, 0)
+	first := startChild(t, b.path, childOpts{workers: crashChildWorkers, limit: crashChildWorkers})
 	waitfor.Condition(t, "the first child to deliver a third", func() bool {
 		d, _ := rec.counts()
 		return d >= crashEvents/3
@@ -174,7 +87,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	// The restarted process runs its clock one lease ahead: the dead child's claims have
 	// expired for it, as they would after waiting out the lease.
-	second := startCrashChild(t, b.path, b.eng.Config().Lease()+time.Second)
+	second := startChild(t, b.path, childOpts{workers: crashChildWorkers, limit: crashChildWorkers, shift: b.eng.Config().Lease() + time.Second})
 	waitfor.Condition(t, "every delivery to arrive", func() bool {
 		d, _ := rec.counts()
 		if d < crashEvents {
@@ -211,6 +124,6 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("first child output:\n%s\nsecond child output:\n%s", first.output.String(), second.output.String())
+		t.Logf("first child output:\n%s\nsecond child output:\n%s", first.output(), second.output())
 	}
 }
