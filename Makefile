@@ -10,8 +10,8 @@ SERVER       := $(BIN)/pulumi-webhooks
 PLUGIN_LDFLAGS := -X github.com/pulumi-webhooks/pulumi-webhooks/provider/resource.Version=$(VERSION)
 SERVER_LDFLAGS := -X github.com/pulumi-webhooks/pulumi-webhooks/provider/cli.Version=$(VERSION)
 
-.PHONY: all build schema sdks check-generated reference check-reference install test test-unit \
-        test-provider test-integration bench demo toolchain deps vet clean
+.PHONY: all build schema sdks check-generated reference check-reference install test test-race \
+        test-unit test-provider test-integration bench demo toolchain deps vet clean
 
 all: build
 
@@ -63,8 +63,15 @@ vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l provider tests); test -z "$$unformatted" || { echo "gofmt needed: $$unformatted"; exit 1; }
 
-test: vet check-generated build deps
+test: vet check-generated build deps test-race
 	$(GO) test -count=1 -timeout 40m ./...
+
+# The race detector on the packages that run goroutines: the engine's delivery workers, the
+# store's connections, the server and the CLI's serve. The other packages run without it.
+RACE_PKGS := ./provider/engine/... ./provider/store/... ./provider/server/... ./provider/cli/...
+
+test-race:
+	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 
 # The main job end to end on the embedded default store: server, receiver, `pulumi up` on
 # examples/yaml, a few events, what the receiver got; then it cleans up after itself.

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/resource"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
@@ -252,7 +253,7 @@ func TestEmitHooksPingDeliveriesRedeliver(t *testing.T) {
 	if err := json.Unmarshal([]byte(ping), &pings); err != nil || len(pings) != 1 || pings[0].ResponseCode != 200 || pings[0].Kind != "ping" {
 		t.Fatalf("ping --json = %s (%v)", ping, err)
 	}
-	got := rcv.Wait(t, 1, 5*time.Second)[0]
+	got := rcv.Wait(t, 1)[0]
 	if err := signature.Verify("cli-secret", got.Header.Get(signature.HeaderSignature), got.Body); err != nil {
 		t.Errorf("ping signature: %v", err)
 	}
@@ -284,7 +285,7 @@ func TestEmitHooksPingDeliveriesRedeliver(t *testing.T) {
 	if err := json.Unmarshal([]byte(re), &res2); err != nil || len(res2) != 1 || res2[0].ID != pings[0].ID || res2[0].ResponseCode != 200 {
 		t.Fatalf("redeliver = %s (%v)", re, err)
 	}
-	if reqs := rcv.Wait(t, 3, 5*time.Second); reqs[2].Header.Get(signature.HeaderID) != pings[0].ID {
+	if reqs := rcv.Wait(t, 3); reqs[2].Header.Get(signature.HeaderID) != pings[0].ID {
 		t.Errorf("redelivered ID = %q", reqs[2].Header.Get(signature.HeaderID))
 	}
 	b.fails([]string{"not found"}, "redeliver", "acme/web/prod/s", "no-such-delivery")
@@ -471,13 +472,8 @@ func TestServeRunsAndStops(t *testing.T) {
 		t.Error("/metrics does not show the history pruner")
 	}
 	cancel() // as a signal would
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("serve exited %d", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := waitfor.Receive(t, "serve to stop", done); code != 0 {
+		t.Errorf("serve exited %d", code)
 	}
 }
 

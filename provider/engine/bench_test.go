@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -25,51 +26,86 @@ import (
 // so run them once each:
 //
 //	go test -run '^$' -bench . -benchtime 1x ./provider/engine/
+//
+// What a benchmark checks besides its figures (every delivery arrives once, an event reaches
+// exactly the hooks it matches) is checked on every test run too, by a test of the same
+// workload at a bounded size sharing its code.
+
+// benchTimer returns the benchmark's StartTimer and StopTimer, or nothing-doers in a test.
+func benchTimer(t testing.TB) (start, stop func()) {
+	if b, ok := t.(*testing.B); ok {
+		return b.StartTimer, b.StopTimer
+	}
+	return func() {}, func() {}
+}
 
 // benchEngine opens a store in a temporary directory and an engine on it.
-func benchEngine(b *testing.B, mods ...func(*Config)) (*Engine, *sqlite.Store) {
-	b.Helper()
-	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(b.TempDir(), "bench.db"), Key: testKey})
+func benchEngine(t testing.TB, mods ...func(*Config)) (*Engine, *sqlite.Store) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "bench.db"), Key: testKey})
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	b.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { st.Close() })
 	cfg := Config{Store: st, AllowTargets: loopback, Logger: slog.New(slog.DiscardHandler), PollInterval: 50 * time.Millisecond}
 	for _, m := range mods {
 		m(&cfg)
 	}
 	e, err := New(cfg)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	return e, st
 }
 
-// benchReceiver is a loopback endpoint that reads each body and answers 200, counting.
+// benchReceiver is a loopback endpoint that reads each body and answers 200, counting the
+// requests, in all and per delivery ID.
 type benchReceiver struct {
 	srv *httptest.Server
 	n   atomic.Int64
 	// onBody, when set, sees every body with its arrival time.
 	onBody func(body []byte, at time.Time)
+
+	mu   sync.Mutex
+	byID map[string]int
 }
 
-func newBenchReceiver(b *testing.B) *benchReceiver {
-	r := &benchReceiver{}
+func newBenchReceiver(t testing.TB) *benchReceiver {
+	r := &benchReceiver{byID: map[string]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		at := time.Now()
 		body, _ := io.ReadAll(req.Body)
 		if r.onBody != nil {
 			r.onBody(body, at)
 		}
+		r.mu.Lock()
+		r.byID[req.Header.Get("Pulumi-Webhook-ID")]++
+		r.mu.Unlock()
 		r.n.Add(1)
 		w.WriteHeader(http.StatusOK)
 	}))
-	b.Cleanup(r.srv.Close)
+	t.Cleanup(r.srv.Close)
 	return r
 }
 
-func benchCreateHooks(b *testing.B, e *Engine, specs []webhook.Spec) {
-	b.Helper()
+// checkOnce fails t unless every delivery of ids reached the receiver exactly once, and
+// nothing else did.
+func (r *benchReceiver) checkOnce(t testing.TB, ids map[string]bool) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id := range ids {
+		if n := r.byID[id]; n != 1 {
+			t.Errorf("delivery %s arrived %d times, want once", id, n)
+		}
+	}
+	if len(r.byID) != len(ids) {
+		t.Errorf("%d distinct deliveries arrived, want the %d stored", len(r.byID), len(ids))
+	}
+}
+
+func benchCreateHooks(t testing.TB, e *Engine, specs []webhook.Spec) {
+	t.Helper()
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -86,18 +122,7 @@ func benchCreateHooks(b *testing.B, e *Engine, specs []webhook.Spec) {
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
-}
-
-func waitFor(b *testing.B, timeout time.Duration, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("benchmark timed out")
-		}
-		time.Sleep(time.Millisecond)
+		t.Fatal(err)
 	}
 }
 
@@ -125,53 +150,95 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	)
 	for range b.N {
 		b.StopTimer()
-		rc := newBenchReceiver(b)
-		e, st := benchEngine(b, func(c *Config) { c.Workers = concurrency; c.PerEndpointLimit = concurrency })
-		specs := make([]webhook.Spec, hooks)
-		for i := range specs {
-			specs[i] = hookSpec("h"+strconv.Itoa(i), rc.srv.URL+"/hook", func(s *webhook.Spec) { s.Secret = "bench-secret" })
-		}
-		benchCreateHooks(b, e, specs)
-		ctx := context.Background()
-		var bodies [][]byte
-		for range deliveries / hooks {
-			res, err := e.Emit(ctx, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ds, err := st.DeliveryListByEvent(ctx, res.EventID)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, d := range ds {
-				bodies = append(bodies, d.Body)
-			}
-		}
+		tp := newThroughput(b, hooks, deliveries/hooks, concurrency)
 		b.StartTimer()
-
-		start := time.Now()
-		if err := e.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		waitFor(b, 2*time.Minute, func() bool {
-			if rc.n.Load() < deliveries {
-				return false
-			}
-			s, err := e.QueueStats(ctx)
-			return err == nil && s.Pending == 0 && s.Running == 0
-		})
-		engineElapsed := time.Since(start)
-		if err := e.Stop(ctx); err != nil {
-			b.Fatal(err)
-		}
-
-		plainElapsed := plainPosts(b, rc.srv.URL+"/hook", bodies, concurrency)
+		engineElapsed := tp.deliver()
+		b.StopTimer()
+		plainElapsed := plainPosts(b, tp.rc.srv.URL+"/hook", tp.bodies, concurrency)
 		engineRate := float64(deliveries) / engineElapsed.Seconds()
 		plainRate := float64(deliveries) / plainElapsed.Seconds()
 		b.ReportMetric(engineRate, "engine-deliveries/s")
 		b.ReportMetric(plainRate, "plain-posts/s")
 		b.ReportMetric(engineRate/plainRate, "ratio")
+		b.StartTimer()
 	}
+}
+
+// TestDeliveryThroughputCounts runs BenchmarkDeliveryThroughput's engine half at a bounded
+// size: every stored delivery reaches the receiver exactly once and the queue empties.
+func TestDeliveryThroughputCounts(t *testing.T) {
+	t.Parallel()
+	newThroughput(t, 20, 15, 8).deliver()
+}
+
+// throughput is the engine half of BenchmarkDeliveryThroughput, stored and ready to deliver.
+type throughput struct {
+	t      testing.TB
+	e      *Engine
+	rc     *benchReceiver
+	ids    map[string]bool
+	bodies [][]byte
+}
+
+// newThroughput stores events events to hooks hooks with secrets on one receiver, for an
+// engine of concurrency workers with the same per-endpoint cap.
+func newThroughput(t testing.TB, hooks, events, concurrency int) *throughput {
+	t.Helper()
+	tp := &throughput{t: t, rc: newBenchReceiver(t), ids: map[string]bool{}}
+	var st *sqlite.Store
+	tp.e, st = benchEngine(t, func(c *Config) { c.Workers = concurrency; c.PerEndpointLimit = concurrency })
+	specs := make([]webhook.Spec, hooks)
+	for i := range specs {
+		specs[i] = hookSpec("h"+strconv.Itoa(i), tp.rc.srv.URL+"/hook", func(s *webhook.Spec) { s.Secret = "bench-secret" })
+	}
+	benchCreateHooks(t, tp.e, specs)
+	ctx := context.Background()
+	for range events {
+		res, err := tp.e.Emit(ctx, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := st.DeliveryListByEvent(ctx, res.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != hooks || res.Deliveries != hooks {
+			t.Fatalf("an event to %d hooks stored %d deliveries (%d reported)", hooks, len(ds), res.Deliveries)
+		}
+		for _, d := range ds {
+			tp.ids[d.ID] = true
+			tp.bodies = append(tp.bodies, d.Body)
+		}
+	}
+	return tp
+}
+
+// deliver starts the workers, waits until the receiver has every delivery and the queue is
+// empty, stops them, checks that each delivery arrived once, and returns how long it took
+// from Start to the empty queue.
+func (tp *throughput) deliver() time.Duration {
+	t, ctx := tp.t, context.Background()
+	t.Helper()
+	start := time.Now()
+	if err := tp.e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.NoError(t, func() error {
+		if n := tp.rc.n.Load(); n < int64(len(tp.ids)) {
+			return fmt.Errorf("%d of %d deliveries arrived", n, len(tp.ids))
+		}
+		s, err := tp.e.QueueStats(ctx)
+		if err == nil && (s.Pending != 0 || s.Running != 0) {
+			err = fmt.Errorf("queue not empty: %+v", s)
+		}
+		return err
+	})
+	elapsed := time.Since(start)
+	if err := tp.e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tp.rc.checkOnce(t, tp.ids)
+	return elapsed
 }
 
 // plainPosts posts every body with concurrency goroutines and a stock client; it returns how
@@ -213,78 +280,105 @@ func plainPosts(b *testing.B, url string, bodies [][]byte, concurrency int) time
 // BenchmarkEventToFirstAttempt (2): events emitted at 1,000 per second, each to one hook; the
 // latency from calling Emit to the receiver getting the first attempt, p50 and p99.
 func BenchmarkEventToFirstAttempt(b *testing.B) {
-	const (
-		rate   = 1000
-		events = 3000
-	)
 	for range b.N {
+		lat, achieved := firstAttempts(b, 1000, 3000)
 		b.StopTimer()
-		rc := newBenchReceiver(b)
-		var mu sync.Mutex
-		sent := make([]time.Time, events)
-		lat := make([]time.Duration, 0, events)
-		rc.onBody = func(body []byte, at time.Time) {
-			var p struct {
-				Seq int `json:"benchSeq"`
-			}
-			if json.Unmarshal(body, &p) != nil {
-				return
-			}
-			mu.Lock()
-			lat = append(lat, at.Sub(sent[p.Seq]))
-			mu.Unlock()
-		}
-		e, _ := benchEngine(b, func(c *Config) { c.Workers = 16; c.PerEndpointLimit = 16 })
-		benchCreateHooks(b, e, []webhook.Spec{hookSpec("lat", rc.srv.URL+"/lat")})
-		ctx := context.Background()
-		if err := e.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-
-		start := time.Now()
-		var wg sync.WaitGroup
-		var next atomic.Int64
-		var emitErr atomic.Value
-		for range 4 { // enough emitters that one slow commit does not hold back the schedule
-			wg.Go(func() {
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= events {
-						return
-					}
-					time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
-					mu.Lock()
-					sent[i] = time.Now()
-					mu.Unlock()
-					_, err := e.Emit(ctx, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject,
-						Overrides: json.RawMessage(`{"benchSeq": ` + strconv.Itoa(i) + `}`)})
-					if err != nil {
-						emitErr.Store(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		achieved := float64(events) / time.Since(start).Seconds()
-		if err := emitErr.Load(); err != nil {
-			b.Fatal(err)
-		}
-		waitFor(b, time.Minute, func() bool { return rc.n.Load() >= events })
-		b.StopTimer()
-		if err := e.Stop(ctx); err != nil {
-			b.Fatal(err)
-		}
-		mu.Lock()
-		slices.Sort(lat)
 		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-		mu.Unlock()
 		b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 		b.ReportMetric(achieved, "events/s")
 		b.StartTimer()
 	}
+}
+
+// TestEventToFirstAttemptCounts runs BenchmarkEventToFirstAttempt at a bounded size: every
+// event emitted at the benchmark's rate reaches the receiver exactly once.
+func TestEventToFirstAttemptCounts(t *testing.T) {
+	t.Parallel()
+	firstAttempts(t, 1000, 200)
+}
+
+// firstAttempts emits events at rate per second, each to one hook, and returns the sorted
+// latencies from Emit to the receiver getting each one, and the rate achieved. It fails t
+// unless every event arrived exactly once.
+func firstAttempts(t testing.TB, rate, events int) ([]time.Duration, float64) {
+	t.Helper()
+	startTimer, stopTimer := benchTimer(t)
+	stopTimer()
+	rc := newBenchReceiver(t)
+	var mu sync.Mutex
+	sent := make([]time.Time, events)
+	arrived := make([]int, events)
+	lat := make([]time.Duration, 0, events)
+	rc.onBody = func(body []byte, at time.Time) {
+		var p struct {
+			Seq int `json:"benchSeq"`
+		}
+		if json.Unmarshal(body, &p) != nil || p.Seq < 0 || p.Seq >= events {
+			return
+		}
+		mu.Lock()
+		arrived[p.Seq]++
+		lat = append(lat, at.Sub(sent[p.Seq]))
+		mu.Unlock()
+	}
+	e, _ := benchEngine(t, func(c *Config) { c.Workers = 16; c.PerEndpointLimit = 16 })
+	benchCreateHooks(t, e, []webhook.Spec{hookSpec("lat", rc.srv.URL+"/lat")})
+	ctx := context.Background()
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	startTimer()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	var emitErr atomic.Value
+	for range 4 { // enough emitters that one slow commit does not hold back the schedule
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= events {
+					return
+				}
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+				mu.Lock()
+				sent[i] = time.Now()
+				mu.Unlock()
+				_, err := e.Emit(ctx, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject,
+					Overrides: json.RawMessage(`{"benchSeq": ` + strconv.Itoa(i) + `}`)})
+				if err != nil {
+					emitErr.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	achieved := float64(events) / time.Since(start).Seconds()
+	if err := emitErr.Load(); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.NoError(t, func() error {
+		if n := rc.n.Load(); n < int64(events) {
+			return fmt.Errorf("%d of %d events arrived", n, events)
+		}
+		return nil
+	})
+	stopTimer()
+	if err := e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, n := range arrived {
+		if n != 1 {
+			t.Errorf("event %d arrived %d times, want once", i, n)
+		}
+	}
+	slices.Sort(lat)
+	startTimer()
+	return lat, achieved
 }
 
 // BenchmarkFanOut10000 (3): one event matching 10,000 hooks; the time Emit takes to store the
@@ -294,29 +388,76 @@ func BenchmarkFanOut10000(b *testing.B) {
 		hooks       = 10000
 		fanOutEmits = 5
 	)
-	e, _ := benchEngine(b)
-	specs := make([]webhook.Spec, hooks)
-	for i := range specs {
-		specs[i] = hookSpec("fan"+strconv.Itoa(i), fmt.Sprintf("https://receiver%d.example.com/hook", i%100))
-	}
-	benchCreateHooks(b, e, specs)
-	ctx := context.Background()
+	e := fanOutEngine(b, hooks)
 	b.ResetTimer()
 	var times []time.Duration
 	for range b.N {
 		for range fanOutEmits {
-			start := time.Now()
-			res, err := e.Emit(ctx, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject})
-			times = append(times, time.Since(start))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if res.Deliveries != hooks {
-				b.Fatalf("%d deliveries, want %d", res.Deliveries, hooks)
-			}
+			times = append(times, emitExpecting(b, e, stackSubject, hooks))
 		}
 	}
 	reportDurations(b, times, "enqueue")
+}
+
+// TestFanOutCounts runs BenchmarkFanOut10000 at a bounded size: one event to every one of
+// many hooks stores one delivery per hook.
+func TestFanOutCounts(t *testing.T) {
+	t.Parallel()
+	const hooks = 300
+	e := fanOutEngine(t, hooks)
+	for range 2 {
+		emitExpecting(t, e, stackSubject, hooks)
+	}
+}
+
+// fanOutEngine is an engine with hooks org hooks of acme spread over 100 receivers.
+func fanOutEngine(t testing.TB, hooks int) *Engine {
+	t.Helper()
+	e, _ := benchEngine(t)
+	specs := make([]webhook.Spec, hooks)
+	for i := range specs {
+		specs[i] = hookSpec("fan"+strconv.Itoa(i), fmt.Sprintf("https://receiver%d.example.com/hook", i%100))
+	}
+	benchCreateHooks(t, e, specs)
+	return e
+}
+
+// emitExpecting emits an update to subject and returns how long Emit took; it fails t unless
+// the event was stored with want deliveries, each to a different hook.
+func emitExpecting(t testing.TB, e *Engine, subject webhook.Scope, want int) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	res, err := e.Emit(ctx, EmitParams{Filter: webhook.UpdateSucceeded, Subject: subject})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deliveries != want {
+		t.Fatalf("%d deliveries, want %d", res.Deliveries, want)
+	}
+	if _, ok := t.(*testing.B); ok {
+		return took // the benchmark's figures are Emit alone; its test reads the deliveries back
+	}
+	ds, err := e.store.DeliveryListByEvent(ctx, res.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := map[int64]bool{}
+	for _, d := range ds {
+		hooks[d.HookID] = true
+		h, err := e.store.HookGetByID(ctx, d.HookID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Scope.Stack != "" && h.Scope != subject {
+			t.Errorf("an event to %s was delivered to hook %s of %s", subject.String(), h.Name, h.Scope.String())
+		}
+	}
+	if len(ds) != want || len(hooks) != want {
+		t.Fatalf("the event stored %d deliveries to %d hooks, want %d to %d", len(ds), len(hooks), want, want)
+	}
+	return took
 }
 
 // reportDurations reports the mean, median and worst of times in milliseconds.
@@ -342,37 +483,43 @@ func BenchmarkMatching(b *testing.B) {
 	)
 	for _, stacks := range []int{1, 1000} {
 		b.Run(fmt.Sprintf("hooks=%d", stacks*perStack), func(b *testing.B) {
-			e, _ := benchEngine(b)
-			specs := make([]webhook.Spec, 0, stacks*perStack)
-			for s := range stacks {
-				scope := webhook.Scope{Org: "acme", Project: "web", Stack: "s" + strconv.Itoa(s)}
-				for h := range perStack {
-					specs = append(specs, webhook.Spec{Scope: scope, Name: "h" + strconv.Itoa(h), DisplayName: "h",
-						PayloadURL: "https://receiver.example.com/" + strconv.Itoa(h), Active: true,
-						Filters: []webhook.Filter{webhook.UpdateSucceeded}})
-				}
-			}
 			start := time.Now()
-			benchCreateHooks(b, e, specs)
-			b.Logf("created %d hooks in %s", len(specs), time.Since(start).Round(time.Millisecond))
-			subject := webhook.Scope{Org: "acme", Project: "web", Stack: "s" + strconv.Itoa(stacks/2)}
-			ctx := context.Background()
+			e, subject := matchingEngine(b, stacks, perStack)
+			b.Logf("created %d hooks in %s", stacks*perStack, time.Since(start).Round(time.Millisecond))
 			b.ResetTimer()
 			var times []time.Duration
 			for range b.N {
 				for range matchingEmits {
-					start := time.Now()
-					res, err := e.Emit(ctx, EmitParams{Filter: webhook.UpdateSucceeded, Subject: subject})
-					times = append(times, time.Since(start))
-					if err != nil {
-						b.Fatal(err)
-					}
-					if res.Deliveries != perStack {
-						b.Fatalf("%d deliveries, want %d", res.Deliveries, perStack)
-					}
+					times = append(times, emitExpecting(b, e, subject, perStack))
 				}
 			}
 			reportDurations(b, times, "emit")
 		})
 	}
+}
+
+// TestMatchingCounts runs BenchmarkMatching at a bounded size: an event to one stack among
+// many reaches exactly that stack's hooks.
+func TestMatchingCounts(t *testing.T) {
+	t.Parallel()
+	e, subject := matchingEngine(t, 40, 5)
+	emitExpecting(t, e, subject, 5)
+}
+
+// matchingEngine is an engine with perStack hooks on each of stacks stacks of acme/web, and
+// the stack in the middle.
+func matchingEngine(t testing.TB, stacks, perStack int) (*Engine, webhook.Scope) {
+	t.Helper()
+	e, _ := benchEngine(t)
+	specs := make([]webhook.Spec, 0, stacks*perStack)
+	for s := range stacks {
+		scope := webhook.Scope{Org: "acme", Project: "web", Stack: "s" + strconv.Itoa(s)}
+		for h := range perStack {
+			specs = append(specs, webhook.Spec{Scope: scope, Name: "h" + strconv.Itoa(h), DisplayName: "h",
+				PayloadURL: "https://receiver.example.com/" + strconv.Itoa(h), Active: true,
+				Filters: []webhook.Filter{webhook.UpdateSucceeded}})
+		}
+	}
+	benchCreateHooks(t, e, specs)
+	return e, webhook.Scope{Org: "acme", Project: "web", Stack: "s" + strconv.Itoa(stacks/2)}
 }

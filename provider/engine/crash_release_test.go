@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -53,10 +54,10 @@ func TestCrashReleasesEndpointAtOnce(t *testing.T) {
 	for range events {
 		eventIDs = append(eventIDs, b.emit(t, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject}).EventID)
 	}
-	childEnv := crashEnvTimeout + "=" + crashReleaseTimeout.String()
+	opts := childOpts{workers: crashChildWorkers, limit: crashChildWorkers, timeout: crashReleaseTimeout}
 
-	first := startCrashChild(t, b.path, 0, childEnv)
-	waitUntil(t, 60*time.Second, "the first child to fill the endpoint's cap with hanging requests", func() bool {
+	first := startChild(t, b.path, opts)
+	waitfor.Condition(t, "the first child to fill the endpoint's cap with hanging requests", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return held >= crashChildWorkers
@@ -75,9 +76,9 @@ func TestCrashReleasesEndpointAtOnce(t *testing.T) {
 	mu.Unlock()
 
 	restart := time.Now()
-	second := startCrashChild(t, b.path, 0, childEnv)
-	// Far shorter than the 135 s lease, far longer than the 5 s target.
-	waitUntil(t, 60*time.Second, "every delivery to arrive and be recorded after the restart", func() bool {
+	second := startChild(t, b.path, opts)
+	// waitfor.Limit (2 min) is shorter than the 135 s lease, far longer than the 5 s target.
+	waitfor.Condition(t, "every delivery to arrive and be recorded after the restart", func() bool {
 		mu.Lock()
 		n := len(done)
 		mu.Unlock()
@@ -109,6 +110,6 @@ func TestCrashReleasesEndpointAtOnce(t *testing.T) {
 		t.Errorf("%d deliveries took a second attempt, want the dead child's %d", released, crashChildWorkers)
 	}
 	if t.Failed() {
-		t.Logf("first child output:\n%s\nsecond child output:\n%s", first.output.String(), second.output.String())
+		t.Logf("first child output:\n%s\nsecond child output:\n%s", first.output(), second.output())
 	}
 }

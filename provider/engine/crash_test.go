@@ -1,113 +1,21 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-// The crash test re-executes this test binary as a delivery process: these variables tell the
-// child where the store is and how far its clock runs ahead.
 const (
-	crashEnvDB         = "ENGINE_CRASH_CHILD_DB"
-	crashEnvClockShift = "ENGINE_CRASH_CHILD_CLOCK_SHIFT"
-	crashEnvTimeout    = "ENGINE_CRASH_CHILD_TIMEOUT"
-	crashChildWorkers  = 8
-	crashEvents        = 3000
+	crashChildWorkers = 8
+	crashEvents       = 3000
 )
-
-func TestMain(m *testing.M) {
-	if path := os.Getenv(crashEnvDB); path != "" {
-		os.Exit(runCrashChild(path))
-	}
-	os.Exit(m.Run())
-}
-
-// runCrashChild runs delivery workers on the store at path until it is killed or its stdin
-// closes (the parent test went away).
-func runCrashChild(path string) int {
-	shift, _ := time.ParseDuration(os.Getenv(crashEnvClockShift))
-	timeout, _ := time.ParseDuration(os.Getenv(crashEnvTimeout))
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Key: testKey, Logger: logger})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "crash child: open store:", err)
-		return 2
-	}
-	eng, err := New(Config{
-		Store: st, Logger: logger, AllowTargets: loopback, Workers: crashChildWorkers,
-		// One organization only: every worker may serve it, so a child can fill the endpoint.
-		PerEndpointLimit: crashChildWorkers, PerOrgLimit: crashChildWorkers,
-		PollInterval: 20 * time.Millisecond, Timeout: timeout,
-		Now: func() time.Time { return time.Now().Add(shift) },
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "crash child: new engine:", err)
-		return 2
-	}
-	if err := eng.Start(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "crash child: start:", err)
-		return 2
-	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_ = eng.Stop(stopCtx)
-	return 0
-}
-
-// crashChild is a running child process.
-type crashChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	output bytes.Buffer
-}
-
-func startCrashChild(t *testing.T, path string, shift time.Duration, env ...string) *crashChild {
-	t.Helper()
-	c := &crashChild{cmd: exec.Command(os.Args[0])}
-	c.cmd.Env = append(append(os.Environ(), crashEnvDB+"="+path, crashEnvClockShift+"="+shift.String()), env...)
-	c.cmd.Stdout, c.cmd.Stderr = &c.output, &c.output
-	var err error
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start the child: %v", err)
-	}
-	t.Cleanup(func() {
-		if c.cmd.ProcessState == nil {
-			_ = c.cmd.Process.Kill()
-			_ = c.cmd.Wait()
-		}
-	})
-	return c
-}
-
-// kill sends SIGKILL: no chance to finish anything.
-func (c *crashChild) kill(t *testing.T) {
-	t.Helper()
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill the child: %v", err)
-	}
-	_ = c.cmd.Wait()
-}
 
 // countingReceiver counts requests per Pulumi-Webhook-ID.
 type countingReceiver struct {
@@ -130,18 +38,6 @@ func (r *countingReceiver) counts() (distinct, total int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.seen), r.total
-}
-
-// waitUntil polls cond until it holds or the timeout passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // TestCrashRecovery stores crashEvents events, lets a child process deliver them, kills it
@@ -173,8 +69,8 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("%d deliveries stored, want %d", len(ids), crashEvents)
 	}
 
-	first := startCrashChild(t, b.path, 0)
-	waitUntil(t, 20*time.Second, "the first child to deliver a third", func() bool {
+	first := startChild(t, b.path, childOpts{workers: crashChildWorkers, limit: crashChildWorkers})
+	waitfor.Condition(t, "the first child to deliver a third", func() bool {
 		d, _ := rec.counts()
 		return d >= crashEvents/3
 	})
@@ -191,8 +87,8 @@ func TestCrashRecovery(t *testing.T) {
 
 	// The restarted process runs its clock one lease ahead: the dead child's claims have
 	// expired for it, as they would after waiting out the lease.
-	second := startCrashChild(t, b.path, b.eng.Config().Lease()+time.Second)
-	waitUntil(t, 20*time.Second, "every delivery to arrive", func() bool {
+	second := startChild(t, b.path, childOpts{workers: crashChildWorkers, limit: crashChildWorkers, shift: b.eng.Config().Lease() + time.Second})
+	waitfor.Condition(t, "every delivery to arrive", func() bool {
 		d, _ := rec.counts()
 		if d < crashEvents {
 			return false
@@ -228,6 +124,6 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("first child output:\n%s\nsecond child output:\n%s", first.output.String(), second.output.String())
+		t.Logf("first child output:\n%s\nsecond child output:\n%s", first.output(), second.output())
 	}
 }

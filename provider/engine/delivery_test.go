@@ -135,6 +135,47 @@ func TestDeliveryRetriesUntilSuccess(t *testing.T) {
 	}
 }
 
+// TestRetryJitterVaries draws the next attempt of every scheduled retry many times: each draw
+// stays within ±20% of the scheduled wait, the draws differ from one another, and they fall on
+// both sides of the scheduled wait, so retries of many deliveries do not arrive in waves.
+func TestRetryJitterVaries(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const draws = 64
+	now := b.clock.Now()
+	for i, wait := range b.eng.Config().RetrySchedule {
+		lo, hi := wait*8/10, wait*12/10
+		seen := map[time.Duration]bool{}
+		var below, above int
+		for range draws {
+			next, ok := b.eng.nextAttempt(i+1, 0, now)
+			if !ok {
+				t.Fatalf("retry %d of %d: no next attempt", i+1, len(b.eng.Config().RetrySchedule))
+			}
+			d := next.Sub(now)
+			if d < lo || d > hi {
+				t.Errorf("retry %d: waits %s, want within [%s, %s]", i+1, d, lo, hi)
+			}
+			seen[d] = true
+			switch {
+			case d < wait:
+				below++
+			case d > wait:
+				above++
+			}
+		}
+		// With a uniform factor, a repeat or a one-sided run of 64 draws is as likely as
+		// 64 coin tosses landing the same way.
+		if len(seen) < draws-1 || below == 0 || above == 0 {
+			t.Errorf("retry %d (scheduled %s): %d distinct waits of %d draws, %d shorter and %d longer; want them spread around it",
+				i+1, wait, len(seen), draws, below, above)
+		}
+	}
+	if _, ok := b.eng.nextAttempt(len(b.eng.Config().RetrySchedule)+1, 0, now); ok {
+		t.Errorf("an attempt past the schedule got a next attempt")
+	}
+}
+
 func TestDeliveryGivesUpWhenScheduleRunsOut(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *Config) { c.RetrySchedule = []time.Duration{time.Second} })

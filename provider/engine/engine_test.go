@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
@@ -69,13 +70,7 @@ func (o *recordingObserver) HookDisabled(reason string) { o.ch <- observed{disab
 // next returns the next Observer call, failing the test after a while.
 func (o *recordingObserver) next(t *testing.T) observed {
 	t.Helper()
-	select {
-	case ev := <-o.ch:
-		return ev
-	case <-time.After(15 * time.Second):
-		t.Fatal("timed out waiting for a delivery attempt to finish")
-		return observed{}
-	}
+	return waitfor.Receive(t, "a delivery attempt to finish", o.ch)
 }
 
 // wantOutcome waits for the next finished attempt and checks its outcome.
@@ -166,7 +161,7 @@ func (b *testBundle) start(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), waitfor.Limit)
 		defer cancel()
 		if err := b.eng.Stop(ctx); err != nil {
 			t.Errorf("Stop: %v", err)
@@ -229,13 +224,7 @@ func (rc *receiver) requests() []received {
 // next waits for the next request the receiver gets.
 func (rc *receiver) next(t *testing.T) received {
 	t.Helper()
-	select {
-	case r := <-rc.arrived:
-		return r
-	case <-time.After(15 * time.Second):
-		t.Fatal("timed out waiting for a request at the receiver")
-		return received{}
-	}
+	return waitfor.Receive(t, "a request at the receiver", rc.arrived)
 }
 
 // stackSubject is the stack most tests emit events about.

@@ -37,7 +37,7 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 	clock := newFakeClock()
 	eng, err := New(Config{
 		Store: st, Logger: logger, Now: clock.Now, AllowTargets: loopback, Workers: 2,
-		Timeout: 200 * time.Millisecond, RetrySchedule: []time.Duration{time.Minute},
+		Timeout: 2 * time.Second, RetrySchedule: []time.Duration{time.Minute},
 		PollInterval: 10 * time.Millisecond, Observer: obs,
 	})
 	if err != nil {

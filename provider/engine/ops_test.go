@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -707,11 +708,7 @@ func TestStoreErrorsPropagate(t *testing.T) {
 			t.Errorf("%s: %v looks like not-found, want the database error", name, err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(b.logs.String(), "claiming deliveries failed") {
-		if time.Now().After(deadline) {
-			t.Fatal("the workers did not log the failing claim")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Condition(t, "the workers to log the failing claim", func() bool {
+		return strings.Contains(b.logs.String(), "claiming deliveries failed")
+	})
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 )
 
 // Every connection in these tests goes to 127.0.0.1 only: the refused-address paths are
@@ -59,12 +62,8 @@ func setup(t *testing.T) *testBundle {
 func (b *testBundle) expectAccepted(t *testing.T, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		select {
-		case c := <-b.accepted:
-			c.Close()
-		case <-time.After(5 * time.Second):
-			t.Fatalf("receiver accepted %d connections, want %d", i, n)
-		}
+		c := waitfor.Receive(t, fmt.Sprintf("connection %d of %d at the receiver", i+1, n), b.accepted)
+		c.Close()
 	}
 	select {
 	case c := <-b.accepted:
@@ -75,7 +74,7 @@ func (b *testBundle) expectAccepted(t *testing.T, n int) {
 }
 
 func ctxTimeout(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitfor.Limit)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/integration"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
@@ -148,8 +148,7 @@ func TestCreateRejectedByService(t *testing.T) {
 		assert.Contains(t, err.Error(), "displayName: is required: give the webhook a human-readable name")
 		if tb.remote() {
 			// The message is the server's 400 answer, field by field: the server validated it.
-			require.Eventually(t, func() bool { return tb.apiRequests(t, http.StatusBadRequest) == 1 },
-				5*time.Second, 10*time.Millisecond, "the server answered 400")
+			waitfor.Condition(t, "the server's 400 answer", func() bool { return tb.apiRequests(t, http.StatusBadRequest) == 1 })
 		}
 		hooks, err := tb.outside().HookList(context.Background(), store.HookListParams{})
 		require.NoError(t, err)

@@ -3,12 +3,14 @@ package server_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/signature"
@@ -32,6 +34,7 @@ func TestHookLifecycle(t *testing.T) {
 	rcv := servertest.NewReceiver(t)
 	for _, sc := range scopes {
 		t.Run(sc.name, func(t *testing.T) {
+			b := b.on(t)
 			body := hookBody("acme", rcv.URL())
 			body["name"] = "h1"
 			body["secret"] = "s3cret-" + sc.name
@@ -175,7 +178,7 @@ func TestPingDeliveriesRedeliver(t *testing.T) {
 	if !strings.Contains(ping.RequestHeaders, "Pulumi-Webhook-Signature: ") || ping.Timestamp < time.Now().Add(-time.Minute).Unix() {
 		t.Errorf("ping request headers/timestamp: %+v", ping)
 	}
-	reqs := rcv.Wait(t, 1, 5*time.Second)
+	reqs := rcv.Wait(t, 1)
 	if err := signature.Verify("ping-secret", reqs[0].Header.Get(signature.HeaderSignature), reqs[0].Body); err != nil {
 		t.Errorf("ping signature: %v", err)
 	}
@@ -190,16 +193,14 @@ func TestPingDeliveriesRedeliver(t *testing.T) {
 	if ev.Deliveries != 1 {
 		t.Fatalf("emit = %+v, want 1 delivery", ev)
 	}
-	reqs = rcv.Wait(t, 2, 5*time.Second)
+	reqs = rcv.Wait(t, 2)
 	evID := reqs[1].Header.Get(signature.HeaderID)
+	// The attempt is recorded just after the receiver answers.
 	var log []api.WebhookDelivery
-	deadline := time.Now().Add(5 * time.Second)
-	for len(log) < 2 && time.Now().Before(deadline) {
+	waitfor.Condition(t, "the update in the delivery log", func() bool {
 		b.do("acme", "GET", base+"/deliveries", nil).want(http.StatusOK).decode(&log)
-		if len(log) < 2 {
-			time.Sleep(20 * time.Millisecond) // the attempt is recorded just after the receiver answers
-		}
-	}
+		return len(log) >= 2
+	})
 	if len(log) != 2 || log[0].ID != evID || log[0].Kind != "stack_update" || log[1].ID != ping.ID {
 		t.Fatalf("deliveries = %+v, want the update then the ping, newest first", log)
 	}
@@ -217,7 +218,7 @@ func TestPingDeliveriesRedeliver(t *testing.T) {
 
 	var re api.WebhookDelivery
 	b.do("acme", "POST", base+"/deliveries/"+evID+"/redeliver", nil).want(http.StatusOK).decode(&re)
-	reqs = rcv.Wait(t, 3, 5*time.Second)
+	reqs = rcv.Wait(t, 3)
 	if re.ID != evID || re.ResponseCode != 200 || reqs[2].Header.Get(signature.HeaderID) != evID || string(reqs[2].Body) != string(reqs[1].Body) {
 		t.Errorf("redelivery = %+v; body same: %v", re, string(reqs[2].Body) == string(reqs[1].Body))
 	}
@@ -251,7 +252,7 @@ func TestEmitDeliversSignedEvents(t *testing.T) {
 	if res.EventID == "" || res.Deliveries != 1 {
 		t.Fatalf("emit = %+v, want 1 delivery (the stack hook; the org hook filters stack_created)", res)
 	}
-	got := stackRcv.Wait(t, 1, 5*time.Second)[0]
+	got := stackRcv.Wait(t, 1)[0]
 	if err := signature.Verify("stack-secret", got.Header.Get(signature.HeaderSignature), got.Body); err != nil {
 		t.Errorf("signature: %v", err)
 	}
@@ -264,13 +265,13 @@ func TestEmitDeliversSignedEvents(t *testing.T) {
 	if res.Deliveries != 1 {
 		t.Errorf("environment event = %+v, want 1 delivery", res)
 	}
-	envRcv.Wait(t, 1, 5*time.Second)
+	envRcv.Wait(t, 1)
 	b.do("acme", "POST", "/api/orgs/acme/events", map[string]any{"filter": "stack_created", "projectName": "web", "stackName": "new"}).
 		want(http.StatusAccepted).decode(&res)
 	if res.Deliveries != 1 {
 		t.Errorf("stack_created = %+v, want 1 delivery (the org hook)", res)
 	}
-	orgRcv.Wait(t, 1, 5*time.Second)
+	orgRcv.Wait(t, 1)
 	// An event nobody listens to is stored with no deliveries.
 	b.do("acme", "POST", "/api/orgs/acme/events", map[string]any{"filter": "update_failed", "projectName": "other", "stackName": "s"}).
 		want(http.StatusAccepted).decode(&res)
@@ -315,7 +316,7 @@ func TestEmitIdempotency(t *testing.T) {
 	if globex.EventID == res.EventID {
 		t.Errorf("globex replayed acme's event")
 	}
-	rcv.Wait(t, 2, 5*time.Second)
+	rcv.Wait(t, 2)
 	// Let the workers go idle, then check that exactly the two acme events were delivered.
 	waitQueueEmpty(t, b)
 	if n := len(rcv.Requests()); n != 2 {
@@ -326,20 +327,13 @@ func TestEmitIdempotency(t *testing.T) {
 // waitQueueEmpty waits until no delivery is pending or running.
 func waitQueueEmpty(t *testing.T, b *testBundle) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitfor.NoError(t, func() error {
 		st, err := b.Engine.QueueStats(t.Context())
-		if err != nil {
-			t.Fatalf("queue stats: %v", err)
+		if err == nil && (st.Pending != 0 || st.Running != 0) {
+			err = fmt.Errorf("queue not empty: %+v", st)
 		}
-		if st.Pending == 0 && st.Running == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue not empty after 10s: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 func TestHealthReadyMetrics(t *testing.T) {
@@ -357,8 +351,8 @@ func TestHealthReadyMetrics(t *testing.T) {
 		b.do("acme", "POST", "/api/stacks/acme/web/prod/hooks", h).want(http.StatusCreated)
 	}
 	b.do("acme", "POST", "/api/orgs/acme/events", map[string]any{"filter": "update_succeeded", "projectName": "web", "stackName": "prod"}).want(http.StatusAccepted)
-	ok.Wait(t, 1, 5*time.Second)
-	gone.Wait(t, 1, 5*time.Second)
+	ok.Wait(t, 1)
+	gone.Wait(t, 1)
 	waitQueueEmpty(t, b)
 	var h api.WebhookResponse
 	b.do("acme", "GET", "/api/stacks/acme/web/prod/hooks/gone", nil).want(http.StatusOK).decode(&h)
@@ -396,7 +390,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	if err := b.Engine.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ok.Wait(t, 2, 5*time.Second)
+	ok.Wait(t, 2)
 
 	b.Server.Drain()
 	if e := b.do("", "GET", "/readyz", nil).want(http.StatusServiceUnavailable).apiError(); e.Message != "shutting down" {

@@ -151,8 +151,7 @@ func TestBadInput(t *testing.T) {
 			for k, v := range c.header {
 				opts = append(opts, withHeader(k, v))
 			}
-			tb := &testBundle{Bundle: b.Bundle, t: t, openapi: b.openapi}
-			r := tb.do("acme", c.method, c.path, c.body, opts...).want(c.code)
+			r := b.on(t).do("acme", c.method, c.path, c.body, opts...).want(c.code)
 			e := r.apiError()
 			if c.code == 405 && r.Header.Get("Allow") == "" {
 				t.Errorf("405 without Allow")

@@ -13,86 +13,149 @@ import (
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/signature"
 )
 
-// Load test shape: loadClients clients send loadRequests requests in all, one in five
-// creating a hook and the rest emitting events to loadStacks stacks, while the workers
-// deliver; everything must finish within loadCap.
-const (
-	loadClients   = 20
-	loadRequests  = 2000
-	loadStacks    = 10
-	loadReceivers = 4
-	loadCap       = 30 * time.Second
+// loadShape is a load run: clients send requests in all, one in five creating a hook and the
+// rest emitting events to stacks, while the workers deliver to receivers.
+type loadShape struct {
+	clients, requests, stacks, receivers int
+}
+
+// benchLoad is the benchmark's load; testLoad is a smaller one that still has many clients
+// creating hooks and emitting events at once, for the test that runs every time.
+var (
+	benchLoad = loadShape{clients: 20, requests: 2000, stacks: 10, receivers: 4}
+	testLoad  = loadShape{clients: 8, requests: 240, stacks: 4, receivers: 2}
 )
 
-// BenchmarkAPILoad measures the API under concurrent load with deliveries running, and checks
-// that no request failed and no delivery was lost. Run it with
+// loadFigures are what a load run measured.
+type loadFigures struct {
+	latencies  []time.Duration // of every request, sorted
+	elapsed    time.Duration   // until the last request was answered
+	delivered  time.Duration   // until the last delivery arrived
+	deliveries int
+}
+
+// TestAPILoad runs testLoad: no request fails, and every delivery the events produced
+// arrives exactly once, signed.
+func TestAPILoad(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("sends a few hundred requests")
+	}
+	f := newLoad(t, testLoad).run()
+	t.Logf("%d requests from %d clients in %s; %d deliveries all arrived after %s",
+		len(f.latencies), testLoad.clients, f.elapsed.Round(time.Millisecond), f.deliveries, f.delivered.Round(time.Millisecond))
+}
+
+// BenchmarkAPILoad measures the API under concurrent load with deliveries running, with the
+// checks of TestAPILoad. Run it with
 //
 //	go test ./provider/server -run '^$' -bench APILoad -benchtime 1x
 //
 // It reports requests/s, p50 and p99 request latency, and deliveries/s.
 func BenchmarkAPILoad(b *testing.B) {
 	for range b.N {
-		runLoad(b)
+		b.StopTimer()
+		l := newLoad(b, benchLoad)
+		b.StartTimer()
+		f := l.run()
+		b.StopTimer()
+		pct := func(p float64) float64 {
+			return float64(f.latencies[int(p*float64(len(f.latencies)-1))].Microseconds()) / 1000
+		}
+		rate := float64(len(f.latencies)) / f.elapsed.Seconds()
+		b.ReportMetric(rate, "req/s")
+		b.ReportMetric(pct(0.50), "p50-ms")
+		b.ReportMetric(pct(0.99), "p99-ms")
+		b.ReportMetric(float64(f.deliveries)/f.delivered.Seconds(), "deliveries/s")
+		b.ReportMetric(float64(f.deliveries), "deliveries")
+		b.Logf("%d requests from %d clients in %s: %.0f req/s, p50 %.1f ms, p99 %.1f ms; %d deliveries all arrived after %s",
+			len(f.latencies), benchLoad.clients, f.elapsed.Round(time.Millisecond), rate,
+			pct(0.50), pct(0.99), f.deliveries, f.delivered.Round(time.Millisecond))
+		b.StartTimer()
 	}
 }
 
-func runLoad(b *testing.B) {
-	b.StopTimer()
-	srv := servertest.Start(b, servertest.Opts{Orgs: []string{"acme"}, Engine: func(c *engine.Config) {
+// load is a server with its receivers, ready for a load run.
+type load struct {
+	t     testing.TB
+	shape loadShape
+	srv   *servertest.Bundle
+	rcvs  []*servertest.Receiver
+}
+
+// newLoad starts the server and the receivers and gives every stack one hook, so every event
+// has somewhere to go.
+func newLoad(t testing.TB, shape loadShape) *load {
+	t.Helper()
+	l := &load{t: t, shape: shape}
+	l.srv = servertest.Start(t, servertest.Opts{Orgs: []string{"acme"}, Engine: func(c *engine.Config) {
 		c.Workers, c.PerEndpointLimit = 8, 8
 	}})
-	rcvs := make([]*servertest.Receiver, loadReceivers)
-	for i := range rcvs {
-		rcvs[i] = servertest.NewReceiver(b)
+	l.rcvs = make([]*servertest.Receiver, shape.receivers)
+	for i := range l.rcvs {
+		l.rcvs[i] = servertest.NewReceiver(t)
 	}
-	// Every stack starts with one hook, so every event has somewhere to go.
-	for s := range loadStacks {
-		if _, err := createLoadHook(srv, s, fmt.Sprintf("seed-%d", s), rcvs[s%loadReceivers].URL()); err != nil {
-			b.Fatal(err)
+	for s := range shape.stacks {
+		if _, err := createLoadHookWith(t.Context(), http.DefaultClient, l.srv, s, fmt.Sprintf("seed-%d", s), l.rcvs[s%shape.receivers].URL()); err != nil {
+			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), loadCap)
+	return l
+}
+
+// run sends the load, then waits for the deliveries. It fails the test if a request failed,
+// or a delivery was lost or arrived twice, or work is left in the queue.
+func (l *load) run() loadFigures {
+	t, shape := l.t, l.shape
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitfor.Limit)
 	defer cancel()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadClients}}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: shape.clients}}
+	defer hc.CloseIdleConnections()
 
 	var (
 		mu         sync.Mutex
-		latencies  []time.Duration
+		f          loadFigures
 		errs       []error
+		emits      int
 		deliveries int
 	)
-	b.StartTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for c := range loadClients {
+	for c := range shape.clients {
 		wg.Go(func() {
-			for i := range loadRequests / loadClients {
+			for i := range shape.requests / shape.clients {
 				if ctx.Err() != nil {
 					return
 				}
-				stack := (c*7 + i) % loadStacks
+				stack := (c*7 + i) % shape.stacks
 				t0 := time.Now()
 				var n int
 				var err error
-				if i%5 == 0 {
+				emit := i%5 != 0
+				if !emit {
 					// Most new hooks go to stacks nobody emits to, one in eight to a busy one.
-					target := loadStacks + stack
+					target := shape.stacks + stack
 					if i%40 == 0 {
 						target = stack
 					}
-					_, err = createLoadHookWith(ctx, hc, srv, target, fmt.Sprintf("c%d-%d", c, i), rcvs[(c+i)%loadReceivers].URL())
+					_, err = createLoadHookWith(ctx, hc, l.srv, target, fmt.Sprintf("c%d-%d", c, i), l.rcvs[(c+i)%shape.receivers].URL())
 				} else {
-					n, err = emitLoad(ctx, hc, srv, stack)
+					n, err = emitLoad(ctx, hc, l.srv, stack)
 				}
 				d := time.Since(t0)
 				mu.Lock()
-				latencies = append(latencies, d)
+				f.latencies = append(f.latencies, d)
 				deliveries += n
+				if emit && err == nil {
+					emits++
+				}
 				if err != nil {
 					errs = append(errs, err)
 				}
@@ -101,65 +164,53 @@ func runLoad(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	f.elapsed = time.Since(start)
 	if len(errs) > 0 {
-		b.Fatalf("%d of %d requests failed; first: %v", len(errs), len(latencies), errs[0])
+		t.Fatalf("%d of %d requests failed; first: %v", len(errs), len(f.latencies), errs[0])
 	}
-	if len(latencies) != loadRequests {
-		b.Fatalf("only %d of %d requests were sent within %s", len(latencies), loadRequests, loadCap)
+	if want := shape.requests / shape.clients * shape.clients; len(f.latencies) != want {
+		t.Fatalf("only %d of %d requests were sent within %s", len(f.latencies), want, waitfor.Limit)
+	}
+	// Every stack emitted to has its seed hook at least, so no event may go nowhere.
+	if deliveries < emits {
+		t.Fatalf("%d events produced %d deliveries; every event has at least its stack's seed hook", emits, deliveries)
 	}
 
 	// No lost delivery: every delivery the events produced arrives, signed, exactly once per ID.
-	seen := map[string]bool{}
-	for {
+	waitfor.NoError(t, func() error {
 		total := 0
-		for _, r := range rcvs {
+		for _, r := range l.rcvs {
 			total += len(r.Requests())
 		}
-		if total >= deliveries {
-			break
+		if total < deliveries {
+			return fmt.Errorf("%d of %d deliveries arrived", total, deliveries)
 		}
-		if ctx.Err() != nil {
-			b.Fatalf("only %d of %d deliveries arrived within %s", total, deliveries, loadCap)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	delivered := time.Since(start)
-	b.StopTimer()
-	for _, r := range rcvs {
+		return nil
+	})
+	f.delivered = time.Since(start)
+	f.deliveries = deliveries
+	seen := map[string]bool{}
+	for _, r := range l.rcvs {
 		for _, req := range r.Requests() {
 			id := req.Header.Get(signature.HeaderID)
 			if seen[id] {
-				b.Errorf("delivery %s arrived twice", id)
+				t.Errorf("delivery %s arrived twice", id)
 			}
 			seen[id] = true
+			if err := signature.Verify("load-secret", req.Header.Get(signature.HeaderSignature), req.Body); err != nil {
+				t.Errorf("delivery %s: %v", id, err)
+			}
 		}
 	}
 	if len(seen) != deliveries {
-		b.Errorf("%d distinct deliveries arrived, the events produced %d", len(seen), deliveries)
+		t.Errorf("%d distinct deliveries arrived, the events produced %d", len(seen), deliveries)
 	}
-	stats, err := srv.Engine.QueueStats(context.Background())
+	stats, err := l.srv.Engine.QueueStats(context.Background())
 	if err != nil || stats.Pending != 0 || stats.Running != 0 {
-		b.Errorf("queue after the load: %+v, %v", stats, err)
+		t.Errorf("queue after the load: %+v, %v", stats, err)
 	}
-
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
-	}
-	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), "req/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(deliveries)/delivered.Seconds(), "deliveries/s")
-	b.ReportMetric(float64(deliveries), "deliveries")
-	b.StartTimer()
-	b.Logf("%d requests from %d clients in %s: %.0f req/s, p50 %.1f ms, p99 %.1f ms; %d deliveries all arrived after %s",
-		len(latencies), loadClients, elapsed.Round(time.Millisecond), float64(len(latencies))/elapsed.Seconds(),
-		pct(0.50), pct(0.99), deliveries, delivered.Round(time.Millisecond))
-}
-
-func createLoadHook(srv *servertest.Bundle, stack int, name, url string) (*api.WebhookResponse, error) {
-	return createLoadHookWith(context.Background(), http.DefaultClient, srv, stack, name, url)
+	slices.Sort(f.latencies)
+	return f
 }
 
 func createLoadHookWith(ctx context.Context, hc *http.Client, srv *servertest.Bundle, stack int, name, url string) (*api.WebhookResponse, error) {

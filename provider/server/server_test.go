@@ -27,6 +27,11 @@ func setup(t *testing.T, opts ...func(*servertest.Opts)) *testBundle {
 	return &testBundle{Bundle: servertest.Start(t, o), t: t, openapi: servertest.LoadOpenAPI(t)}
 }
 
+// on returns the bundle reporting to t: a subtest's requests fail the subtest, not its parent.
+func (b *testBundle) on(t *testing.T) *testBundle {
+	return &testBundle{Bundle: b.Bundle, t: t, openapi: b.openapi}
+}
+
 // result is one answer, already checked against the OpenAPI document.
 type result struct {
 	t      *testing.T

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/signature"
@@ -149,8 +150,8 @@ func startServer(t *testing.T, store string, args ...string) *serverProc {
 	case p.addr = <-addr:
 	case <-p.exited:
 		t.Fatalf("serve exited with %d before listening", p.code)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start listening within 20s")
+	case <-time.After(waitfor.Limit):
+		t.Fatalf("serve did not start listening within %s", waitfor.Limit)
 	}
 	return p
 }
@@ -175,24 +176,20 @@ func (p *serverProc) logged(msg string) bool {
 	return false
 }
 
-// terminate sends SIGTERM and returns the exit code, failing t after timeout.
-func (p *serverProc) terminate(timeout time.Duration) int {
+// terminate sends SIGTERM and returns the exit code, failing t after waitfor.Limit.
+func (p *serverProc) terminate() int {
 	p.t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		p.t.Fatal(err)
 	}
-	return p.wait(timeout)
+	return p.wait()
 }
 
-func (p *serverProc) wait(timeout time.Duration) int {
+// wait returns the exit code once the process has exited, failing t after waitfor.Limit.
+func (p *serverProc) wait() int {
 	p.t.Helper()
-	select {
-	case <-p.exited:
-		return p.code
-	case <-time.After(timeout):
-		p.t.Fatalf("serve still running %s after SIGTERM", timeout)
-		return -1
-	}
+	waitfor.Receive(p.t, "serve to exit after SIGTERM", p.exited)
+	return p.code
 }
 
 // call sends one API request and decodes a JSON answer into out.
@@ -258,7 +255,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("emit: %+v, %v", res, err)
 	}
 	cli(t, 0, "emit", "--store", store, "--org", "acme", "--filter", "preview_failed", "--project", "web", "--stack", "prod")
-	reqs := rcv.Wait(t, 2, 15*time.Second)
+	reqs := rcv.Wait(t, 2)
 	for _, r := range reqs {
 		if err := signature.Verify(secret, r.Header.Get(signature.HeaderSignature), r.Body); err != nil {
 			t.Errorf("Pulumi-Webhook-Signature: %v", err)
@@ -283,13 +280,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	var log []map[string]any
-	deadline := time.Now().Add(10 * time.Second)
-	for len(log) < 2 && time.Now().Before(deadline) {
+	waitfor.Condition(t, "both attempts in the delivery log", func() bool {
 		if err := json.Unmarshal([]byte(cli(t, 0, "deliveries", "list", "acme/web/prod/h", "--store", store, "--json")), &log); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(log) >= 2
+	})
 	if len(log) != 2 || log[0]["responseCode"] != float64(200) {
 		t.Errorf("deliveries list: %v", log)
 	}
@@ -305,7 +301,7 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(metrics, `pulumi_webhooks_delivery_attempts_total{outcome="succeeded"} 2`) {
 		t.Errorf("metrics:\n%s", metrics)
 	}
-	if code := srv.terminate(20 * time.Second); code != 0 {
+	if code := srv.terminate(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM", code)
 	}
 }
@@ -327,27 +323,19 @@ func TestGracefulShutdown(t *testing.T) {
 		srv.call(token, "POST", "/api/orgs/acme/events", map[string]any{"filter": "update_succeeded", "projectName": "web", "stackName": "prod"},
 			http.StatusAccepted, nil)
 	}
-	select {
-	case <-started:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the first delivery never reached the receiver")
-	}
+	waitfor.Receive(t, "the first delivery to reach the receiver", started)
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// It stops accepting connections but keeps running while the attempt is held.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitfor.Condition(t, "the server to refuse connections after SIGTERM", func() bool {
 		resp, err := http.Get("http://" + srv.addr + "/healthz")
 		if err != nil {
-			break
+			return true
 		}
 		resp.Body.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("the server still accepts requests 10s after SIGTERM")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 	select {
 	case <-srv.exited:
 		t.Fatalf("the server exited (code %d) while an attempt was in flight", srv.code)
@@ -355,7 +343,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	releasedAt := time.Now()
 	rcv.Release()
-	if code := srv.wait(20 * time.Second); code != 0 {
+	if code := srv.wait(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 	if !srv.logged("stopped") || srv.logged("delivery workers stopped at the shutdown deadline") {
@@ -368,7 +356,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	// The next server delivers the other two, and not the finished one again.
 	srv2 := startServer(t, store)
-	reqs := rcv.Wait(t, 3, 15*time.Second)
+	reqs := rcv.Wait(t, 3)
 	ids := map[string]bool{}
 	for _, r := range reqs {
 		ids[r.Header.Get(signature.HeaderID)] = true
@@ -377,13 +365,14 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("delivery IDs %v, want 3 distinct", ids)
 	}
 	var log []api.WebhookDelivery
-	for wait := time.Now().Add(5 * time.Second); len(log) < 3 && time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+	waitfor.Condition(t, "three attempts in the delivery log", func() bool {
 		srv2.call(token, "GET", "/api/orgs/acme/hooks/slow/deliveries", nil, http.StatusOK, &log) // recorded just after the answer
-	}
+		return len(log) >= 3
+	})
 	if len(log) != 3 || len(rcv.Requests()) != 3 {
 		t.Errorf("delivery log has %d attempts and the receiver %d requests, want 3 each (one per delivery)", len(log), len(rcv.Requests()))
 	}
-	if code := srv2.terminate(20 * time.Second); code != 0 {
+	if code := srv2.terminate(); code != 0 {
 		t.Errorf("second server exit code %d", code)
 	}
 }

@@ -418,7 +418,7 @@ func TestRemoteProviderEndToEnd(t *testing.T) {
 	// Events emitted with the CLI reach the receiver, signed with the secret from the program.
 	b.webhooks(0, "emit", "--store", b.store, "--org", "acme", "--filter", "update_succeeded", "--project", "web", "--stack", "prod")
 	b.webhooks(0, "emit", "--store", b.store, "--org", "acme", "--filter", "stack_created", "--project", "web", "--stack", "next")
-	reqs := b.rcv.Wait(t, 2, 20*time.Second)
+	reqs := b.rcv.Wait(t, 2)
 	if len(reqs) != 2 {
 		t.Errorf("the receiver got %d deliveries, want 2 (one per event)", len(reqs))
 	}
@@ -486,7 +486,7 @@ func TestRemoteProviderEndToEnd(t *testing.T) {
 		t.Errorf("the provider created an embedded store at %s in remote mode (stat: %v)", b.defaultStore, err)
 	}
 	b.assertStateHidesToken(filepath.Join(filepath.Dir(b.project), "state"))
-	if code := b.srv.terminate(20 * time.Second); code != 0 {
+	if code := b.srv.terminate(); code != 0 {
 		t.Errorf("server exit code %d after SIGTERM", code)
 	}
 }

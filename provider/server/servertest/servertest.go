@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 )
@@ -108,7 +109,7 @@ func Start(t testing.TB, o Opts) *Bundle {
 	}
 	t.Cleanup(func() {
 		b.HTTP.Close()
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, waitfor.Limit)
 		defer cancel()
 		if err := e.Stop(sctx); err != nil {
 			t.Errorf("stop workers: %v", err)
@@ -229,10 +230,11 @@ func (r *Receiver) Requests() []Request {
 	return slices.Clone(r.reqs)
 }
 
-// Wait returns once n requests have been answered, or fails t after timeout.
-func (r *Receiver) Wait(t testing.TB, n int, timeout time.Duration) []Request {
+// Wait returns once n requests have been answered, or fails t after waitfor.Limit.
+func (r *Receiver) Wait(t testing.TB, n int) []Request {
 	t.Helper()
-	deadline := time.After(timeout)
+	deadline := time.NewTimer(waitfor.Limit)
+	defer deadline.Stop()
 	for {
 		r.mu.Lock()
 		got, changed := len(r.reqs), r.changed
@@ -242,8 +244,8 @@ func (r *Receiver) Wait(t testing.TB, n int, timeout time.Duration) []Request {
 		}
 		select {
 		case <-changed:
-		case <-deadline:
-			t.Fatalf("receiver got %d requests within %s, want %d", got, timeout, n)
+		case <-deadline.C:
+			t.Fatalf("receiver got %d requests within %s, want %d", got, waitfor.Limit, n)
 			return nil
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 // childMain creates hooks and emits events into the shared file, as a provider or CLI process
 // would; even-numbered children also claim and complete deliveries, like a second server.
 func childMain() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), waitfor.Limit)
 	defer cancel()
 	idx := os.Getenv(envChildIndex)
 	st, err := Open(ctx, Config{Path: os.Getenv(envChildPath), Getenv: noEnv})
@@ -136,7 +137,7 @@ func TestMultiProcess(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	path := filepath.Join(t.TempDir(), "shared", "webhooks.db")
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*waitfor.Limit) // the children's limit, and the parent's own
 	defer cancel()
 
 	// The children open the fresh file at the same moment as the parent.

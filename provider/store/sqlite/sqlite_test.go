@@ -621,7 +621,7 @@ func TestBodiesStoredOnce(t *testing.T) {
 	}
 }
 
-func mustList(t *testing.T, st *Store, eventID string) []*store.Delivery {
+func mustList(t testing.TB, st *Store, eventID string) []*store.Delivery {
 	t.Helper()
 	ds, err := st.DeliveryListByEvent(t.Context(), eventID)
 	if err != nil {
