@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ const (
 	envChildLimit      = "ENGINE_TEST_CHILD_PER_ENDPOINT_LIMIT"
 	envChildTimeout    = "ENGINE_TEST_CHILD_TIMEOUT"
 	envChildVersion    = "ENGINE_TEST_CHILD_VERSION"
+	envChildRetry      = "ENGINE_TEST_CHILD_RETRY_SCHEDULE"
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +45,8 @@ type childOpts struct {
 	timeout time.Duration
 	// version goes into the User-Agent of its requests, so a receiver can tell processes apart.
 	version string
+	// retry is its RetrySchedule (the default when empty).
+	retry []time.Duration
 }
 
 func (o childOpts) env() []string {
@@ -55,7 +59,31 @@ func (o childOpts) env() []string {
 		envChildLimit + "=" + strconv.Itoa(o.limit),
 		envChildTimeout + "=" + o.timeout.String(),
 		envChildVersion + "=" + o.version,
+		envChildRetry + "=" + joinDurations(o.retry),
 	}
+}
+
+func joinDurations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func splitDurations(s string) ([]time.Duration, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var ds []time.Duration
+	for _, part := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(part)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
 }
 
 // runChild runs delivery workers on the store at path until it is killed or its stdin closes
@@ -65,6 +93,11 @@ func runChild(path string) int {
 	timeout, _ := time.ParseDuration(os.Getenv(envChildTimeout))
 	workers, _ := strconv.Atoi(os.Getenv(envChildWorkers))
 	limit, _ := strconv.Atoi(os.Getenv(envChildLimit))
+	retry, err := splitDurations(os.Getenv(envChildRetry))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child: retry schedule:", err)
+		return 2
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Key: testKey, Logger: logger})
@@ -76,7 +109,8 @@ func runChild(path string) int {
 		// One organization only: every worker may serve it, so a child can fill an endpoint.
 		Store: st, Logger: logger, AllowTargets: loopback, Workers: workers, PerEndpointLimit: limit, PerOrgLimit: workers,
 		PollInterval: 20 * time.Millisecond, Timeout: timeout, Version: os.Getenv(envChildVersion),
-		Now: func() time.Time { return time.Now().Add(shift) },
+		RetrySchedule: retry,
+		Now:           func() time.Time { return time.Now().Add(shift) },
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: new engine:", err)
@@ -113,7 +147,7 @@ type child struct {
 
 // startChild starts a delivery process on the store at path; the test's cleanup kills it if it
 // is still running.
-func startChild(t *testing.T, path string, o childOpts) *child {
+func startChild(t testing.TB, path string, o childOpts) *child {
 	t.Helper()
 	c := &child{cmd: exec.Command(os.Args[0]), exited: make(chan struct{})}
 	c.cmd.Env = append(append(os.Environ(), envChildDB+"="+path), o.env()...)
@@ -137,7 +171,7 @@ func startChild(t *testing.T, path string, o childOpts) *child {
 }
 
 // kill sends SIGKILL: no chance to finish anything.
-func (c *child) kill(t *testing.T) {
+func (c *child) kill(t testing.TB) {
 	t.Helper()
 	if err := c.cmd.Process.Kill(); err != nil {
 		t.Fatalf("kill the child: %v", err)
@@ -147,7 +181,7 @@ func (c *child) kill(t *testing.T) {
 
 // stop closes the child's stdin, which tells it to stop its workers and exit, and fails t
 // unless it exits cleanly.
-func (c *child) stop(t *testing.T) {
+func (c *child) stop(t testing.TB) {
 	t.Helper()
 	if err := c.stdin.Close(); err != nil {
 		t.Errorf("close the child's stdin: %v", err)
@@ -156,6 +190,22 @@ func (c *child) stop(t *testing.T) {
 	if c.err != nil {
 		t.Errorf("child: %v\n%s", c.err, c.output())
 	}
+}
+
+// peakRSS returns the most resident memory the running child has used (VmHWM), 0 where
+// /proc does not say.
+func (c *child) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // output is what the child printed.
