@@ -10,8 +10,13 @@
 //
 //   - Errors are {"code": N, "message": "field: problem and fix; ..."} plus, for 400, an
 //     "errors" list of {"field", "message"} so clients can rebuild per-field errors.
-//   - Bodies are strict: unknown fields, wrong JSON types and unknown enum values (format,
-//     filters, groups) are 400 naming the field; bodies over Config.MaxBodyBytes are 413.
+//   - Bodies are strict: unknown fields, keys in another case ("PAYLOADURL"), a key given
+//     twice, null values, wrong JSON types and unknown enum values (format, filters, groups)
+//     are 400 naming the field, and so is "" where it would silently mean a default (format,
+//     scope fields). A Content-Type other than JSON is 415 (none at all is taken as JSON);
+//     any body over Config.MaxBodyBytes is 413, whatever it holds. Every string and list is
+//     bounded by the rules of package webhook, and a 400 lists at most
+//     webhook.FieldErrorsMax problems and counts the rest.
 //     The response-only fields hasSecret and secretCiphertext may be sent back and are ignored.
 //   - PATCH changes only the fields it is given ("secret": "" removes the secret, an absent
 //     secret keeps it, "filters": [] clears the filters); scope fields and the name may be
@@ -163,7 +168,7 @@ func (s *Server) routes() {
 	}
 	s.api("/api/orgs/{org}/events", webhook.ScopeOrganization, methods{http.MethodPost: s.emit})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, apiError(http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)))
+		s.writeError(w, r, apiError(http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", webhook.Quote(r.Method), webhook.Quote(r.URL.Path))))
 	})
 }
 
@@ -185,13 +190,18 @@ func (s *Server) api(pattern string, kind webhook.ScopeKind, ms methods) {
 		if !ok {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			s.writeError(w, r, apiError(http.StatusMethodNotAllowed,
-				fmt.Sprintf("method %s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
+				fmt.Sprintf("method %s is not allowed on %s: use %s", webhook.Quote(r.Method), webhook.Quote(r.URL.Path), strings.Join(allow, " or "))))
 			return
 		}
 		c := &call{token: tok, scope: scopeFromPath(r, kind)}
 		if c.scope.Org != tok.Org {
 			// A token never learns whether another organization's objects exist.
 			s.writeError(w, r, s.crossOrg(r, c))
+			return
+		}
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			// Announced too large: refused before reading, whatever the body holds.
+			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes})
 			return
 		}
 		if r.Body != nil {

@@ -114,7 +114,7 @@ func CheckText(v string, maxLen int) error {
 	}
 	for _, r := range v {
 		if unsafeRune(r) {
-			return fmt.Errorf("contains %s: remove control, zero-width and text-direction characters", describeRune(r))
+			return fmt.Errorf("contains the invisible character U+%04X: remove control, zero-width and text-direction characters", r)
 		}
 	}
 	return nil
