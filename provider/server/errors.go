@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
@@ -42,6 +43,18 @@ func hookError(ref store.HookRef, err error) error {
 		return apiError(http.StatusConflict, fmt.Sprintf(
 			"name: a webhook named %q already exists in %s: choose another name, or update the existing webhook",
 			ref.Name, ref.Scope.String()))
+	}
+	return err
+}
+
+// emitError maps the engine's emit errors to HTTP errors: an idempotency key reused for
+// another request is 422.
+func emitError(err error) error {
+	if errors.Is(err, engine.ErrIdempotencyKeyReused) {
+		return apiError(http.StatusUnprocessableEntity, fmt.Sprintf(
+			"%s: this key was used within the last %g hours for a different event (filter, stack or environment, or payload): "+
+				"send a new key for a new event, or repeat the first request exactly to get its answer",
+			api.HeaderIdempotencyKey, engine.IdempotencyWindow.Hours()))
 	}
 	return err
 }

@@ -21,7 +21,7 @@ func (s *Server) emit(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	res, err := s.engine.Emit(r.Context(), p)
 	if err != nil {
-		return err
+		return emitError(err)
 	}
 	if res.Replayed {
 		w.Header().Set(api.HeaderIdempotentReplay, "true")

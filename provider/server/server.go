@@ -25,7 +25,8 @@
 //     page carries the next cursor in the X-Next-Before header.
 //   - POST /api/orgs/{org}/events fires an event (see ParseEmit) and answers 202
 //     {"eventId", "deliveries", "deploymentRequests"}; an Idempotency-Key header replays the
-//     first answer for 24 hours, marked with Idempotent-Replayed: true.
+//     first answer for 24 hours, marked with Idempotent-Replayed: true, to the same request
+//     only: the key with another filter, subject or payload is 422.
 //   - A token of another organization gets 404 for everything, exactly as if the object did
 //     not exist.
 package server
