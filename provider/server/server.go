@@ -29,6 +29,8 @@
 //     only: the key with another filter, subject or payload is 422.
 //   - A token of another organization gets 404 for everything, exactly as if the object did
 //     not exist.
+//   - Each token may make Config.RateLimit requests per second on average and
+//     Config.RateBurst at once; beyond that the answer is 429 with Retry-After (seconds).
 package server
 
 import (
@@ -41,6 +43,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -65,7 +69,14 @@ type Config struct {
 	Metrics      *Metrics
 	MaxBodyBytes int64
 	ReadyTimeout time.Duration
-	Now          func() time.Time
+	// RateLimit is how many API requests per second one token may make on average, and
+	// RateBurst how many at once; more are answered 429 with Retry-After. rate.Inf turns the
+	// limit off. Probes and metrics are not limited.
+	RateLimit rate.Limit
+	RateBurst int
+	// RateLimitersMax bounds how many tokens' buckets are kept in memory.
+	RateLimitersMax int
+	Now             func() time.Time
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -82,6 +93,15 @@ func (c Config) WithDefaults() Config {
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = ReadyTimeoutDefault
 	}
+	if c.RateLimit == 0 {
+		c.RateLimit = RateLimitDefault
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = RateBurstDefault
+	}
+	if c.RateLimitersMax == 0 {
+		c.RateLimitersMax = RateLimitersMaxDefault
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -96,6 +116,12 @@ func (c Config) validate() error {
 		return errors.New("server: Config.Store is required")
 	case c.MaxBodyBytes < 0:
 		return fmt.Errorf("server: Config.MaxBodyBytes is %d: give a positive size", c.MaxBodyBytes)
+	case c.RateLimit < 0:
+		return fmt.Errorf("server: Config.RateLimit is %g: give a positive rate, or rate.Inf for none", float64(c.RateLimit))
+	case c.RateBurst < 0:
+		return fmt.Errorf("server: Config.RateBurst is %d: give a positive number of requests", c.RateBurst)
+	case c.RateLimitersMax < 0:
+		return fmt.Errorf("server: Config.RateLimitersMax is %d: give a positive number", c.RateLimitersMax)
 	}
 	return nil
 }
@@ -107,6 +133,7 @@ type Server struct {
 	store    store.Store
 	log      *slog.Logger
 	mux      *http.ServeMux
+	limiters *tokenLimiters
 	draining atomic.Bool
 }
 
@@ -116,7 +143,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, engine: cfg.Engine, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, engine: cfg.Engine, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(),
+		limiters: newTokenLimiters(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitersMax)}
 	s.routes()
 	return s, nil
 }
@@ -185,6 +213,10 @@ func (s *Server) api(pattern string, kind webhook.ScopeKind, ms methods) {
 		tok, err := s.authenticate(r)
 		if err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		if wait := s.limiters.reserve(tok.ID, s.cfg.Now()); wait > 0 {
+			s.rateLimited(w, r, wait)
 			return
 		}
 		h, ok := ms[r.Method]
