@@ -232,6 +232,10 @@ func (s *Server) api(pattern string, kind webhook.ScopeKind, ms methods) {
 			s.writeError(w, r, s.crossOrg(r, c))
 			return
 		}
+		if err := checkPathNames(r, c.scope); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {
 			// Announced too large: refused before reading, whatever the body holds.
 			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes})
@@ -251,7 +255,25 @@ func (s *Server) crossOrg(r *http.Request, c *call) error {
 	if name := r.PathValue("hook"); name != "" {
 		return notFound(c.ref(r))
 	}
-	return apiError(http.StatusNotFound, fmt.Sprintf("organization %q not found", c.scope.Org))
+	return apiError(http.StatusNotFound, fmt.Sprintf("organization %s not found", webhook.Quote(c.scope.Org)))
+}
+
+// checkPathNames refuses names in the URL that no object can have (too long, path-like,
+// invisible characters), naming the field, before anything is looked up. A hook's name is
+// checked as loosely as a scope's, so hooks named before the hook-name rule stay reachable.
+func checkPathNames(r *http.Request, scope webhook.Scope) error {
+	var errs webhook.FieldErrors
+	for _, f := range []struct{ field, v string }{
+		{"projectName", scope.Project}, {"stackName", scope.Stack}, {"envName", scope.Environment}, {"name", r.PathValue("hook")},
+	} {
+		if f.v == "" {
+			continue
+		}
+		if err := webhook.CheckScopeName(f.v); err != nil {
+			errs.Add(f.field, "in the URL "+err.Error())
+		}
+	}
+	return errs.Err()
 }
 
 func scopeFromPath(r *http.Request, kind webhook.ScopeKind) webhook.Scope {

@@ -178,3 +178,32 @@ func TestErrorBodiesAreBounded(t *testing.T) {
 		t.Errorf("the answer about a 500 KB filter name is %d bytes", len(r.Body))
 	}
 }
+
+// Names in the URL are checked before any lookup, and the answer never repeats a long one.
+func TestPathNames(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	long := strings.Repeat("n", 5000)
+	for _, c := range []struct{ path, field string }{
+		{"/api/orgs/acme/hooks/" + long, "name"},
+		{"/api/orgs/acme/hooks/a%00b", "name"},
+		{"/api/orgs/acme/hooks/a%E2%80%AEb/deliveries", "name"},
+		{"/api/stacks/acme/web/" + long + "/hooks", "stackName"},
+		{"/api/stacks/acme/w%1Bb/prod/hooks/h", "projectName"},
+		{"/api/esc/environments/acme/app/d%0Av/hooks", "envName"},
+	} {
+		r := b.do("acme", "GET", c.path, nil).want(http.StatusBadRequest)
+		if len(r.Body) > 1024 {
+			t.Errorf("GET %.60s...: a %d-byte answer", c.path, len(r.Body))
+		}
+		e := r.apiError()
+		if len(e.Errors) != 1 || e.Errors[0].Field != c.field {
+			t.Errorf("GET %.60s...: %+v, want one error on %s", c.path, e.Errors, c.field)
+		}
+	}
+	// Another organization's URL is 404 whatever its names, as before.
+	b.do("acme", "GET", "/api/orgs/globex/hooks/"+long, nil).want(http.StatusNotFound)
+	if r := b.do("acme", "GET", "/api/orgs/"+long+"/hooks", nil).want(http.StatusNotFound); len(r.Body) > 1024 {
+		t.Errorf("404 for a long organization is %d bytes", len(r.Body))
+	}
+}
