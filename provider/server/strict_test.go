@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -206,4 +209,30 @@ func TestPathNames(t *testing.T) {
 	if r := b.do("acme", "GET", "/api/orgs/"+long+"/hooks", nil).want(http.StatusNotFound); len(r.Body) > 1024 {
 		t.Errorf("404 for a long organization is %d bytes", len(r.Body))
 	}
+}
+
+// A hook stored before the hook-name rules, with a name they refuse, stays reachable and can
+// still be updated and deleted; only new names must follow the rules.
+func TestLegacyHookNames(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	legacy := strings.Repeat("legacy-name-", 4) + "café"
+	_, err := b.Store.HookCreate(t.Context(), store.HookCreateParams{Now: time.Now(), Spec: webhook.Spec{
+		Scope: webhook.Scope{Org: "acme"}, Name: legacy, DisplayName: "old", PayloadURL: "https://example.com/old", Active: true,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/orgs/acme/hooks/" + url.PathEscape(legacy)
+	b.do("acme", "GET", path, nil).want(http.StatusOK)
+	var got api.WebhookResponse
+	b.do("acme", "PATCH", path, map[string]any{"displayName": "renamed", "name": legacy}).want(http.StatusOK).decode(&got)
+	if got.DisplayName != "renamed" || got.Name != legacy {
+		t.Errorf("after PATCH: %+v", got)
+	}
+	b.do("acme", "DELETE", path, nil).want(http.StatusNoContent)
+	// A new hook cannot take such a name.
+	body := hookBody("acme", "https://example.com/new")
+	body["name"] = legacy
+	b.do("acme", "POST", "/api/orgs/acme/hooks", body).want(http.StatusBadRequest)
 }
