@@ -28,6 +28,8 @@ const (
 	ListenDefault    = "127.0.0.1:8080"
 	LogFormatDefault = "text"
 	LogLevelDefault  = "info"
+	// MaxHeaderBytesDefault bounds a request's headers and URL together.
+	MaxHeaderBytesDefault = 64 << 10
 )
 
 type serveOpts struct {
@@ -230,7 +232,10 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Headers and the URL are small in every API call; bigger ones are 431, not 1 MiB
+		// of names to check and quote.
+		MaxHeaderBytes: MaxHeaderBytesDefault,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	// The workers' context is not the signal's: a signal stops them gracefully through Stop.
 	if err := e.Start(context.WithoutCancel(ctx)); err != nil {

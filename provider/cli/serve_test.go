@@ -182,6 +182,18 @@ func TestServeRateLimitFlags(t *testing.T) {
 		return resp
 	}
 	addr, _, stop := b.serve("--rate-limit", "0.01", "--rate-burst", "3")
+	// Oversized headers (here a long URL) are refused before any handler runs, and do not
+	// count against the token.
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/orgs/acme/hooks/"+strings.Repeat("x", MaxHeaderBytesDefault+16<<10), nil)
+	req.Header.Set("Authorization", "token "+tok)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("a %d-byte URL: %d, want 431", MaxHeaderBytesDefault+16<<10, resp.StatusCode)
+		}
+	}
 	for i := range 3 {
 		if resp := get(addr); resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d of the burst: %d", i+1, resp.StatusCode)
