@@ -47,3 +47,18 @@ func TestHooksListEscapesControlCharacters(t *testing.T) {
 		t.Errorf("hooks list --json: %s", js)
 	}
 }
+
+// emit with an idempotency key replays the same event and refuses another one, naming the flag.
+func TestEmitIdempotencyKeyReused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	args := []string{"emit", "--org", "acme", "--filter", "update_succeeded", "--project", "web", "--stack", "prod", "--idempotency-key", "k1"}
+	b.ok(args...)
+	if out := b.ok(args...).stdout; !strings.Contains(out, "replayed") {
+		t.Errorf("second emit with the same key: %q", out)
+	}
+	b.fails([]string{`--idempotency-key "k1"`, "different event", "new key"}, append(args, "--payload", `{"user":{"name":"other"}}`)...)
+	other := append([]string{}, args...)
+	other[8] = "dev"
+	b.fails([]string{"--idempotency-key", "different event"}, other...)
+}
