@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"math"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
@@ -77,6 +80,7 @@ func TestRateLimitConfig(t *testing.T) {
 	b := setup(t)
 	for _, c := range []server.Config{
 		{Engine: b.Engine, RateLimit: -1},
+		{Engine: b.Engine, RateLimit: rate.Limit(math.NaN())},
 		{Engine: b.Engine, RateBurst: -1},
 		{Engine: b.Engine, RateLimitersMax: -1},
 	} {

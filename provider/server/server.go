@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -116,7 +117,7 @@ func (c Config) validate() error {
 		return errors.New("server: Config.Store is required")
 	case c.MaxBodyBytes < 0:
 		return fmt.Errorf("server: Config.MaxBodyBytes is %d: give a positive size", c.MaxBodyBytes)
-	case c.RateLimit < 0:
+	case c.RateLimit < 0 || math.IsNaN(float64(c.RateLimit)):
 		return fmt.Errorf("server: Config.RateLimit is %g: give a positive rate, or rate.Inf for none", float64(c.RateLimit))
 	case c.RateBurst < 0:
 		return fmt.Errorf("server: Config.RateBurst is %d: give a positive number of requests", c.RateBurst)
