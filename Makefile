@@ -63,7 +63,7 @@ vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l provider tests); test -z "$$unformatted" || { echo "gofmt needed: $$unformatted"; exit 1; }
 
-test: vet check-generated build deps test-race
+test: vet check-generated build deps test-race fuzz
 	$(GO) test -count=1 -timeout 40m ./...
 
 # The race detector on the packages that run goroutines: the engine's delivery workers, the
@@ -72,6 +72,16 @@ RACE_PKGS := ./provider/engine/... ./provider/store/... ./provider/server/... ./
 
 test-race:
 	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
+
+# Go fuzz targets, each for a bounded time: the REST request decoding, the event ingestion
+# body and the resource's Check (`go test -fuzz` takes one target at a time). A failure leaves
+# its input under the package's testdata/fuzz, which then runs with every `go test`.
+FUZZTIME ?= 10s
+.PHONY: fuzz
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzHookRequest$$' -fuzztime $(FUZZTIME) ./provider/server
+	$(GO) test -run '^$$' -fuzz '^FuzzEmitRequest$$' -fuzztime $(FUZZTIME) ./provider/server
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./provider/resource
 
 # The main job end to end on the embedded default store: server, receiver, `pulumi up` on
 # examples/yaml, a few events, what the receiver got; then it cleans up after itself.

@@ -114,7 +114,10 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// printTable prints rows under header, aligned in columns.
+// printTable prints rows under header, aligned in columns. Control, zero-width and
+// text-direction characters in a cell are printed as escapes (\x1b, \u202e), never raw: a
+// value stored before the validation rules, or by another tool, cannot rewrite the terminal
+// or break the table.
 func printTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
@@ -123,6 +126,7 @@ func printTable(w io.Writer, header []string, rows [][]string) error {
 			if c == "" {
 				r[i] = "-"
 			}
+			r[i] = webhook.Printable(r[i])
 		}
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}

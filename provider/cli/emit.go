@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,6 +65,10 @@ replace the generated payload's, e.g. '{"user": {"name": "ci"}}'.`,
 				res, err = e.Emit(cmd.Context(), p)
 				return err
 			})
+			if errors.Is(err, engine.ErrIdempotencyKeyReused) {
+				return fmt.Errorf("--idempotency-key %q was used within the last %g hours for a different event (filter, stack or environment, or payload): "+
+					"use a new key for a new event, or repeat the first command exactly to get its answer", key, engine.IdempotencyWindow.Hours())
+			}
 			if err != nil {
 				return flagErrors(err, emitFlags)
 			}

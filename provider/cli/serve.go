@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os/signal"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/retention"
@@ -26,6 +29,8 @@ const (
 	ListenDefault    = "127.0.0.1:8080"
 	LogFormatDefault = "text"
 	LogLevelDefault  = "info"
+	// MaxHeaderBytesDefault bounds a request's headers and URL together.
+	MaxHeaderBytesDefault = 64 << 10
 )
 
 type serveOpts struct {
@@ -44,6 +49,10 @@ type serveOpts struct {
 	consoleURL       string
 	retention        time.Duration
 	responseLimit    int
+	rateLimit        float64
+	rateBurst        int
+	tlsCert          string
+	tlsKey           string
 }
 
 func newServeCmd(o Opts) *cobra.Command {
@@ -59,7 +68,11 @@ one process, on the SQLite store. It also serves /healthz, /readyz and Prometheu
 On SIGTERM or SIGINT it stops accepting requests and work, lets attempts in flight finish
 within --shutdown-timeout, and exits 0; anything unfinished is delivered after the next
 start. API requests authenticate with "Authorization: token <t>"; create tokens with
-` + "`pulumi-webhooks token create`.",
+` + "`pulumi-webhooks token create`." + `
+
+With --tls-cert and --tls-key it serves HTTPS (TLS 1.2 or later) instead of HTTP. Each API
+token may make --rate-limit requests per second on average and --rate-burst at once; more
+are answered 429 with a Retry-After header.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -84,8 +97,13 @@ start. API requests authenticate with "Authorization: token <t>"; create tokens 
 	f.DurationVar(&so.retention, "retention", retention.RetentionDefault,
 		"how long events, deliveries, attempts and idempotency keys are kept (pending work is never deleted); 0 keeps everything")
 	f.IntVar(&so.responseLimit, "response-body-limit", engine.ResponseBodyLimitDefault, "bytes of each delivery response body read and stored with its attempt")
+	f.Float64Var(&so.rateLimit, "rate-limit", float64(server.RateLimitDefault), "API requests per second one token may make on average (more get 429 with Retry-After); 0 turns the limit off")
+	f.IntVar(&so.rateBurst, "rate-burst", server.RateBurstDefault, "API requests one token may make at once, above --rate-limit")
+	f.StringVar(&so.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS instead of HTTP; needs --tls-key")
+	f.StringVar(&so.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	for _, name := range []string{"listen", "log-format", "log-level", "workers", "per-endpoint-limit", "attempt-timeout",
-		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url", "retention", "response-body-limit"} {
+		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url", "retention", "response-body-limit",
+		"rate-limit", "rate-burst", "tls-cert", "tls-key"} {
 		withEnv(f, name, EnvPrefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
 	return cmd
@@ -139,6 +157,12 @@ func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error
 	if so.responseLimit < 1 {
 		errs = append(errs, fmt.Errorf("--response-body-limit %d: give a positive number of bytes such as 65536", so.responseLimit))
 	}
+	if so.rateLimit < 0 || math.IsNaN(so.rateLimit) || math.IsInf(so.rateLimit, 0) {
+		errs = append(errs, fmt.Errorf("--rate-limit %g: give requests per second, e.g. 50, or 0 for no limit", so.rateLimit))
+	}
+	if so.rateBurst < 1 {
+		errs = append(errs, fmt.Errorf("--rate-burst %d: give at least 1", so.rateBurst))
+	}
 	for i, s := range so.retrySchedule {
 		d, err := time.ParseDuration(strings.TrimSpace(s))
 		if err != nil || d <= 0 {
@@ -155,6 +179,33 @@ func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error
 	return cfg, errors.Join(errs...)
 }
 
+// serverConfig adds the flags' settings to cfg.
+func (so serveOpts) serverConfig(cfg server.Config) server.Config {
+	cfg.MaxBodyBytes = so.maxBodyBytes
+	cfg.RateLimit, cfg.RateBurst = rate.Limit(so.rateLimit), so.rateBurst
+	if so.rateLimit == 0 {
+		cfg.RateLimit = rate.Inf
+	}
+	return cfg
+}
+
+// tlsConfig loads --tls-cert and --tls-key, or returns nil to serve plain HTTP.
+func (so serveOpts) tlsConfig() (*tls.Config, error) {
+	switch {
+	case so.tlsCert == "" && so.tlsKey == "":
+		return nil, nil
+	case so.tlsCert == "":
+		return nil, errors.New("--tls-key is set without --tls-cert: give both to serve HTTPS, or neither")
+	case so.tlsKey == "":
+		return nil, errors.New("--tls-cert is set without --tls-key: give both to serve HTTPS, or neither")
+	}
+	cert, err := tls.LoadX509KeyPair(so.tlsCert, so.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %w (give a PEM certificate and its PEM private key)", so.tlsCert, so.tlsKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
 // runServe serves until ctx ends (a signal), then shuts down gracefully. stop restores the
 // default signal behaviour, so a second signal during shutdown kills the process.
 func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error) {
@@ -163,6 +214,10 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		return err
 	}
 	cfg, err := so.engineConfig(o, log)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := so.tlsConfig()
 	if err != nil {
 		return err
 	}
@@ -178,7 +233,7 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		return err
 	}
 	metrics.WatchQueue(e.QueueStats)
-	srv, err := server.New(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics, MaxBodyBytes: so.maxBodyBytes})
+	srv, err := server.New(so.serverConfig(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics}))
 	if err != nil {
 		return err
 	}
@@ -186,12 +241,16 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", so.listen, err)
 	}
+
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Headers and the URL are small in every API call; bigger ones are 431, not 1 MiB
+		// of names to check and quote.
+		MaxHeaderBytes: MaxHeaderBytesDefault,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	// The workers' context is not the signal's: a signal stops them gracefully through Stop.
 	if err := e.Start(context.WithoutCancel(ctx)); err != nil {
@@ -212,8 +271,15 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		defer pruner.Stop()
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "store", st.Path(), "version", o.Version)
+	go func() {
+		if tlsCfg != nil {
+			hs.TLSConfig = tlsCfg
+			serveErr <- hs.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		serveErr <- hs.Serve(ln)
+	}()
+	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "store", st.Path(), "version", o.Version)
 
 	var failed error
 	select {

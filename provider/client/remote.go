@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ const (
 	RemoteTimeoutDefault = 30 * time.Second
 	// remoteBodyLimit caps how much of a response is read.
 	remoteBodyLimit = 4 << 20
+	// remoteRateLimitTries is how many times a request the server answers 429 (too many
+	// requests for the token) is sent in all, each after the Retry-After the server asks for.
+	remoteRateLimitTries = 5
+	// remoteRetryAfterMax caps one wait for a 429.
+	remoteRetryAfterMax = 30 * time.Second
 )
 
 // APIError is an error answer of a pulumi-webhooks server. It unwraps to store.ErrNotFound
@@ -205,34 +211,81 @@ func (c *remote) explainNotFound(ctx context.Context, org string, err error) err
 		"and accessToken: %w", notFound.Method, notFound.Path, notFound.Message, org, checkErr)
 }
 
-// do sends one request and decodes a 2xx answer into out (when not nil).
+// do sends one request and decodes a 2xx answer into out (when not nil). A 429 (the token's
+// rate limit) is sent again after the server's Retry-After, a few times.
 func (c *remote) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var payload []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode %s %s: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		payload = b
+	}
+	for try := 1; ; try++ {
+		resp, b, err := c.send(ctx, method, path, payload, in != nil)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode == http.StatusTooManyRequests && try < remoteRateLimitTries {
+			if err := sleepCtx(ctx, retryAfter(resp.Header.Get("Retry-After"))); err != nil {
+				return fmt.Errorf("%s %s: waiting out the server's rate limit: %w", method, path, err)
+			}
+			continue
+		}
+		return c.answer(method, path, resp, b, out)
+	}
+}
+
+// send makes one request and reads the answer.
+func (c *remote) send(ctx context.Context, method, path string, payload []byte, hasBody bool) (*http.Response, []byte, error) {
+	var body io.Reader
+	if hasBody {
+		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return fmt.Errorf("build %s %s: %w", method, path, err)
+		return nil, nil, fmt.Errorf("build %s %s: %w", method, path, err)
 	}
 	req.Header.Set("Authorization", "token "+c.token)
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
+	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("reach the pulumi-webhooks server at %s (check the provider's apiUrl and that the server runs): %w", c.base, err)
+		return nil, nil, fmt.Errorf("reach the pulumi-webhooks server at %s (check the provider's apiUrl and that the server runs): %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, remoteBodyLimit))
 	if err != nil {
-		return fmt.Errorf("read the answer to %s %s: %w", method, path, err)
+		return nil, nil, fmt.Errorf("read the answer to %s %s: %w", method, path, err)
 	}
+	return resp, b, nil
+}
+
+// retryAfter reads a Retry-After of whole seconds; anything else means one second.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return time.Second
+	}
+	return min(time.Duration(n)*time.Second, remoteRetryAfterMax)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// answer decodes a 2xx answer into out, or returns the error answer as an *APIError.
+func (c *remote) answer(method, path string, resp *http.Response, b []byte, out any) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if out == nil || resp.StatusCode == http.StatusNoContent {
 			return nil

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +39,53 @@ const (
 	// leaves it alone.
 	DeploymentStatusSkipped = "skipped"
 )
+
+// ErrIdempotencyKeyReused means an idempotency key was given again, within
+// IdempotencyWindow, with a different request (another filter, subject or payload): the key
+// replays only the request it was first used for.
+var ErrIdempotencyKeyReused = errors.New("idempotency key already used for a different request")
+
+// idempotencyRecord is what an idempotency key stores: the first answer, and a digest of the
+// request it answered so that a different request with the same key is refused rather than
+// answered with another event's result. Records written before the digest existed have none
+// and replay as before.
+type idempotencyRecord struct {
+	EmitResult
+	Request string `json:"request,omitempty"`
+}
+
+// requestDigest identifies what an Emit asks for: the filter, the subject and the overrides,
+// the latter in a canonical form (keys sorted, no white space, numbers as written), so the
+// same request sent with other formatting still replays.
+func (p EmitParams) requestDigest() string {
+	h := sha256.New()
+	for _, v := range []string{string(p.Filter), p.Subject.Org, p.Subject.Project, p.Subject.Stack, p.Subject.Environment} {
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	h.Write(canonicalJSON(p.Overrides))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// canonicalJSON re-encodes raw with sorted keys and no white space; raw that does not parse
+// (validate refuses it anyway) is used as it is.
+func canonicalJSON(raw json.RawMessage) []byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return out
+}
 
 // EmitParams is an event to deliver.
 type EmitParams struct {
@@ -87,15 +137,21 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 	}
 	var res *EmitResult
 	var stopped *emitter // set when deployment chains were stopped, for the log
+	digest := p.requestDigest()
 	err = e.store.EventEmit(ctx, func(tx store.EmitTx) error {
 		res, stopped = &EmitResult{EventID: eventID}, nil // the store may run fn again after a conflict
 		if p.IdempotencyKey != "" {
 			prev, err := tx.IdempotencyGet(ctx, p.Subject.Org, p.IdempotencyKey, now.Add(-IdempotencyWindow))
 			switch {
 			case err == nil:
-				if err := json.Unmarshal(prev, res); err != nil {
+				var rec idempotencyRecord
+				if err := json.Unmarshal(prev, &rec); err != nil {
 					return fmt.Errorf("read the stored result of idempotency key: %w", err)
 				}
+				if rec.Request != "" && rec.Request != digest {
+					return fmt.Errorf("%w (event %s)", ErrIdempotencyKeyReused, rec.EventID)
+				}
+				*res = rec.EmitResult
 				res.Replayed = true
 				return nil
 			case !errors.Is(err, store.ErrNotFound):
@@ -114,7 +170,7 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 			stopped = &em
 		}
 		if p.IdempotencyKey != "" {
-			b, err := json.Marshal(res)
+			b, err := json.Marshal(idempotencyRecord{EmitResult: *res, Request: digest})
 			if err != nil {
 				return err
 			}

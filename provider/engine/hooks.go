@@ -81,7 +81,11 @@ func (e *Engine) HookUpdate(ctx context.Context, p HookUpdateParams) (*store.Hoo
 	}
 	spec.Scope, spec.Name, spec.Secret = p.Ref.Scope, p.Ref.Name, ""
 	spec.Normalize()
-	if err := spec.Validate(); err != nil {
+	// The name cannot change, so it is not checked again: a hook named before the hook-name
+	// rules (webhook.CheckHookName) can still be updated.
+	check := spec
+	check.Name = ""
+	if err := check.Validate(); err != nil {
 		return nil, err
 	}
 	h, err := e.store.HookUpdate(ctx, store.HookUpdateParams{Ref: p.Ref, Spec: spec, Secret: p.Secret, Now: e.cfg.Now()})

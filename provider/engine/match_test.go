@@ -131,7 +131,8 @@ func matrixHooks() []matrixHook {
 				name := fmt.Sprintf("%s-%s-%t", p.name, s.name, active)
 				hs = append(hs, matrixHook{
 					spec: webhook.Spec{
-						Scope: p.scope, Name: name, DisplayName: name, PayloadURL: "http://127.0.0.1:9/" + name,
+						// Hook names are at most 32 characters: the description is the display name.
+						Scope: p.scope, Name: fmt.Sprintf("m%d", len(hs)), DisplayName: name, PayloadURL: "http://127.0.0.1:9/" + name,
 						Active: active, Format: webhook.FormatRaw, Filters: s.filters, Groups: s.groups,
 					},
 					place: p, sub: s,
@@ -238,7 +239,7 @@ func TestEmitMatchingMatrix(t *testing.T) {
 			continue
 		}
 		if err != nil {
-			t.Fatalf("HookCreate(%s): %v", mh.spec.Name, err)
+			t.Fatalf("HookCreate(%s): %v", mh.spec.DisplayName, err)
 		}
 		byID[h.ID] = mh
 	}

@@ -1,14 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
@@ -25,7 +30,7 @@ func (e *statusError) Error() string { return e.msg }
 func apiError(code int, msg string) error { return &statusError{code: code, msg: msg} }
 
 func notFound(ref store.HookRef) error {
-	return apiError(http.StatusNotFound, fmt.Sprintf("webhook %q not found", ref.String()))
+	return apiError(http.StatusNotFound, fmt.Sprintf("webhook %s not found", webhook.Quote(ref.String())))
 }
 
 // hookError maps the store's sentinel errors, as the engine returns them for the hook ref, to
@@ -38,6 +43,18 @@ func hookError(ref store.HookRef, err error) error {
 		return apiError(http.StatusConflict, fmt.Sprintf(
 			"name: a webhook named %q already exists in %s: choose another name, or update the existing webhook",
 			ref.Name, ref.Scope.String()))
+	}
+	return err
+}
+
+// emitError maps the engine's emit errors to HTTP errors: an idempotency key reused for
+// another request is 422.
+func emitError(err error) error {
+	if errors.Is(err, engine.ErrIdempotencyKeyReused) {
+		return apiError(http.StatusUnprocessableEntity, fmt.Sprintf(
+			"%s: this key was used within the last %g hours for a different event (filter, stack or environment, or payload): "+
+				"send a new key for a new event, or repeat the first request exactly to get its answer",
+			api.HeaderIdempotencyKey, engine.IdempotencyWindow.Hours()))
 	}
 	return err
 }
@@ -59,8 +76,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &se):
 		body.Code, body.Message = se.code, se.msg
 	case errors.As(err, &fe):
+		// At most webhook.FieldErrorsMax problems one by one; the message counts the rest.
 		body.Code, body.Message = http.StatusBadRequest, fe.Error()
-		for _, e := range fe {
+		shown, _ := fe.Reported()
+		for _, e := range shown {
 			body.Errors = append(body.Errors, api.FieldError{Field: e.Field, Message: e.Message})
 		}
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
@@ -84,23 +103,142 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v) // The status is sent; a write error means the client left.
 }
 
-// decodeJSON reads one JSON object from the request body into v, strictly: unknown fields, a
-// wrong type, trailing data and malformed JSON are field errors naming what is wrong; a body
-// over the size limit comes back as the *http.MaxBytesError the server maps to 413.
+// decodeJSON reads one JSON object from the request body into v, strictly: the whole body is
+// read first (so any body over the size limit is the *http.MaxBytesError the server maps to
+// 413, whatever it holds); a Content-Type other than JSON is 415; every key must be one of v's
+// JSON names, spelt exactly (encoding/json alone would bind "PAYLOADURL" to payloadUrl), at
+// most once, and not null; unknown fields, a wrong type, trailing data and malformed JSON are
+// field errors naming what is wrong.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	if err := checkContentType(r); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return fieldError("body", "could not be read completely: send the request again")
+	}
+	return decodeStrict(body, v)
+}
+
+// decodeStrict decodes body, one JSON object, into v (a pointer to a struct) with the rules
+// of decodeJSON.
+func decodeStrict(body []byte, v any) error {
+	if err := checkKeys(body, jsonFields(reflect.TypeOf(v))); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bodyError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return fieldError("body", "has data after the JSON object: send exactly one JSON object")
 	}
 	return nil
+}
+
+// checkContentType accepts a request without a Content-Type (the body must still be JSON) or
+// with a JSON media type (application/json, or any application/...+json); anything else is
+// 415.
+func checkContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	return apiError(http.StatusUnsupportedMediaType, fmt.Sprintf(
+		"Content-Type %s is not JSON: send the body as JSON with \"Content-Type: application/json\"", webhook.Quote(ct)))
+}
+
+// checkKeys walks the top level of a JSON object and checks each key against fields, exactly:
+// an unknown key (or a known one in another case) is an error naming it, so are a key given
+// twice and a null value. A body that is not an object is left to the decoder, which names
+// the problem.
+func checkKeys(body []byte, fields map[string]bool) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	var errs webhook.FieldErrors
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // malformed: the decoder reports it
+		}
+		key, _ := tok.(string)
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil
+		}
+		switch {
+		case !fields[key]:
+			msg := "is not a field of this request: remove it or correct its spelling"
+			for f := range fields {
+				if strings.EqualFold(f, key) {
+					msg = fmt.Sprintf("is not a field of this request: names are case-sensitive, write %q", f)
+				}
+			}
+			errs.Add(fieldName(key), msg)
+		case seen[key]:
+			errs.Add(key, "is given twice: give each field once")
+		case bytes.Equal(val, []byte("null")):
+			errs.Add(key, "is null: leave the field out, or give it a value")
+		}
+		seen[key] = true
+		if len(errs) > webhook.FieldErrorsMax {
+			break // enough to report; the rest would only be counted
+		}
+	}
+	return errs.Err()
+}
+
+// fieldName is a request key as an error names it, cut short when it is long or odd.
+func fieldName(key string) string {
+	if len(key) <= 64 && !webhook.HasUnsafeRunes(key) {
+		return key
+	}
+	q := webhook.Quote(key)
+	if len(q) > 96 {
+		q = q[:96] + "..."
+	}
+	return q
+}
+
+var jsonFieldsCache sync.Map // reflect.Type -> map[string]bool
+
+// jsonFields returns the JSON names of the fields of the struct t points to.
+func jsonFields(t reflect.Type) map[string]bool {
+	if f, ok := jsonFieldsCache.Load(t); ok {
+		return f.(map[string]bool)
+	}
+	st := t
+	for st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	out := map[string]bool{}
+	if st.Kind() == reflect.Struct {
+		for i := range st.NumField() {
+			f := st.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "-" || !f.IsExported():
+			case name == "":
+				out[f.Name] = true
+			default:
+				out[name] = true
+			}
+		}
+	}
+	jsonFieldsCache.Store(t, out)
+	return out
 }
 
 func fieldError(field, msg string) error {
@@ -130,9 +268,9 @@ func bodyError(err error) error {
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		field := strings.Trim(name, `"`)
-		return fieldError(field, "is not a field of this request: remove it or correct its spelling")
+		return fieldError(fieldName(field), "is not a field of this request: remove it or correct its spelling")
 	}
-	return fieldError("body", fmt.Sprintf("cannot be read: %v", err))
+	return fieldError("body", "cannot be read as the JSON object this request takes: check the body against the API document")
 }
 
 func jsonTypeName(goType string) string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
@@ -22,7 +21,7 @@ func (s *Server) emit(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	res, err := s.engine.Emit(r.Context(), p)
 	if err != nil {
-		return err
+		return emitError(err)
 	}
 	if res.Replayed {
 		w.Header().Set(api.HeaderIdempotentReplay, "true")
@@ -44,8 +43,11 @@ func ParseEmit(org string, req api.EmitRequest, idempotencyKey string) (engine.E
 	for _, f := range []struct{ name, v string }{
 		{"organizationName", org}, {"projectName", req.ProjectName}, {"stackName", req.StackName}, {"environmentName", req.EnvironmentName},
 	} {
-		if strings.ContainsAny(f.v, "/ \t\r\n") {
-			errs.Add(f.name, fmt.Sprintf("%q contains a slash or white space: use the bare name", f.v))
+		if f.v == "" {
+			continue
+		}
+		if err := webhook.CheckScopeName(f.v); err != nil {
+			errs.Add(f.name, err.Error())
 		}
 	}
 	filter, err := webhook.ParseFilter(req.Filter)

@@ -126,14 +126,14 @@ func deliveryLogParams(r *http.Request) (engine.DeliveryLogParams, error) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > engine.DeliveryLogLimitMax {
-			errs.Add("limit", fmt.Sprintf("%q is not a number from 1 to %d: give how many attempts to return", v, engine.DeliveryLogLimitMax))
+			errs.Add("limit", fmt.Sprintf("%s is not a number from 1 to %d: give how many attempts to return", webhook.Quote(v), engine.DeliveryLogLimitMax))
 		}
 		p.Limit = n
 	}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			errs.Add("before", fmt.Sprintf("%q is not a positive number: pass the %s header of the previous page", v, HeaderNextBefore))
+			errs.Add("before", fmt.Sprintf("%s is not a positive number: pass the %s header of the previous page", webhook.Quote(v), HeaderNextBefore))
 		}
 		p.Before = n
 	}
@@ -145,7 +145,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, c *call) erro
 	id := r.PathValue("event")
 	a, err := s.engine.Redeliver(r.Context(), ref, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return apiError(http.StatusNotFound, fmt.Sprintf("delivery %q of webhook %q not found", id, ref.String()))
+		return apiError(http.StatusNotFound, fmt.Sprintf("delivery %s of webhook %s not found", webhook.Quote(id), webhook.Quote(ref.String())))
 	}
 	if err != nil {
 		return hookError(ref, err)
@@ -204,6 +204,9 @@ func specForCreate(scope webhook.Scope, b api.Webhook) (webhook.Spec, error) {
 	if b.Name != nil && *b.Name == "" {
 		return webhook.Spec{}, fieldError("name", "is empty: leave it out to have a name generated, or give one")
 	}
+	if err := checkFormat(b.Format); err != nil {
+		return webhook.Spec{}, err
+	}
 	spec.Filters, spec.Groups = filtersAndGroups(b)
 	spec.Normalize()
 	return spec, nil // The engine validates the rest.
@@ -215,10 +218,13 @@ func specForUpdate(cur *store.Hook, b api.Webhook) (webhook.Spec, error) {
 	var errs webhook.FieldErrors
 	checkScope(&errs, cur.Scope, b)
 	if b.Name != nil && *b.Name != cur.Name {
-		errs.Add("name", fmt.Sprintf("cannot change from %q to %q: a webhook's name is fixed; create a new webhook instead", cur.Name, *b.Name))
+		errs.Add("name", fmt.Sprintf("cannot change from %q to %s: a webhook's name is fixed; create a new webhook instead", cur.Name, webhook.Quote(*b.Name)))
 	}
 	if len(errs) > 0 {
 		return webhook.Spec{}, errs
+	}
+	if err := checkFormat(b.Format); err != nil {
+		return webhook.Spec{}, err
 	}
 	spec := cur.Spec
 	spec.Secret = ""
@@ -245,10 +251,19 @@ func specForUpdate(cur *store.Hook, b api.Webhook) (webhook.Spec, error) {
 	return spec, nil // The engine validates the result.
 }
 
-// checkScope reports body scope fields that contradict the URL's scope.
+// checkFormat refuses "format": "", which would otherwise silently mean the default.
+func checkFormat(format *string) error {
+	if format != nil && *format == "" {
+		return fieldError("format", fmt.Sprintf("is empty: leave it out for %q, or give one of the formats", webhook.FormatDefault))
+	}
+	return nil
+}
+
+// checkScope reports body scope fields that contradict the URL's scope. An empty scope field
+// is refused rather than taken for "none": leave it out instead.
 func checkScope(errs *webhook.FieldErrors, scope webhook.Scope, b api.Webhook) {
 	if b.OrganizationName != nil && *b.OrganizationName != scope.Org {
-		errs.Add("organizationName", fmt.Sprintf("%q does not match the organization in the URL (%q): make them the same", *b.OrganizationName, scope.Org))
+		errs.Add("organizationName", fmt.Sprintf("%s does not match the organization in the URL (%q): make them the same", webhook.Quote(*b.OrganizationName), scope.Org))
 	}
 	where := map[webhook.ScopeKind]string{
 		webhook.ScopeOrganization: "this URL manages organization webhooks",
@@ -265,12 +280,13 @@ func checkScope(errs *webhook.FieldErrors, scope webhook.Scope, b api.Webhook) {
 		{"envName", b.EnvName, scope.Environment},
 	} {
 		switch {
-		case f.body == nil || *f.body == f.url:
-		case f.url == "" && *f.body == "":
+		case f.body == nil || (*f.body == f.url && f.url != ""):
+		case *f.body == "":
+			errs.Add(f.field, fmt.Sprintf("is empty: leave it out (%s)", where))
 		case f.url == "":
-			errs.Add(f.field, fmt.Sprintf("is %q but %s: remove it, or use the URL of the scope you mean", *f.body, where))
+			errs.Add(f.field, fmt.Sprintf("is %s but %s: remove it, or use the URL of the scope you mean", webhook.Quote(*f.body), where))
 		default:
-			errs.Add(f.field, fmt.Sprintf("%q does not match the URL's %q: make them the same", *f.body, f.url))
+			errs.Add(f.field, fmt.Sprintf("%s does not match the URL's %q: make them the same", webhook.Quote(*f.body), f.url))
 		}
 	}
 }

@@ -62,7 +62,7 @@ func NewMetrics() *Metrics {
 		}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: MetricsNamespace, Name: "http_requests_total",
-			Help: "API requests by route pattern, method and status code.",
+			Help: "API requests by route pattern (\"unmatched\" for any other path), method (\"other\" for a non-standard one) and status code.",
 		}, []string{"route", "method", "code"}),
 		httpSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: MetricsNamespace, Name: "http_request_duration_seconds",
@@ -104,8 +104,31 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
 func (m *Metrics) observeRequest(route, method string, code int, d time.Duration) {
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.httpRequests.WithLabelValues(route, methodLabel(method), codeLabel(code)).Inc()
 	m.httpSeconds.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// OtherLabel is the label value of an HTTP method, route or status code the metrics do not
+// know: a client can invent any number of those, and each new label value would be a new
+// series kept for the life of the process.
+const OtherLabel = "other"
+
+// methodLabel returns the method as a label when it is one of HTTP's standard methods.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return OtherLabel
+}
+
+// codeLabel returns the status code as a label when it is a valid HTTP status.
+func codeLabel(code int) string {
+	if code < 100 || code > 599 {
+		return OtherLabel
+	}
+	return strconv.Itoa(code)
 }
 
 var (
@@ -183,6 +206,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			rec.code = http.StatusOK
 		}
 		d := time.Since(start)
+		// The route is a registered pattern (a fixed set) or "unmatched", never the path.
 		route := r.Pattern
 		if route == "" || route == "/" {
 			route = "unmatched"

@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -72,5 +74,44 @@ func TestNewValidation(t *testing.T) {
 	}
 	if _, _, err := server.IssueToken(t.Context(), b.Store, server.IssueTokenParams{}); err == nil || !strings.Contains(err.Error(), "organizationName") {
 		t.Errorf("IssueToken without an org: %v", err)
+	}
+}
+
+// Methods and paths a client invents never become label values: 500 random methods and 500
+// random paths add no series beyond "other" and "unmatched".
+func TestMetricsLabelsBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	count := func() int {
+		m := string(b.do("", "GET", "/metrics", nil).want(http.StatusOK).Body)
+		n := 0
+		for _, line := range strings.Split(m, "\n") {
+			if strings.HasPrefix(line, "pulumi_webhooks_http_request") {
+				n++
+			}
+		}
+		return n
+	}
+	for _, path := range []string{"/healthz", "/api/orgs/acme/hooks", "/nowhere"} {
+		b.do("acme", "FROB", path, nil)
+		b.do("acme", "GET", path, nil)
+	}
+	count() // the scrape itself is a series from the second scrape on
+	before := count()
+	for i := range 500 {
+		b.do("acme", fmt.Sprintf("M%dX", i), "/api/orgs/acme/hooks", nil)
+		b.do("acme", fmt.Sprintf("Q%d", i), fmt.Sprintf("/random/%d", i), nil)
+		b.do("acme", "GET", fmt.Sprintf("/api/orgs/acme/hooks/h%d/x/y/%d", i, i), nil)
+	}
+	after := count()
+	if after != before {
+		m := string(b.do("", "GET", "/metrics", nil).Body)
+		t.Errorf("series grew from %d to %d lines:\n%s", before, after, grep(m, "pulumi_webhooks_http_requests_total"))
+	}
+	m := string(b.do("", "GET", "/metrics", nil).Body)
+	for _, want := range []string{`method="other",route="/api/orgs/{org}/hooks"`, `method="other",route="unmatched"`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grep(m, "http_requests_total"))
+		}
 	}
 }

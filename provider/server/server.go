@@ -10,8 +10,13 @@
 //
 //   - Errors are {"code": N, "message": "field: problem and fix; ..."} plus, for 400, an
 //     "errors" list of {"field", "message"} so clients can rebuild per-field errors.
-//   - Bodies are strict: unknown fields, wrong JSON types and unknown enum values (format,
-//     filters, groups) are 400 naming the field; bodies over Config.MaxBodyBytes are 413.
+//   - Bodies are strict: unknown fields, keys in another case ("PAYLOADURL"), a key given
+//     twice, null values, wrong JSON types and unknown enum values (format, filters, groups)
+//     are 400 naming the field, and so is "" where it would silently mean a default (format,
+//     scope fields). A Content-Type other than JSON is 415 (none at all is taken as JSON);
+//     any body over Config.MaxBodyBytes is 413, whatever it holds. Every string and list is
+//     bounded by the rules of package webhook, and a 400 lists at most
+//     webhook.FieldErrorsMax problems and counts the rest.
 //     The response-only fields hasSecret and secretCiphertext may be sent back and are ignored.
 //   - PATCH changes only the fields it is given ("secret": "" removes the secret, an absent
 //     secret keeps it, "filters": [] clears the filters); scope fields and the name may be
@@ -20,9 +25,12 @@
 //     page carries the next cursor in the X-Next-Before header.
 //   - POST /api/orgs/{org}/events fires an event (see ParseEmit) and answers 202
 //     {"eventId", "deliveries", "deploymentRequests"}; an Idempotency-Key header replays the
-//     first answer for 24 hours, marked with Idempotent-Replayed: true.
+//     first answer for 24 hours, marked with Idempotent-Replayed: true, to the same request
+//     only: the key with another filter, subject or payload is 422.
 //   - A token of another organization gets 404 for everything, exactly as if the object did
 //     not exist.
+//   - Each token may make Config.RateLimit requests per second on average and
+//     Config.RateBurst at once; beyond that the answer is 429 with Retry-After (seconds).
 package server
 
 import (
@@ -30,11 +38,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -59,7 +70,14 @@ type Config struct {
 	Metrics      *Metrics
 	MaxBodyBytes int64
 	ReadyTimeout time.Duration
-	Now          func() time.Time
+	// RateLimit is how many API requests per second one token may make on average, and
+	// RateBurst how many at once; more are answered 429 with Retry-After. rate.Inf turns the
+	// limit off. Probes and metrics are not limited.
+	RateLimit rate.Limit
+	RateBurst int
+	// RateLimitersMax bounds how many tokens' buckets are kept in memory.
+	RateLimitersMax int
+	Now             func() time.Time
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -76,6 +94,15 @@ func (c Config) WithDefaults() Config {
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = ReadyTimeoutDefault
 	}
+	if c.RateLimit == 0 {
+		c.RateLimit = RateLimitDefault
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = RateBurstDefault
+	}
+	if c.RateLimitersMax == 0 {
+		c.RateLimitersMax = RateLimitersMaxDefault
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -90,6 +117,12 @@ func (c Config) validate() error {
 		return errors.New("server: Config.Store is required")
 	case c.MaxBodyBytes < 0:
 		return fmt.Errorf("server: Config.MaxBodyBytes is %d: give a positive size", c.MaxBodyBytes)
+	case c.RateLimit < 0 || math.IsNaN(float64(c.RateLimit)):
+		return fmt.Errorf("server: Config.RateLimit is %g: give a positive rate, or rate.Inf for none", float64(c.RateLimit))
+	case c.RateBurst < 0:
+		return fmt.Errorf("server: Config.RateBurst is %d: give a positive number of requests", c.RateBurst)
+	case c.RateLimitersMax < 0:
+		return fmt.Errorf("server: Config.RateLimitersMax is %d: give a positive number", c.RateLimitersMax)
 	}
 	return nil
 }
@@ -101,6 +134,7 @@ type Server struct {
 	store    store.Store
 	log      *slog.Logger
 	mux      *http.ServeMux
+	limiters *tokenLimiters
 	draining atomic.Bool
 }
 
@@ -110,7 +144,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, engine: cfg.Engine, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, engine: cfg.Engine, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(),
+		limiters: newTokenLimiters(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitersMax)}
 	s.routes()
 	return s, nil
 }
@@ -164,7 +199,7 @@ func (s *Server) routes() {
 	}
 	s.api("/api/orgs/{org}/events", webhook.ScopeOrganization, methods{http.MethodPost: s.emit})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, apiError(http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)))
+		s.writeError(w, r, apiError(http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", webhook.Quote(r.Method), webhook.Quote(r.URL.Path))))
 	})
 }
 
@@ -182,17 +217,30 @@ func (s *Server) api(pattern string, kind webhook.ScopeKind, ms methods) {
 			s.writeError(w, r, err)
 			return
 		}
+		if wait := s.limiters.reserve(tok.ID, s.cfg.Now()); wait > 0 {
+			s.rateLimited(w, r, wait)
+			return
+		}
 		h, ok := ms[r.Method]
 		if !ok {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			s.writeError(w, r, apiError(http.StatusMethodNotAllowed,
-				fmt.Sprintf("method %s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
+				fmt.Sprintf("method %s is not allowed on %s: use %s", webhook.Quote(r.Method), webhook.Quote(r.URL.Path), strings.Join(allow, " or "))))
 			return
 		}
 		c := &call{token: tok, scope: scopeFromPath(r, kind)}
 		if c.scope.Org != tok.Org {
 			// A token never learns whether another organization's objects exist.
 			s.writeError(w, r, s.crossOrg(r, c))
+			return
+		}
+		if err := checkPathNames(r, c.scope); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			// Announced too large: refused before reading, whatever the body holds.
+			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes})
 			return
 		}
 		if r.Body != nil {
@@ -209,7 +257,25 @@ func (s *Server) crossOrg(r *http.Request, c *call) error {
 	if name := r.PathValue("hook"); name != "" {
 		return notFound(c.ref(r))
 	}
-	return apiError(http.StatusNotFound, fmt.Sprintf("organization %q not found", c.scope.Org))
+	return apiError(http.StatusNotFound, fmt.Sprintf("organization %s not found", webhook.Quote(c.scope.Org)))
+}
+
+// checkPathNames refuses names in the URL that no object can have (too long, path-like,
+// invisible characters), naming the field, before anything is looked up. A hook's name is
+// checked as loosely as a scope's, so hooks named before the hook-name rule stay reachable.
+func checkPathNames(r *http.Request, scope webhook.Scope) error {
+	var errs webhook.FieldErrors
+	for _, f := range []struct{ field, v string }{
+		{"projectName", scope.Project}, {"stackName", scope.Stack}, {"envName", scope.Environment}, {"name", r.PathValue("hook")},
+	} {
+		if f.v == "" {
+			continue
+		}
+		if err := webhook.CheckScopeName(f.v); err != nil {
+			errs.Add(f.field, "in the URL "+err.Error())
+		}
+	}
+	return errs.Err()
 }
 
 func scopeFromPath(r *http.Request, kind webhook.ScopeKind) webhook.Scope {

@@ -190,7 +190,7 @@ func (f Filter) ReachesScope(s ScopeKind) bool {
 func ParseFilter(s string) (Filter, error) {
 	f := Filter(s)
 	if !f.Valid() {
-		return "", fmt.Errorf("unknown filter %q; valid filters are %s", s, joinQuoted(filters))
+		return "", fmt.Errorf("unknown filter %s; valid filters are %s", Quote(s), joinQuoted(filters))
 	}
 	return f, nil
 }
@@ -205,7 +205,7 @@ func (g Group) Kinds() []Kind { return slices.Clone(groupKinds[g]) }
 func ParseGroup(s string) (Group, error) {
 	g := Group(s)
 	if !g.Valid() {
-		return "", fmt.Errorf("unknown group %q; valid groups are %s", s, joinQuoted(Groups()))
+		return "", fmt.Errorf("unknown group %s; valid groups are %s", Quote(s), joinQuoted(Groups()))
 	}
 	return g, nil
 }

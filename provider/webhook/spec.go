@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -96,8 +97,11 @@ func (s Scope) Validate() error {
 	for _, f := range []struct{ name, v string }{
 		{"organizationName", s.Org}, {"projectName", s.Project}, {"stackName", s.Stack}, {"environmentName", s.Environment},
 	} {
-		if strings.ContainsAny(f.v, "/ \t\r\n") {
-			errs.Add(f.name, fmt.Sprintf("%q contains a slash or white space: use the bare name", f.v))
+		if f.v == "" {
+			continue
+		}
+		if err := CheckScopeName(f.v); err != nil {
+			errs.Add(f.name, err.Error())
 		}
 	}
 	return errs.Err()
@@ -148,16 +152,23 @@ func (s Spec) Validate() error {
 	}
 	if strings.TrimSpace(s.DisplayName) == "" {
 		errs.Add("displayName", "is required: give the webhook a human-readable name")
+	} else if err := CheckText(s.DisplayName, DisplayNameMaxLen); err != nil {
+		errs.Add("displayName", err.Error())
 	}
-	if s.Name != "" && strings.ContainsAny(s.Name, "/ \t\r\n") {
-		errs.Add("name", fmt.Sprintf("%q contains a slash or white space: use letters, digits, '-' and '_'", s.Name))
+	if s.Name != "" {
+		if err := CheckHookName(s.Name); err != nil {
+			errs.Add("name", err.Error())
+		}
+	}
+	if len(s.Secret) > SecretMaxLen {
+		errs.Add("secret", fmt.Sprintf("is %d bytes long: use at most %d", len(s.Secret), SecretMaxLen))
 	}
 	format := s.Format
 	if format == "" {
 		format = FormatDefault
 	}
 	if !format.Valid() {
-		errs.Add("format", fmt.Sprintf("unknown format %q; valid formats are %s", string(s.Format), joinQuoted(Formats())))
+		errs.Add("format", fmt.Sprintf("unknown format %s; valid formats are %s", Quote(string(s.Format)), joinQuoted(Formats())))
 	}
 	kind := s.Scope.Kind()
 	if format == FormatPulumiDeployments {
@@ -172,12 +183,15 @@ func (s Spec) Validate() error {
 			errs.Add("payloadUrl", err.Error())
 		}
 	}
+	if len(s.Filters) > MaxFilters() {
+		errs.Add("filters", fmt.Sprintf("has %d entries but there are only %d filters: list each filter at most once", len(s.Filters), MaxFilters()))
+	}
 	seenF := map[Filter]bool{}
-	for i, f := range s.Filters {
+	for i, f := range s.Filters[:min(len(s.Filters), MaxFilters())] {
 		field := fmt.Sprintf("filters[%d]", i)
 		switch {
 		case !f.Valid():
-			errs.Add(field, fmt.Sprintf("unknown filter %q; valid filters are %s", string(f), joinQuoted(filters)))
+			errs.Add(field, fmt.Sprintf("unknown filter %s; valid filters are %s", Quote(string(f)), joinQuoted(filters)))
 		case seenF[f]:
 			errs.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate", string(f)))
 		case !f.ReachesScope(kind):
@@ -185,12 +199,15 @@ func (s Spec) Validate() error {
 		}
 		seenF[f] = true
 	}
+	if len(s.Groups) > MaxGroups() {
+		errs.Add("groups", fmt.Sprintf("has %d entries but there are only %d groups: list each group at most once", len(s.Groups), MaxGroups()))
+	}
 	seenG := map[Group]bool{}
-	for i, g := range s.Groups {
+	for i, g := range s.Groups[:min(len(s.Groups), MaxGroups())] {
 		field := fmt.Sprintf("groups[%d]", i)
 		switch {
 		case !g.Valid():
-			errs.Add(field, fmt.Sprintf("unknown group %q; valid groups are %s", string(g), joinQuoted(Groups())))
+			errs.Add(field, fmt.Sprintf("unknown group %s; valid groups are %s", Quote(string(g)), joinQuoted(Groups())))
 		case seenG[g]:
 			errs.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate", string(g)))
 		}
@@ -222,15 +239,28 @@ func checkHTTPURL(raw string) error {
 	if raw == "" {
 		return errors.New("is required: give the absolute http:// or https:// URL that receives deliveries")
 	}
+	if len(raw) > PayloadURLMaxLen {
+		return fmt.Errorf("is %d bytes long: use a URL of at most %d bytes", len(raw), PayloadURLMaxLen)
+	}
+	if HasUnsafeRunes(raw) {
+		return errors.New("contains a control, zero-width or text-direction character: percent-encode it or remove it")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a valid URL: give an absolute http:// or https:// URL", redactURL(raw))
+		return fmt.Errorf("%s is not a valid URL: give an absolute http:// or https:// URL", Quote(redactURL(raw)))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http:// or https:// URL: include the scheme and host, e.g. https://example.com/hook", redactURL(raw))
+		return fmt.Errorf("%s is not an absolute http:// or https:// URL: include the scheme and host, e.g. https://example.com/hook", Quote(redactURL(raw)))
 	}
 	if u.User != nil {
 		return fmt.Errorf("the URL carries user credentials: remove them and use the webhook secret to authenticate deliveries")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %s is not a TCP port: give a port from 1 to 65535, or none for the scheme's default", Quote(p))
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%s has an empty port: give a port from 1 to 65535, or remove the colon", Quote(redactURL(raw)))
 	}
 	return nil
 }
@@ -240,7 +270,12 @@ func ParseDeploymentTarget(payloadURL string) (project, stack string, err error)
 	parts := strings.Split(payloadURL, "/")
 	if len(parts) != 2 || parts[0] == "" || parts[1] == "" || strings.Contains(payloadURL, ":") ||
 		strings.IndexFunc(payloadURL, unicode.IsSpace) >= 0 {
-		return "", "", fmt.Errorf("%q is not a deployment target: a pulumi_deployments webhook's payloadUrl names the stack to deploy as project/stack, in the webhook's organization", redactURL(payloadURL))
+		return "", "", fmt.Errorf("%s is not a deployment target: a pulumi_deployments webhook's payloadUrl names the stack to deploy as project/stack, in the webhook's organization", Quote(redactURL(payloadURL)))
+	}
+	for i, what := range []string{"project", "stack"} {
+		if err := CheckScopeName(parts[i]); err != nil {
+			return "", "", fmt.Errorf("names the stack to deploy as project/stack, and its %s name %w", what, err)
+		}
 	}
 	return parts[0], parts[1], nil
 }
@@ -297,10 +332,24 @@ func (es FieldErrors) Err() error {
 	return es
 }
 
+// Error joins the first FieldErrorsMax problems and counts the rest.
 func (es FieldErrors) Error() string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
+	shown, more := es.Reported()
+	msgs := make([]string, len(shown), len(shown)+1)
+	for i, e := range shown {
 		msgs[i] = e.Error()
 	}
+	if more > 0 {
+		msgs = append(msgs, fmt.Sprintf("and %d more problems", more))
+	}
 	return strings.Join(msgs, "; ")
+}
+
+// Reported returns the problems to report one by one (at most FieldErrorsMax) and how many
+// more there are, so that an error never grows with the input.
+func (es FieldErrors) Reported() (shown FieldErrors, more int) {
+	if len(es) <= FieldErrorsMax {
+		return es, 0
+	}
+	return es[:FieldErrorsMax], len(es) - FieldErrorsMax
 }

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
@@ -84,7 +86,8 @@ func Start(t testing.TB, o Opts) *Bundle {
 		t.Fatalf("engine: %v", err)
 	}
 	metrics.WatchQueue(e.QueueStats)
-	scfg := server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics}
+	// No rate limit unless a test sets one: tests fire requests as fast as they can.
+	scfg := server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics, RateLimit: rate.Inf}
 	if o.Server != nil {
 		o.Server(&scfg)
 	}
