@@ -8,7 +8,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-// TestStoreCountsMigration: migration 010 fills the counters from the rows a store already
+// TestStoreCountsMigration: migration 006 fills the counters from the rows a store already
 // holds, so a store upgraded from an earlier version reports the same stats as before.
 func TestStoreCountsMigration(t *testing.T) {
 	t.Parallel()
@@ -55,7 +55,7 @@ func TestStoreCountsMigration(t *testing.T) {
 	if before.Pending != 2 || before.Running != 1 || before.DeliveriesDone != 2 || before.HooksDisabled != 1 {
 		t.Fatalf("stats = %+v", before)
 	}
-	if err := b.st.migrateDown(ctx, 9); err != nil {
+	if err := b.st.migrateDown(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
 	var tables int

@@ -853,7 +853,7 @@ func (s *Store) DeliveryListByEvent(ctx context.Context, eventID string) ([]*sto
 }
 
 // DeliveryStats describes the queue at now. The counts come from store_counts, which triggers
-// keep in step with every change (migration 010), and the due times from the first rows of
+// keep in step with every change (migration 006), and the due times from the first rows of
 // the queue's partial indexes: the cost does not grow with the delivery history or the queue.
 func (s *Store) DeliveryStats(ctx context.Context, now time.Time) (store.QueueStats, error) {
 	var st store.QueueStats

@@ -152,7 +152,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 }
 
 // insertCounts adds up inserted deliveries by the store_counts row that counts them; triggers
-// count every later change (migration 010).
+// count every later change (migration 006).
 type insertCounts struct{ pending, running, done int }
 
 func (c *insertCounts) add(state store.DeliveryState) {
