@@ -41,6 +41,9 @@ type serveOpts struct {
 	logLevel         string
 	workers          int
 	perEndpointLimit int
+	perOrgLimit      int
+	maxDeployRequest int
+	maxDeployChain   int
 	attemptTimeout   time.Duration
 	retrySchedule    []string
 	pollInterval     time.Duration
@@ -88,6 +91,11 @@ are answered 429 with a Retry-After header.`,
 	f.StringVar(&so.logLevel, "log-level", LogLevelDefault, "lowest level logged: debug, info, warn or error")
 	f.IntVar(&so.workers, "workers", engine.WorkersDefault, "deliveries sent at once by this process")
 	f.IntVar(&so.perEndpointLimit, "per-endpoint-limit", engine.PerEndpointLimitDefault, "deliveries sent at once to one host:port, across processes")
+	f.IntVar(&so.perOrgLimit, "per-org-limit", 0, "workers one organization's deliveries may hold at once (0: every worker but an eighth, so others always get one; --workers for no cap)")
+	f.IntVar(&so.maxDeployRequest, "max-deployment-requests-per-event", engine.MaxDeploymentRequestsPerEventDefault,
+		"deployment requests one event may queue through pulumi_deployments hooks; the rest are recorded as skipped")
+	f.IntVar(&so.maxDeployChain, "max-deployment-chain-length", engine.MaxDeploymentChainLengthDefault,
+		"deployments that may follow one another in a chain of pulumi_deployments hooks; longer chains are recorded as skipped")
 	f.DurationVar(&so.attemptTimeout, "attempt-timeout", engine.TimeoutDefault, "time limit of one delivery attempt")
 	f.StringSliceVar(&so.retrySchedule, "retry-schedule", nil, "waits between attempts, e.g. 5s,30s,2m (default about a day in 8 retries)")
 	f.DurationVar(&so.pollInterval, "poll-interval", engine.PollIntervalDefault, "how often idle workers look for deliveries emitted by other processes")
@@ -101,7 +109,8 @@ are answered 429 with a Retry-After header.`,
 	f.IntVar(&so.rateBurst, "rate-burst", server.RateBurstDefault, "API requests one token may make at once, above --rate-limit")
 	f.StringVar(&so.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS instead of HTTP; needs --tls-key")
 	f.StringVar(&so.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
-	for _, name := range []string{"listen", "log-format", "log-level", "workers", "per-endpoint-limit", "attempt-timeout",
+	for _, name := range []string{"listen", "log-format", "log-level", "workers", "per-endpoint-limit", "per-org-limit",
+		"max-deployment-requests-per-event", "max-deployment-chain-length", "attempt-timeout",
 		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url", "retention", "response-body-limit",
 		"rate-limit", "rate-burst", "tls-cert", "tls-key"} {
 		withEnv(f, name, EnvPrefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
@@ -129,7 +138,8 @@ func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error
 	cfg := engine.Config{
 		Logger: log, Version: o.Version, Workers: so.workers, PerEndpointLimit: so.perEndpointLimit,
 		Timeout: so.attemptTimeout, PollInterval: so.pollInterval, ConsoleURL: so.consoleURL,
-		ResponseBodyLimit: so.responseLimit,
+		ResponseBodyLimit: so.responseLimit, PerOrgLimit: so.perOrgLimit,
+		MaxDeploymentRequestsPerEvent: so.maxDeployRequest, MaxDeploymentChainLength: so.maxDeployChain,
 	}
 	var errs []error
 	if so.workers < 1 {
@@ -137,6 +147,15 @@ func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error
 	}
 	if so.perEndpointLimit < 1 {
 		errs = append(errs, fmt.Errorf("--per-endpoint-limit %d: give at least 1", so.perEndpointLimit))
+	}
+	if so.perOrgLimit < 0 || so.perOrgLimit > max(so.workers, 1) {
+		errs = append(errs, fmt.Errorf("--per-org-limit %d: give 1 to --workers (%d), or 0 for the default", so.perOrgLimit, so.workers))
+	}
+	if so.maxDeployRequest < 1 {
+		errs = append(errs, fmt.Errorf("--max-deployment-requests-per-event %d: give at least 1", so.maxDeployRequest))
+	}
+	if so.maxDeployChain < 1 {
+		errs = append(errs, fmt.Errorf("--max-deployment-chain-length %d: give at least 1", so.maxDeployChain))
 	}
 	for _, d := range []struct {
 		flag string

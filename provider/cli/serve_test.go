@@ -154,6 +154,10 @@ func TestServeTLSAndRateFlagsRefused(t *testing.T) {
 		{[]string{"--rate-limit", "-1"}, []string{"--rate-limit -1"}},
 		{[]string{"--rate-limit", "NaN"}, []string{"--rate-limit NaN"}},
 		{[]string{"--rate-burst", "0"}, []string{"--rate-burst 0"}},
+		{[]string{"--per-org-limit", "-1"}, []string{"--per-org-limit -1", "give 1 to --workers"}},
+		{[]string{"--workers", "2", "--per-org-limit", "3"}, []string{"--per-org-limit 3", "--workers (2)"}},
+		{[]string{"--max-deployment-requests-per-event", "0"}, []string{"--max-deployment-requests-per-event 0", "at least 1"}},
+		{[]string{"--max-deployment-chain-length", "-2"}, []string{"--max-deployment-chain-length -2", "at least 1"}},
 	} {
 		b.fails(c.want, append([]string{"serve", "--listen", "127.0.0.1:0"}, c.args...)...)
 	}
@@ -211,4 +215,19 @@ func TestServeRateLimitFlags(t *testing.T) {
 		}
 	}
 	stop()
+}
+
+// The fairness and deployment bounds reach the engine's configuration as given.
+func TestServeEngineBounds(t *testing.T) {
+	t.Parallel()
+	so := serveOpts{workers: 6, perEndpointLimit: 2, perOrgLimit: 3, maxDeployRequest: 7, maxDeployChain: 4,
+		attemptTimeout: time.Second, pollInterval: time.Second, shutdownTimeout: time.Second, maxBodyBytes: 1,
+		responseLimit: 1, rateBurst: 1}
+	cfg, err := so.engineConfig(Opts{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PerOrgLimit != 3 || cfg.MaxDeploymentRequestsPerEvent != 7 || cfg.MaxDeploymentChainLength != 4 {
+		t.Errorf("engine config %+v: want PerOrgLimit 3, MaxDeploymentRequestsPerEvent 7, MaxDeploymentChainLength 4", cfg)
+	}
 }
