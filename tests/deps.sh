@@ -3,7 +3,9 @@
 # (tests/toolchain/build.sh builds that): the npm packages that compile the Node SDK and run
 # the TypeScript Automation API program, and a Python virtual environment with the Pulumi
 # Python SDK. Everything goes into a cache outside the repository; the directory is printed on
-# stdout. A second run with the same pins only checks a stamp and returns at once.
+# stdout. A second run with the same pins only checks a stamp and returns at once. It also
+# installs Debian's chromium for the web console's browser tests (provider/console), with
+# apt-get as root, when it is missing.
 #
 #   PULUMI_WEBHOOKS_DEPS_DIR   where to install (default: $XDG_CACHE_HOME/pulumi-webhooks/deps)
 #
@@ -31,6 +33,24 @@ mkdir -p "$dir"
 if command -v flock >/dev/null 2>&1; then
   exec 9>"$dir/.lock"
   flock 9
+fi
+
+# The web console's browser tests (provider/console) drive Debian's chromium package.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium with apt-get"
+    aptlog=$(mktemp)
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$aptlog" 2>&1; then
+      cat "$aptlog" >&2
+      rm -f "$aptlog"
+      log "installing chromium failed (output above)"
+      exit 1
+    fi
+    rm -f "$aptlog"
+  else
+    log "chromium is not installed: run 'apt-get update && apt-get install -y chromium' as root (the console's browser tests need it)"
+    exit 1
+  fi
 fi
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \

@@ -19,9 +19,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/console"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/retention"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 )
 
 // Defaults of serve's flags.
@@ -50,6 +52,7 @@ type serveOpts struct {
 	shutdownTimeout  time.Duration
 	maxBodyBytes     int64
 	consoleURL       string
+	console          bool
 	retention        time.Duration
 	responseLimit    int
 	rateLimit        float64
@@ -101,7 +104,9 @@ are answered 429 with a Retry-After header.`,
 	f.DurationVar(&so.pollInterval, "poll-interval", engine.PollIntervalDefault, "how often idle workers look for deliveries emitted by other processes")
 	f.DurationVar(&so.shutdownTimeout, "shutdown-timeout", engine.ShutdownTimeoutDefault, "how long in-flight requests and attempts may take to finish on shutdown")
 	f.Int64Var(&so.maxBodyBytes, "max-body-bytes", server.MaxBodyBytesDefault, "largest request body accepted; larger ones get 413")
-	f.StringVar(&so.consoleURL, "console-url", "https://app.pulumi.com", "base of the console links in payloads (updateUrl, deploymentUrl)")
+	f.StringVar(&so.consoleURL, "console-url", "https://app.pulumi.com",
+		"base of the console links in payloads (updateUrl, deploymentUrl); this server's own URL (e.g. http://127.0.0.1:8080) makes them open its web console")
+	f.BoolVar(&so.console, "console", true, "serve the web console at / (sign in with an API token)")
 	f.DurationVar(&so.retention, "retention", retention.RetentionDefault,
 		"how long events, deliveries, attempts and idempotency keys are kept (pending work is never deleted); 0 keeps everything")
 	f.IntVar(&so.responseLimit, "response-body-limit", engine.ResponseBodyLimitDefault, "bytes of each delivery response body read and stored with its attempt")
@@ -111,7 +116,7 @@ are answered 429 with a Retry-After header.`,
 	f.StringVar(&so.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	for _, name := range []string{"listen", "log-format", "log-level", "workers", "per-endpoint-limit", "per-org-limit",
 		"max-deployment-requests-per-event", "max-deployment-chain-length", "attempt-timeout",
-		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url", "retention", "response-body-limit",
+		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url", "console", "retention", "response-body-limit",
 		"rate-limit", "rate-burst", "tls-cert", "tls-key"} {
 		withEnv(f, name, EnvPrefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
@@ -252,7 +257,21 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		return err
 	}
 	metrics.WatchQueue(e.QueueStats)
-	srv, err := server.New(so.serverConfig(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics}))
+	scfg := so.serverConfig(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics})
+	var srv *server.Server
+	if so.console {
+		// The console authenticates with the server's own token check; srv is set below,
+		// before the first request can arrive.
+		con, err := console.New(console.Config{Engine: e, Store: st, Logger: log,
+			Authenticate: func(ctx context.Context, token string) (*store.Token, error) {
+				return srv.AuthenticateToken(ctx, token)
+			}})
+		if err != nil {
+			return err
+		}
+		scfg.Console = con.Handler()
+	}
+	srv, err = server.New(scfg)
 	if err != nil {
 		return err
 	}

@@ -75,16 +75,27 @@ func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 	if !ok || !strings.EqualFold(scheme, "token") || plain == "" {
 		return nil, apiError(http.StatusUnauthorized, "Authorization header is not of the form \"token <api token>\"")
 	}
-	t, err := s.store.TokenGetByHash(r.Context(), HashToken(plain))
+	t, err := s.AuthenticateToken(r.Context(), plain)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apiError(http.StatusUnauthorized, "invalid or revoked API token: check the token, or create a new one with `pulumi-webhooks token create`")
+	}
+	return t, err
+}
+
+// AuthenticateToken returns the API token whose plain text is plain and records its use. An
+// unknown or revoked token is an error wrapping store.ErrNotFound. It lets another front end on
+// the same tokens (the web console) authenticate exactly as the API does.
+func (s *Server) AuthenticateToken(ctx context.Context, plain string) (*store.Token, error) {
+	t, err := s.store.TokenGetByHash(ctx, HashToken(plain))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, apiError(http.StatusUnauthorized, "invalid or revoked API token: check the token, or create a new one with `pulumi-webhooks token create`")
+		return nil, fmt.Errorf("invalid or revoked API token: %w", store.ErrNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("look up API token: %w", err)
 	case !t.RevokedAt.IsZero():
-		return nil, apiError(http.StatusUnauthorized, "invalid or revoked API token: check the token, or create a new one with `pulumi-webhooks token create`")
+		return nil, fmt.Errorf("invalid or revoked API token: %w", store.ErrNotFound)
 	}
-	s.touch(r.Context(), t)
+	s.touch(ctx, t)
 	return t, nil
 }
 

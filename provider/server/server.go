@@ -78,6 +78,9 @@ type Config struct {
 	// RateLimitersMax bounds how many tokens' buckets are kept in memory.
 	RateLimitersMax int
 	Now             func() time.Time
+	// Console, when set, serves every path the API does not (the web console at /), except
+	// under /api/, which stays JSON.
+	Console http.Handler
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -199,6 +202,10 @@ func (s *Server) routes() {
 	}
 	s.api("/api/orgs/{org}/events", webhook.ScopeOrganization, methods{http.MethodPost: s.emit})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Console != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			s.cfg.Console.ServeHTTP(w, r)
+			return
+		}
 		s.writeError(w, r, apiError(http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", webhook.Quote(r.Method), webhook.Quote(r.URL.Path))))
 	})
 }

@@ -1,0 +1,40 @@
+// Package console is the web console of pulumi-webhooks: server-rendered HTML pages (package
+// html/template, no JavaScript) over the engine, for the people who manage webhooks in a
+// browser what the REST API is for scripts. The server mounts its Handler at / (every path
+// the API does not serve); the templates, the stylesheet and the rest are embedded in the
+// binary, and nothing is fetched from elsewhere at run time.
+//
+// # Signing in
+//
+// A person signs in with an API token (`pulumi-webhooks token create --org ORG`): the form
+// trades it for a random session ID in an HTTP-only, SameSite=Strict cookie (Secure over
+// TLS); the token itself stays on the server, in memory, and is checked again on every
+// request, so revoking it ends the session. Every form carries the session's CSRF token; a
+// POST without it is refused (the sign-in form uses a double-submitted cookie). A request
+// with the API's "Authorization: token <t>" header is served without a session or CSRF
+// token, as scripts and tests need. A token sees its own organization only: another
+// organization's pages answer 404, exactly as pages that do not exist.
+//
+// # Pages
+//
+// The paths of the console links that payloads carry (updateUrl, deploymentUrl,
+// environmentUrl, see engine/render) are pages here, so setting `serve --console-url` to the
+// server's own URL makes those links open the console:
+//
+//	/{org}                                       hooks of every scope, 24-hour chart, recent events
+//	/{org}/{project}/{stack}[/updates/{n}, ...]  the same for one stack
+//	/{org}/esc/{project}/{env}                   the same for one ESC environment
+//
+// The console's own pages live under /-/, which no organization can shadow in practice:
+//
+//	/-/signin, /-/signout, /-/assets/...
+//	/-/orgs/{org}/new-hook                       create a hook (any scope)
+//	/-/orgs/{org}/events/{event}                 one event, its payload and its deliveries
+//	/-/orgs/{org}/hooks/{hook}                   one hook: deliveries, Ping, Redeliver
+//	/-/stacks/{org}/{project}/{stack}/hooks/{hook}
+//	/-/environments/{org}/{project}/{env}/hooks/{hook}
+//
+// with .../edit, .../active, .../delete, .../ping and .../deliveries/{id}/redeliver under
+// each hook. Hooks are validated by package webhook through the engine, so the console
+// reports exactly the fields and messages the API does.
+package console
