@@ -326,7 +326,7 @@ func TestCreateFormValidation(t *testing.T) {
 			continue
 		}
 		want := expectedMessage(t, f, tc.field)
-		if !strings.Contains(res.body, "<strong>"+tc.field+"</strong>: "+htmlEscape(want)) {
+		if !strings.Contains(res.body, "<strong>"+tc.field+"</strong></a>: "+htmlEscape(want)) {
 			t.Errorf("%s: the page does not name %s with %q:\n%s", tc.name, tc.field, want, res.body)
 		}
 		if !strings.Contains(res.body, `aria-invalid="true"`) {
@@ -357,7 +357,7 @@ func TestCreateFormValidation(t *testing.T) {
 	}
 	res = post(f)
 	wantStatus(t, res, http.StatusConflict)
-	wantBody(t, res, "<strong>name</strong>: a webhook named &#34;alerts&#34; already exists in acme/web/prod")
+	wantBody(t, res, `<a href="#name"><strong>name</strong></a>: a webhook named &#34;alerts&#34; already exists in acme/web/prod`)
 }
 
 // expectedMessage is what package webhook says about field for the spec the form describes.

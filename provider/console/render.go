@@ -261,5 +261,15 @@ var funcs = template.FuncMap{
 		return webhook.Printable(string(b))
 	},
 	"printable": webhook.Printable,
-	"has":       func(list []string, v string) bool { return slices.Contains(list, v) },
+	// anchor is the element of the form a field error is about: its input, or the list of
+	// checkboxes for "filters[2]".
+	"anchor": func(field string) string {
+		base, _, _ := strings.Cut(field, "[")
+		switch base {
+		case "filters", "groups", "organizationName":
+			return base + "-err"
+		}
+		return base
+	},
+	"has": func(list []string, v string) bool { return slices.Contains(list, v) },
 }
