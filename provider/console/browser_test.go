@@ -13,6 +13,8 @@ import (
 	"github.com/chromedp/chromedp/device"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // screenshotsEnv, when set to 1, makes TestBrowser write its screenshots into screenshots/
@@ -159,6 +161,8 @@ func TestBrowser(t *testing.T) {
 	if first == nil {
 		t.Fatalf("the new hook got nothing: %+v", reqs)
 	}
+	b.waitAttempts(t, store.HookRef{Scope: webhook.Scope{Org: "acme"}, Name: "browser"}, 1)
+	b.waitAttempts(t, store.HookRef{Scope: webhook.Scope{Org: "acme"}, Name: "build"}, 1)
 
 	// Open its delivery and press Redeliver.
 	run(t, tab, "open the hook", chromedp.Navigate(hookURL), chromedp.WaitVisible(chromedp.CSS(`ol.attempts summary`)))

@@ -255,7 +255,7 @@ func TestOtherOrganizationSeesNothing(t *testing.T) {
 	b := setup(t)
 	b.createHook(t, "acme", "build", hookBody("acme", "build", b.recv.URL(), `,"secret":"acme-secret-1"`))
 	b.emit(t, "acme", `{"filter":"stack_created","projectName":"web","stackName":"prod"}`)
-	b.recv.Wait(t, 1)
+	b.waitAttempts(t, store.HookRef{Scope: webhook.Scope{Org: "acme"}, Name: "build"}, 1)
 	acme := b.do(t, req{path: "/acme", token: b.Tokens["acme"]})
 	wantStatus(t, acme, http.StatusOK)
 	ev := regexp.MustCompile(`/-/orgs/acme/events/([^"]+)`).FindStringSubmatch(acme.body)

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/console"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -211,4 +214,14 @@ func (b *testBundle) emit(t *testing.T, org, body string) {
 		data, _ := io.ReadAll(res.Body)
 		t.Fatalf("emit: %d %s", res.StatusCode, data)
 	}
+}
+
+// waitAttempts waits until the hook has n recorded attempts: a receiver sees a request before
+// the engine records its attempt.
+func (b *testBundle) waitAttempts(t *testing.T, ref store.HookRef, n int) {
+	t.Helper()
+	waitfor.Condition(t, fmt.Sprintf("%d attempts of %s", n, ref), func() bool {
+		as, err := b.Engine.DeliveryLog(context.Background(), ref, engine.DeliveryLogParams{})
+		return err == nil && len(as) >= n
+	})
 }
