@@ -58,6 +58,9 @@ func OpenBackend(ctx context.Context, rawURL string) (*Backend, error) {
 		return nil, fmt.Errorf("backend %s: unknown scheme %q: use one of %s", masked, u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	openURL := rawURL
+	if u.Scheme == "s3" {
+		openURL = s3URL(u)
+	}
 	if u.Scheme == "file" {
 		dir, err := fileDir(u)
 		if err != nil {
@@ -108,6 +111,23 @@ func (b *Backend) probe(ctx context.Context) error {
 // wrap names the backend in an error whose text may carry the URL, masking the credentials.
 func (b *Backend) wrap(what string, err error) error {
 	return &redactedError{msg: fmt.Sprintf("backend %s: %s: %s", b.Masked, what, redactAll(err.Error())), err: err}
+}
+
+// s3URL sets, as Pulumi does for S3-compatible stores (an endpoint is given), checksums to
+// "when required": the SDK's default is refused or unanswered by some of them.
+func s3URL(u *url.URL) string {
+	q := u.Query()
+	if q.Get("endpoint") == "" {
+		return u.String()
+	}
+	for _, k := range []string{"request_checksum_calculation", "response_checksum_validation"} {
+		if q.Get(k) == "" {
+			q.Set(k, "when_required")
+		}
+	}
+	c := *u
+	c.RawQuery = q.Encode()
+	return c.String()
 }
 
 // fileDir is the absolute directory of a file:// URL, with ~ expanded as Pulumi does.

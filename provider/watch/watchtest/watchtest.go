@@ -79,7 +79,9 @@ type Delivery struct {
 }
 
 // Stack is the payload's "projectName/stackName".
-func (d Delivery) Stack() string { return fmt.Sprint(d.Payload["projectName"], "/", d.Payload["stackName"]) }
+func (d Delivery) Stack() string {
+	return fmt.Sprint(d.Payload["projectName"], "/", d.Payload["stackName"])
+}
 
 // Receiver is an HTTP endpoint on 127.0.0.1 that records what it gets.
 type Receiver struct {
