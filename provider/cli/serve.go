@@ -41,6 +41,7 @@ type serveOpts struct {
 	shutdownTimeout  time.Duration
 	maxBodyBytes     int64
 	consoleURL       string
+	watch            watchOpts
 }
 
 func newServeCmd(o Opts) *cobra.Command {
@@ -82,6 +83,7 @@ start. API requests authenticate with "Authorization: token <t>"; create tokens 
 		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url"} {
 		withEnv(f, name, EnvPrefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
+	so.watch.addFlags(cmd)
 	return cmd
 }
 
@@ -163,7 +165,14 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		return err
 	}
 	metrics.WatchQueue(e.QueueStats)
-	srv, err := server.New(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics, MaxBodyBytes: so.maxBodyBytes})
+	watchers, err := so.watch.open(ctx, e, st, log)
+	if err != nil {
+		return err
+	}
+	defer closeWatchers(watchers)
+	registerWatchMetrics(metrics, watchers)
+	srv, err := server.New(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics, MaxBodyBytes: so.maxBodyBytes,
+		ReadyDetails: readyDetails(watchers)})
 	if err != nil {
 		return err
 	}
@@ -183,6 +192,12 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		ln.Close()
 		return err
 	}
+	for _, w := range watchers {
+		if err := w.Start(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		log.Info("watching backend", "backend", w.Backend().Masked, "org", so.watch.org, "interval", so.watch.interval.String())
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "store", st.Path(), "version", o.Version)
@@ -196,6 +211,7 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 	stop()
 	log.Info("shutting down", "timeout", so.shutdownTimeout.String())
 	srv.Drain()
+	closeWatchers(watchers) // no new events; those stored are delivered below or after restart
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), so.shutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
