@@ -251,6 +251,9 @@ func reportPulumi(ctx context.Context, o Opts, po pulumiOpts, bin string, call p
 		if err != nil || e == nil {
 			return err
 		}
+		if u, err := user.Current(); err == nil {
+			e.RunBy = u.Username // used when the entry names no git user
+		}
 		var ok bool
 		p, ok, err = e.EmitParams(po.org)
 		if err != nil || !ok {

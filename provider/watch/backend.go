@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	// The postgres:// driver of Pulumi's DIY backend registers itself with gocloud's default
 	// URL mux, exactly as it does for the pulumi CLI.
@@ -371,4 +373,38 @@ func compareInt(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// LockOwner is who holds a stack's lock while pulumi runs (pkg/backend/diy's lock file).
+type LockOwner struct {
+	Username  string    `json:"username"`
+	Hostname  string    `json:"hostname"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// Locks returns the owners of the stacks' locks held now, by StackRef.Key.
+func (b *Backend) Locks(ctx context.Context) (map[string]LockOwner, error) {
+	out := map[string]LockOwner{}
+	it := b.bucket.List(&blob.ListOptions{Prefix: locksDir})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, b.wrap("list "+locksDir, err)
+		}
+		ref, ok := ParseLockKey(obj.Key)
+		if !ok {
+			continue
+		}
+		raw, err := b.bucket.ReadAll(ctx, obj.Key)
+		if err != nil {
+			continue // released since the listing
+		}
+		var o LockOwner
+		if json.Unmarshal(raw, &o) == nil && o.Username != "" {
+			out[ref.Key()] = o
+		}
+	}
 }

@@ -35,6 +35,9 @@ type Entry struct {
 	Environment     map[string]string      `json:"environment"`
 	Result          apitype.UpdateResult   `json:"result"`
 	ResourceChanges map[apitype.OpType]int `json:"resourceChanges"`
+	// RunBy, when the environment names no git user, is who else is known to have run it:
+	// the owner of the stack's lock during the run, or the OS user of the pulumi wrapper.
+	RunBy string `json:"-"`
 }
 
 // DecodeEntry decodes a history entry, plain JSON or gzip or zstd compressed, as Pulumi writes
@@ -79,8 +82,8 @@ func (e *Entry) Filter() (webhook.Filter, bool) {
 	return "", false
 }
 
-// User is who ran the entry: its git author, else its git committer; the zero User when
-// the entry does not say (Pulumi records no OS user).
+// User is who ran the entry: its git author, else its git committer, else RunBy; the zero
+// User when nothing says (Pulumi records no OS user in the entry).
 func (e *Entry) User() webhook.User {
 	for _, k := range [][2]string{{envGitAuthor, envGitAuthorEmail}, {envGitCommitter, envGitCommitterEmail}} {
 		if name := e.Environment[k[0]]; name != "" {
@@ -90,7 +93,7 @@ func (e *Entry) User() webhook.User {
 			return webhook.User{Name: email}
 		}
 	}
-	return webhook.User{}
+	return webhook.User{Name: e.RunBy}
 }
 
 // payloadOverrides are the fields of a stack_update payload that an entry fills.

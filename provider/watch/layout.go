@@ -13,6 +13,7 @@ const (
 	metaPath       = ".pulumi/meta.yaml"
 	stacksDir      = ".pulumi/stacks/"
 	historyDir     = ".pulumi/history/"
+	locksDir       = ".pulumi/locks/"
 )
 
 // checkpointExts are the endings of a stack's checkpoint; .bak copies and tag files end
@@ -131,4 +132,21 @@ func WindowPrefixes(lo, hi int64) []string {
 		block *= 10
 	}
 	return []string{""}
+}
+
+// ParseLockKey returns the stack a lock file belongs to: .pulumi/locks/<org>/<project>/<stack>/<id>.json
+// in the project layout, .pulumi/locks/<stack>/<id>.json in the legacy one.
+func ParseLockKey(key string) (StackRef, bool) {
+	rest, ok := strings.CutPrefix(key, locksDir)
+	if !ok || !strings.HasSuffix(rest, ".json") {
+		return StackRef{}, false
+	}
+	parts := strings.Split(rest, "/")
+	switch len(parts) {
+	case 4:
+		return StackRef{Project: parts[1], Name: parts[2]}, parts[1] != "" && parts[2] != ""
+	case 2:
+		return StackRef{Name: parts[0]}, parts[0] != ""
+	}
+	return StackRef{}, false
 }

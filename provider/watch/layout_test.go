@@ -107,3 +107,19 @@ func TestWindowPrefixesCoverTheWindow(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLockKey(t *testing.T) {
+	t.Parallel()
+	for key, want := range map[string]StackRef{
+		".pulumi/locks/organization/web/dev/3f1c.json": {Project: "web", Name: "dev"},
+		".pulumi/locks/dev/3f1c.json":                  {Name: "dev"},
+		".pulumi/locks/organization/web/dev/3f1c.txt":  {},
+		".pulumi/locks/a/b/3f1c.json":                  {},
+		".pulumi/stacks/web/dev.json":                  {},
+	} {
+		got, ok := ParseLockKey(key)
+		if got != want || ok != (want != StackRef{}) {
+			t.Errorf("ParseLockKey(%q) = %+v, %v; want %+v", key, got, ok, want)
+		}
+	}
+}

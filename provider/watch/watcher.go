@@ -140,6 +140,7 @@ type Watcher struct {
 	// Memory of the loop, touched by its goroutine only.
 	firstSeen map[string]time.Time // appeared stacks not yet announced
 	low       map[string]int64     // per stack: everything stamped below was listed
+	owners    map[string]LockOwner // per stack: the last lock owner seen
 }
 
 // Open checks cfg and opens its backend; a backend that cannot be read is an error naming
@@ -159,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Watcher, error) {
 	}
 	return &Watcher{
 		cfg: cfg, backend: b, log: cfg.Logger.With("backend", b.Masked), kick: make(chan struct{}, 1),
-		state: StateStarting, firstSeen: map[string]time.Time{}, low: map[string]int64{},
+		state: StateStarting, firstSeen: map[string]time.Time{}, low: map[string]int64{}, owners: map[string]LockOwner{},
 	}, nil
 }
 
@@ -285,6 +286,13 @@ func (w *Watcher) poll(ctx context.Context) (time.Duration, error) {
 	present, err := b.Stacks(ctx)
 	if err != nil {
 		return 0, err
+	}
+	locks, err := b.Locks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for key, o := range locks {
+		w.owners[key] = o
 	}
 	list, err := w.cfg.Cursors.WatchCursorList(ctx, b.Name)
 	if err != nil {
@@ -564,6 +572,9 @@ func (w *Watcher) emitEntry(ctx context.Context, h HistoryEntry) error {
 	case err != nil:
 		return err
 	}
+	if o, ok := w.owners[h.Ref.Key()]; ok && lockDuring(o, e) {
+		e.RunBy = o.Username
+	}
 	p, ok, err := e.EmitParams(w.cfg.Org)
 	if err != nil {
 		return err
@@ -590,4 +601,15 @@ func (w *Watcher) count(res *engine.EmitResult) {
 	w.mu.Lock()
 	w.events++
 	w.mu.Unlock()
+}
+
+// lockWindow is how long before a run's start its lock may have been taken: `pulumi up`
+// locks the stack before its preview and the confirmation prompt.
+const lockWindow = 15 * 60
+
+// lockDuring reports whether lock o was taken for the run of entry e (timestamps in
+// seconds, so a second of slack after the end).
+func lockDuring(o LockOwner, e *Entry) bool {
+	t := o.Timestamp.Unix()
+	return t >= e.StartTime-lockWindow && t <= e.EndTime+1
 }

@@ -297,3 +297,25 @@ func TestWatcherFailsAndRecovers(t *testing.T) {
 	waitFor(t, func() bool { return w.Status().State == StateWatching }, "watching again")
 	b.rc.WaitFor(t, 1, waitLimit)
 }
+
+// An entry whose environment names no git user gets the user who held the stack's lock
+// during the run, when the watcher saw the lock.
+func TestWatcherUserFromLock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := newFakeState(t)
+	s.write(".pulumi/stacks/web/dev.json", []byte(`{}`))
+	w := b.start(t, s.url())
+	now := time.Now()
+	s.write(".pulumi/locks/organization/web/dev/0b7d.json",
+		[]byte(fmt.Sprintf(`{"pid":1,"username":"grace","hostname":"h","timestamp":%q}`, now.Format(time.RFC3339Nano))))
+	written := time.Now()
+	waitFor(t, func() bool { return w.Status().LastPoll.After(written) }, "a poll that sees the lock")
+	body := fmt.Sprintf(`{"kind":"update","startTime":%d,"endTime":%d,"environment":{"exec.kind":"cli"},"result":"succeeded"}`, now.Unix(), now.Unix()+1)
+	os.Remove(filepath.Join(s.dir, ".pulumi/locks/organization/web/dev/0b7d.json"))
+	s.write(fmt.Sprintf(".pulumi/history/web/dev/dev-%d.history.json", now.UnixNano()), []byte(body))
+	got := b.rc.WaitFor(t, 1, waitLimit)
+	if user, _ := got[0].Payload["user"].(map[string]any); user["name"] != "grace" {
+		t.Errorf("user %v, want grace from the lock", got[0].Payload["user"])
+	}
+}
