@@ -2,12 +2,14 @@ package watch
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/watch/watchtest"
 )
 
@@ -317,5 +320,54 @@ func TestWatcherUserFromLock(t *testing.T) {
 	got := b.rc.WaitFor(t, 1, waitLimit)
 	if user, _ := got[0].Payload["user"].(map[string]any); user["name"] != "grace" {
 		t.Errorf("user %v, want grace from the lock", got[0].Payload["user"])
+	}
+}
+
+// recordingEmitter passes events to the engine and remembers their order.
+type recordingEmitter struct {
+	Emitter
+	mu   sync.Mutex
+	keys []string
+}
+
+func (r *recordingEmitter) Emit(ctx context.Context, p engine.EmitParams) (*engine.EmitResult, error) {
+	r.mu.Lock()
+	r.keys = append(r.keys, p.IdempotencyKey)
+	r.mu.Unlock()
+	return r.Emitter.Emit(ctx, p)
+}
+
+func (r *recordingEmitter) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.keys)
+}
+
+// After downtime the watcher catches up oldest entry first, across stacks, whatever order the
+// files were written in.
+func TestWatcherCatchesUpOldestFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := newFakeState(t)
+	s.write(".pulumi/stacks/web/dev.json", []byte(`{}`))
+	s.write(".pulumi/stacks/web/prod.json", []byte(`{}`))
+	first := b.start(t, s.url())
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UnixNano()
+	entry := func(stack string, n int64) string {
+		key := fmt.Sprintf(".pulumi/history/web/%s/%s-%d.history.json", stack, stack, n)
+		s.write(key, []byte(`{"kind":"update","startTime":1,"endTime":2,"environment":{"git.author":"Ada"},"result":"succeeded"}`))
+		return IdempotencyKey(key)
+	}
+	k3 := entry("dev", base+3)
+	k1 := entry("prod", base+1)
+	k2 := entry("dev", base+2)
+	rec := &recordingEmitter{Emitter: b.srv.Engine}
+	b.start(t, s.url(), func(c *Config) { c.Emitter = rec })
+	b.rc.WaitFor(t, 3, waitLimit)
+	if got := rec.seen(); !slices.Equal(got, []string{k1, k2, k3}) {
+		t.Errorf("emitted %v, want oldest first %v", got, []string{k1, k2, k3})
 	}
 }

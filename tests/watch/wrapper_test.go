@@ -103,13 +103,10 @@ func TestWrapperAloneFiresUpdates(t *testing.T) {
 	}
 	got := rc.WaitFor(t, 3, eventLimit)
 	rc.Quiet(t, 3, quietFor)
-	want := []string{"update_succeeded", "update_failed", "destroy_succeeded"}
-	for i, d := range got {
-		if d.Event != want[i] {
-			t.Fatalf("deliveries:%s\nwant %v", watchtest.Events(got), want)
+	wantEvents(t, got, "update_succeeded", "update_failed", "destroy_succeeded")
+	for _, d := range got {
+		if user, _ := d.Payload["user"].(map[string]any); user["name"] != author {
+			t.Errorf("%s: user %v, want %s", d.Event, d.Payload["user"], author)
 		}
-	}
-	if user, _ := got[0].Payload["user"].(map[string]any); user["name"] != author {
-		t.Errorf("user %v, want %s", got[0].Payload["user"], author)
 	}
 }
