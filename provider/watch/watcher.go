@@ -28,6 +28,10 @@ const (
 	SettleDefault = 500 * time.Millisecond
 	// BackoffMaxDefault bounds the wait between polls of a backend that keeps failing.
 	BackoffMaxDefault = 5 * time.Minute
+	// VanishedMaxDefault bounds how long a stack whose checkpoint is gone but whose history
+	// is still there (a removal or rename in progress) is waited for before it counts as
+	// removed: a checkpoint deleted by hand leaves its history for good.
+	VanishedMaxDefault = time.Minute
 )
 
 // Emitter stores events; the engine is one.
@@ -50,6 +54,8 @@ type Config struct {
 	ClockSkew  time.Duration
 	Settle     time.Duration
 	BackoffMax time.Duration
+	// VanishedMax: see VanishedMaxDefault.
+	VanishedMax time.Duration
 	// NoNotify turns filesystem notifications off (file:// backends are then only polled).
 	NoNotify bool
 }
@@ -77,6 +83,9 @@ func (c Config) WithDefaults() Config {
 	if c.BackoffMax == 0 {
 		c.BackoffMax = BackoffMaxDefault
 	}
+	if c.VanishedMax == 0 {
+		c.VanishedMax = VanishedMaxDefault
+	}
 	return c
 }
 
@@ -91,7 +100,7 @@ func (c Config) validate() error {
 	if c.Cursors == nil {
 		errs.Add("cursors", "is required: the store must support watch cursors")
 	}
-	if c.Interval < 0 || c.ClockSkew < 0 || c.Settle < 0 || c.BackoffMax < 0 {
+	if c.Interval < 0 || c.ClockSkew < 0 || c.Settle < 0 || c.BackoffMax < 0 || c.VanishedMax < 0 {
 		errs.Add("interval", "durations must be positive")
 	}
 	if err := (webhook.Scope{Org: c.Org}).Validate(); err != nil {
@@ -139,6 +148,7 @@ type Watcher struct {
 
 	// Memory of the loop, touched by its goroutine only.
 	firstSeen map[string]time.Time // appeared stacks not yet announced
+	goneSince map[string]time.Time // vanished stacks whose history is still there
 	low       map[string]int64     // per stack: everything stamped below was listed
 	owners    map[string]LockOwner // per stack: the last lock owner seen
 }
@@ -160,7 +170,7 @@ func Open(ctx context.Context, cfg Config) (*Watcher, error) {
 	}
 	return &Watcher{
 		cfg: cfg, backend: b, log: cfg.Logger.With("backend", b.Masked), kick: make(chan struct{}, 1),
-		state: StateStarting, firstSeen: map[string]time.Time{}, low: map[string]int64{}, owners: map[string]LockOwner{},
+		state: StateStarting, firstSeen: map[string]time.Time{}, goneSince: map[string]time.Time{}, low: map[string]int64{}, owners: map[string]LockOwner{},
 	}, nil
 }
 
@@ -326,6 +336,11 @@ func (w *Watcher) poll(ctx context.Context) (time.Duration, error) {
 			delete(w.firstSeen, key)
 		}
 	}
+	for key := range w.goneSince {
+		if !slices.ContainsFunc(vanished, func(c *store.WatchCursor) bool { return c.Stack == key }) {
+			delete(w.goneSince, key)
+		}
+	}
 	for _, c := range vanished {
 		ref := refOf(c.Stack)
 		has, err := b.HasHistory(ctx, ref)
@@ -333,10 +348,19 @@ func (w *Watcher) poll(ctx context.Context) (time.Duration, error) {
 			return 0, err
 		}
 		if has {
-			pending = true // `stack rm` or `stack rename` still moving things
-			again = w.cfg.Settle
-			continue
+			since, ok := w.goneSince[c.Stack]
+			if !ok {
+				since = now
+				w.goneSince[c.Stack] = now
+			}
+			if now.Sub(since) < w.cfg.VanishedMax {
+				pending = true // `stack rm` or `stack rename` still moving things
+				again = w.cfg.Settle
+				continue
+			}
+			w.log.Warn("stack checkpoint gone for long while its history stays: counted as removed", "stack", c.Stack, "since", since)
 		}
+		delete(w.goneSince, c.Stack)
 		target, err := w.renameTarget(ctx, c, appeared)
 		if err != nil {
 			return 0, err
@@ -586,10 +610,16 @@ func (w *Watcher) emitEntry(ctx context.Context, h HistoryEntry) error {
 		w.log.Warn("legacy layout: the path does not name the stack's project, so no event is emitted", "key", h.Key)
 	default:
 		res, err := w.cfg.Emitter.Emit(ctx, p)
-		if err != nil {
+		var bad webhook.FieldErrors
+		switch {
+		case errors.As(err, &bad):
+			// Permanent: the engine refuses the event itself (retrying cannot help).
+			w.log.Error("skipping a history entry whose event the engine refuses", "key", h.Key, "error", err)
+		case err != nil:
 			return fmt.Errorf("emit %s for %s: %w", p.Filter, h.Key, err)
+		default:
+			w.count(res)
 		}
-		w.count(res)
 	}
 	return w.advance(ctx, h, now)
 }

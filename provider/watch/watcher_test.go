@@ -371,3 +371,29 @@ func TestWatcherCatchesUpOldestFirst(t *testing.T) {
 		t.Errorf("emitted %v, want oldest first %v", got, []string{k1, k2, k3})
 	}
 }
+
+// A checkpoint deleted by hand leaves its history: after VanishedMax the stack counts as
+// removed, and new stacks are not held back meanwhile for longer than that.
+func TestWatcherCheckpointDeletedByHand(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := newFakeState(t)
+	b.start(t, s.url(), func(c *Config) { c.VanishedMax = 300 * time.Millisecond })
+	s.write(".pulumi/stacks/web/dev.json", []byte(`{}`))
+	s.entry(time.Now().UnixNano(), "succeeded", nil)
+	b.rc.WaitFor(t, 2, waitLimit)
+	if err := os.Remove(filepath.Join(s.dir, ".pulumi", "stacks", "web", "dev.json")); err != nil {
+		t.Fatal(err)
+	}
+	s.write(".pulumi/stacks/web/prod.json", []byte(`{}`))
+	got := b.rc.WaitFor(t, 4, waitLimit)
+	b.rc.Quiet(t, 4, 300*time.Millisecond)
+	var tail []string
+	for _, d := range got[2:] {
+		tail = append(tail, d.Event+" "+d.Stack())
+	}
+	slices.Sort(tail)
+	if !slices.Equal(tail, []string{"stack_created web/prod", "stack_deleted web/dev"}) {
+		t.Errorf("deliveries:%s", watchtest.Events(got))
+	}
+}
