@@ -19,7 +19,11 @@
 //   - one event per new history entry: update_*, refresh_*, destroy_* (resource imports
 //     run as updates), _succeeded or _failed after the entry's result, with the entry's
 //     resourceChanges, kind, message, start and end times, and the user from its
-//     environment (git author, else git committer).
+//     environment (git author, else git committer, else the owner of the stack's lock seen
+//     during the run; an empty name when nothing says).
+//
+// Stacks in the legacy layout are followed but fire no events: their paths do not name the
+// project that every stack event needs.
 //
 // Exactly once. Each event is emitted through the engine with an idempotency key derived
 // from the entry's path in the bucket (stack events: the checkpoint's path, the event, and
@@ -52,5 +56,6 @@
 // polled every Interval, in case notifications are unavailable or missed; other backends
 // are polled every Interval. A backend that cannot be read is an error at Open (naming the
 // URL with its credentials masked) and later a logged warning, retried with backoff; it never
-// stops anything else.
+// stops anything else. Status reports a watcher's state and lag for /readyz, Collector for
+// /metrics.
 package watch
