@@ -53,6 +53,8 @@ func newServeCmd(o Opts) *cobra.Command {
 webhooks, plus POST /api/orgs/{org}/events to fire events) and the delivery workers in
 one process, on the SQLite store. It also serves /healthz, /readyz and Prometheus
 /metrics. Deliveries emitted by other processes into the same store are picked up too.
+With --watch URL it also fires the events of a self-managed Pulumi backend by itself
+(stack_created, update_*, refresh_*, destroy_*, stack_deleted), as Pulumi Cloud does.
 
 On SIGTERM or SIGINT it stops accepting requests and work, lets attempts in flight finish
 within --shutdown-timeout, and exits 0; anything unfinished is delivered after the next
