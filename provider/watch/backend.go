@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -318,7 +319,7 @@ func (b *Backend) History(ctx context.Context, ref StackRef, lo, hi int64) ([]Hi
 	}
 	slices.SortFunc(out, func(a, b HistoryEntry) int {
 		if a.Nanos != b.Nanos {
-			return compareInt(a.Nanos, b.Nanos)
+			return cmp.Compare(a.Nanos, b.Nanos)
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
@@ -363,16 +364,6 @@ func (b *Backend) ReadEntry(ctx context.Context, h HistoryEntry) (*Entry, error)
 		return nil, b.wrap("read "+h.Key, err)
 	}
 	return DecodeEntry(h, raw)
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // LockOwner is who holds a stack's lock while pulumi runs (pkg/backend/diy's lock file).

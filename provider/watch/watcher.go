@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -441,9 +442,9 @@ func (w *Watcher) poll(ctx context.Context) (time.Duration, error) {
 	}
 	slices.SortFunc(fresh, func(a, b HistoryEntry) int {
 		if a.Nanos != b.Nanos {
-			return compareInt(a.Nanos, b.Nanos)
+			return cmp.Compare(a.Nanos, b.Nanos)
 		}
-		return compareStrings(a.Key, b.Key)
+		return cmp.Compare(a.Key, b.Key)
 	})
 	for _, h := range fresh {
 		if err := w.emitEntry(ctx, h); err != nil {
@@ -454,16 +455,6 @@ func (w *Watcher) poll(ctx context.Context) (time.Duration, error) {
 		w.low[key] = max(w.low[key], n)
 	}
 	return again, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // refOf parses a cursor's stack key back into a StackRef.
