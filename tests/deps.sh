@@ -3,9 +3,8 @@
 # (tests/toolchain/build.sh builds that): the npm packages that compile the Node SDK and run
 # the TypeScript Automation API program, and a Python virtual environment with the Pulumi
 # Python SDK. Everything goes into a cache outside the repository; the directory is printed on
-# stdout. A second run with the same pins only checks a stamp and returns at once. It also
-# installs Debian's chromium for the web console's browser tests (provider/console), with
-# apt-get as root, when it is missing.
+# stdout. A second run with the same pins only checks a stamp and returns at once; Debian
+# packages the tests need (PostgreSQL, Chromium) are installed first when missing.
 #
 #   PULUMI_WEBHOOKS_DEPS_DIR   where to install (default: $XDG_CACHE_HOME/pulumi-webhooks/deps)
 #
@@ -35,22 +34,25 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-# The web console's browser tests (provider/console) drive Debian's chromium package.
+# Debian packages the tests run for real: PostgreSQL's server (the watcher's postgres://
+# backend; tests start their own server on 127.0.0.1 as the postgres user) and Chromium (the
+# web console's browser test drives it through chromedp). Installed only when missing, which
+# needs root (CI and our machines run as root); otherwise it says what to install.
+need_apt=()
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  need_apt+=(postgresql)
+fi
 if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing chromium with apt-get"
-    aptlog=$(mktemp)
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$aptlog" 2>&1; then
-      cat "$aptlog" >&2
-      rm -f "$aptlog"
-      log "installing chromium failed (output above)"
-      exit 1
-    fi
-    rm -f "$aptlog"
-  else
-    log "chromium is not installed: run 'apt-get update && apt-get install -y chromium' as root (the console's browser tests need it)"
+  need_apt+=(chromium)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    log "missing Debian packages: ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) and run again"
     exit 1
   fi
+  log "installing Debian packages: ${need_apt[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
 fi
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \

@@ -173,40 +173,20 @@ func renameFields(msg string, flags map[string]string) string {
 	})
 }
 
-// Hook IDs are the provider's resource IDs.
-const hookIDForms = "ORG/NAME for an organization webhook, ORG/PROJECT/STACK/NAME for a stack webhook, " +
-	"or ORG/environment/PROJECT/ENV/NAME for an environment webhook"
+// hookIDForms lists the webhook IDs HOOK arguments take: the provider's resource IDs.
+const hookIDForms = webhook.HookIDForms
 
-// parseHookID reads a hook ID in the forms the pulumiservice provider uses as resource IDs.
+// parseHookID reads a HOOK argument.
 func parseHookID(id string) (store.HookRef, error) {
-	parts := strings.Split(id, "/")
-	for _, p := range parts {
-		if p == "" || strings.ContainsAny(p, " \t\r\n") {
-			return store.HookRef{}, fmt.Errorf("HOOK %q has an empty segment or white space: use %s", id, hookIDForms)
-		}
+	scope, name, err := webhook.ParseHookID(id)
+	if err != nil {
+		return store.HookRef{}, fmt.Errorf("HOOK: %w", err)
 	}
-	switch {
-	case len(parts) == 2:
-		return store.HookRef{Scope: webhook.Scope{Org: parts[0]}, Name: parts[1]}, nil
-	case len(parts) == 4:
-		return store.HookRef{Scope: webhook.Scope{Org: parts[0], Project: parts[1], Stack: parts[2]}, Name: parts[3]}, nil
-	case len(parts) == 5 && parts[1] == "environment":
-		return store.HookRef{Scope: webhook.Scope{Org: parts[0], Project: parts[2], Environment: parts[3]}, Name: parts[4]}, nil
-	}
-	return store.HookRef{}, fmt.Errorf("HOOK %q is not a webhook ID: use %s", id, hookIDForms)
+	return store.HookRef{Scope: scope, Name: name}, nil
 }
 
 // formatHookID is the inverse of parseHookID.
-func formatHookID(ref store.HookRef) string {
-	s := ref.Scope
-	switch s.Kind() {
-	case webhook.ScopeStack:
-		return s.Org + "/" + s.Project + "/" + s.Stack + "/" + ref.Name
-	case webhook.ScopeEnvironment:
-		return s.Org + "/environment/" + s.Project + "/" + s.Environment + "/" + ref.Name
-	}
-	return s.Org + "/" + ref.Name
-}
+func formatHookID(ref store.HookRef) string { return webhook.FormatHookID(ref.Scope, ref.Name) }
 
 // hookError explains a missing hook in terms of the command line.
 func hookError(id string, err error) error {

@@ -59,6 +59,7 @@ type serveOpts struct {
 	rateBurst        int
 	tlsCert          string
 	tlsKey           string
+	watch            watchOpts
 }
 
 func newServeCmd(o Opts) *cobra.Command {
@@ -70,6 +71,8 @@ func newServeCmd(o Opts) *cobra.Command {
 webhooks, plus POST /api/orgs/{org}/events to fire events) and the delivery workers in
 one process, on the SQLite store. It also serves /healthz, /readyz and Prometheus
 /metrics. Deliveries emitted by other processes into the same store are picked up too.
+With --watch URL it also fires the events of a self-managed Pulumi backend by itself
+(stack_created, update_*, refresh_*, destroy_*, stack_deleted), as Pulumi Cloud does.
 
 On SIGTERM or SIGINT it stops accepting requests and work, lets attempts in flight finish
 within --shutdown-timeout, and exits 0; anything unfinished is delivered after the next
@@ -120,6 +123,7 @@ are answered 429 with a Retry-After header.`,
 		"rate-limit", "rate-burst", "tls-cert", "tls-key"} {
 		withEnv(f, name, EnvPrefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
+	so.watch.addFlags(cmd)
 	return cmd
 }
 
@@ -257,7 +261,14 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		return err
 	}
 	metrics.WatchQueue(e.QueueStats)
-	scfg := so.serverConfig(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics})
+	watchers, err := so.watch.open(ctx, e, st, log)
+	if err != nil {
+		return err
+	}
+	defer closeWatchers(watchers)
+	registerWatchMetrics(metrics, watchers)
+	scfg := so.serverConfig(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics,
+		ReadyDetails: readyDetails(watchers)})
 	var srv *server.Server
 	if so.console {
 		// The console authenticates with the server's own token check; srv is set below,
@@ -308,6 +319,12 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		}
 		defer pruner.Stop()
 	}
+	for _, w := range watchers {
+		if err := w.Start(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		log.Info("watching backend", "backend", w.Backend().Masked, "org", so.watch.org, "interval", so.watch.interval.String())
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		if tlsCfg != nil {
@@ -328,6 +345,7 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 	stop()
 	log.Info("shutting down", "timeout", so.shutdownTimeout.String())
 	srv.Drain()
+	closeWatchers(watchers) // no new events; those stored are delivered below or after restart
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), so.shutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -81,6 +81,9 @@ type Config struct {
 	// Console, when set, serves every path the API does not (the web console at /), except
 	// under /api/, which stays JSON.
 	Console http.Handler
+	// ReadyDetails, when set, adds fields to /readyz's body, such as the backend watchers'
+	// states; they never make the server unready.
+	ReadyDetails func() map[string]any
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -313,5 +316,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apiError(http.StatusServiceUnavailable, "store unreachable"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	body := map[string]any{"status": "ok"}
+	if s.cfg.ReadyDetails != nil {
+		for k, v := range s.cfg.ReadyDetails() {
+			if k != "status" {
+				body[k] = v
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
 }

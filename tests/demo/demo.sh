@@ -5,9 +5,11 @@
 #      provider plugin (make build) and a loopback receiver;
 #   2. starts a receiver on 127.0.0.1 and `pulumi-webhooks serve` on the embedded default
 #      store, the same file the provider uses when it has no configuration;
-#   3. runs `pulumi up` on examples/yaml with its URLs pointed at the receiver;
-#   4. fires a few events with `pulumi-webhooks emit` and prints what the receiver got: the
-#      headers, whether the signatures verify, the payload;
+#   3. runs `pulumi up` on examples/yaml with its URLs pointed at the receiver, while the
+#      server watches the file backend (`serve --watch`);
+#   4. runs Pulumi as a user would (a failing `pulumi up`, `pulumi refresh`, a preview through
+#      `pulumi-webhooks pulumi --`): the events come from Pulumi itself, with no emit step;
+#      prints what the receiver got: the headers, whether the signatures verify, the payload;
 #   5. cleans up: `pulumi destroy`, stops the processes it started, removes its directory.
 #
 # Everything lives in one directory, $PULUMI_WEBHOOKS_DEMO_DIR (default
@@ -116,9 +118,10 @@ for _ in $(seq 100); do [ -s "$demo/receiver.addr" ] && break; sleep 0.1; done
 receiver="http://$(cat "$demo/receiver.addr")"
 echo "Receiver listening on $receiver"
 
-say "Starting the server on the embedded default store (no --store: the default path)"
-printf '%s$ pulumi-webhooks serve --listen 127.0.0.1:0 --allow-target 127.0.0.1/32%s\n' "$dim" "$reset"
-pulumi-webhooks serve --listen 127.0.0.1:0 --allow-target 127.0.0.1/32 --poll-interval 200ms >"$demo/server.log" 2>&1 &
+say "Starting the server on the embedded default store (no --store: the default path), watching the Pulumi backend"
+printf '%s$ pulumi-webhooks serve --listen 127.0.0.1:0 --allow-target 127.0.0.1/32 --watch file://%s%s\n' "$dim" "$demo/state" "$reset"
+pulumi-webhooks serve --listen 127.0.0.1:0 --allow-target 127.0.0.1/32 --poll-interval 200ms \
+  --watch "file://$demo/state" >"$demo/server.log" 2>&1 &
 echo $! >"$demo/server.pid"
 for _ in $(seq 150); do grep -q 'msg=listening' "$demo/server.log" && break; sleep 0.1; done
 grep -q 'msg=listening' "$demo/server.log" || die "the server did not start; see $demo/server.log"
@@ -133,28 +136,41 @@ run pulumi config set slackWebhookUrl "$receiver/slack"
 printf '%s$ pulumi config set --secret webhookSecret ********%s\n' "$dim" "$reset"
 pulumi config set --secret webhookSecret "$secret"
 run pulumi up --yes --skip-preview --non-interactive
+up_ended=$(date +%s%N)
 say "The webhooks the server now serves"
 run pulumi-webhooks hooks list
 
-say "Firing events with pulumi-webhooks emit"
-expected=0
-for filter in update_failed stack_created deployment_succeeded; do
-  printf '%s$ pulumi-webhooks emit --org %s --filter %s --project %s --stack %s%s\n' "$dim" "$org" "$filter" "$project" "$stack" "$reset"
-  out=$(pulumi-webhooks emit --org "$org" --filter "$filter" --project "$project" --stack "$stack")
-  echo "$out"
-  n=$(sed -n 's/.*: \([0-9][0-9]*\) deliveries.*/\1/p' <<<"$out")
-  [ -n "$n" ] || die "emit printed no delivery count"
-  expected=$((expected + n))
-done
+# deliveries_for waits until the receiver holds n deliveries and says how long they took.
+deliveries_for() {
+  local n=$1 since=$2 got=0
+  for _ in $(seq 600); do
+    got=$(grep -c '^=== delivery' "$demo/receiver.log" || true)
+    [ "$got" -ge "$n" ] && break
+    sleep 0.05
+  done
+  [ "$got" -ge "$n" ] || die "the receiver got $got of $n deliveries in 30s; see $demo/server.log"
+  echo "Receiver: $got deliveries so far, the last $(( ($(date +%s%N) - since) / 1000000 )) ms after pulumi exited."
+}
 
-say "Waiting for the $expected deliveries to reach the receiver"
-got=0
-for _ in $(seq 300); do
-  got=$(grep -c '^=== delivery' "$demo/receiver.log" || true)
-  [ "$got" -ge "$expected" ] && break
-  sleep 0.1
-done
-[ "$got" -ge "$expected" ] || die "the receiver got $got of $expected deliveries in 30s; see $demo/server.log"
+say "That pulumi up fired update_succeeded by itself: the server saw its history entry"
+deliveries_for 1 "$up_ended" # the stack's hook (group "stacks"); stack_created came before any hook
+
+say "A failing pulumi up (an invalid payload URL): update_failed reaches all three webhooks"
+printf '%s$ pulumi up --yes --skip-preview --config receiverUrl=not-a-url%s\n' "$dim" "$reset"
+pulumi up --yes --skip-preview --non-interactive --config receiverUrl=not-a-url >"$demo/failed-up.log" 2>&1 \
+  && die "the failing pulumi up succeeded; see $demo/failed-up.log"
+ended=$(date +%s%N)
+echo "pulumi up failed, as intended (its output: $demo/failed-up.log)"
+deliveries_for 4 "$ended"
+run pulumi config set receiverUrl "$receiver/pulumi"
+
+say "pulumi refresh: refresh_succeeded"
+run pulumi refresh --yes --skip-preview --non-interactive
+deliveries_for 5 "$(date +%s%N)"
+
+say "A preview, which no backend records, through the wrapper: preview_succeeded"
+run pulumi-webhooks pulumi -- preview --non-interactive
+deliveries_for 6 "$(date +%s%N)"
 
 say "What the receiver got"
 cat "$demo/receiver.log"
