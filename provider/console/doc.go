@@ -37,4 +37,12 @@
 // with .../edit, .../active, .../delete, .../ping and .../deliveries/{id}/redeliver under
 // each hook. Hooks are validated by package webhook through the engine, so the console
 // reports exactly the fields and messages the API does.
+//
+// # What the pages read
+//
+// Everything goes through the engine (hooks, delivery logs, ping, redelivery) except the
+// event pages, which read events and deliveries from the store. The recent events are found
+// from the newest attempts of the organization's hooks, so an event that matched no hook is
+// not listed; the chart counts at most ChartAttemptsPerHook of each hook's newest attempts.
+// Deployment pages join the navigation (navFor) once the deployment runner exists.
 package console
