@@ -31,23 +31,29 @@ const (
 	bodyEventPayload = -1
 )
 
-// EventEmit runs fn in one write transaction.
-func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
-	return s.withDurableTx(ctx, func(tx txq) error {
-		return fn(&emitTx{s: s, tx: tx})
-	})
-}
-
 type emitTx struct {
 	s  *Store
 	tx queryer
+	// ctx, when set, is the context of every statement instead of the caller's (a batch of
+	// emits, emitbatch.go).
+	ctx context.Context
+}
+
+// stmtCtx returns the context statements run under.
+func (t *emitTx) stmtCtx(ctx context.Context) context.Context {
+	if t.ctx != nil {
+		return t.ctx
+	}
+	return ctx
 }
 
 func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {
+	ctx = t.stmtCtx(ctx)
 	return hookCandidates(ctx, t.s, t.tx, subject, orgOnly)
 }
 
 func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
+	ctx = t.stmtCtx(ctx)
 	return insertEvent(ctx, t.tx, e)
 }
 
@@ -100,6 +106,7 @@ var deliveryInsertSizes = []int{200, 50, 10, 1}
 // (one rendering per format) is stored once in delivery_bodies; only a body that one delivery
 // alone has is kept in its row.
 func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now time.Time, ds []store.DeliveryInsertParams) error {
+	ctx = t.stmtCtx(ctx)
 	if len(ds) == 0 {
 		return nil
 	}
@@ -277,6 +284,7 @@ func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind, org s
 }
 
 func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {
+	ctx = t.stmtCtx(ctx)
 	if r == nil {
 		return errors.New("sqlite: insert deployment request: the request is nil")
 	}
@@ -306,6 +314,7 @@ func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.Deploymen
 }
 
 func (t *emitTx) IdempotencyGet(ctx context.Context, org, key string, since time.Time) ([]byte, error) {
+	ctx = t.stmtCtx(ctx)
 	var resp []byte
 	err := t.tx.QueryRowContext(ctx, `SELECT response FROM idempotency_keys WHERE org = ? AND key = ? AND created_at >= ?`,
 		org, key, toNanos(since)).Scan(&resp)
@@ -319,6 +328,7 @@ func (t *emitTx) IdempotencyGet(ctx context.Context, org, key string, since time
 }
 
 func (t *emitTx) IdempotencyPut(ctx context.Context, org, key string, response []byte, now time.Time) error {
+	ctx = t.stmtCtx(ctx)
 	if org == "" || key == "" {
 		return errors.New("sqlite: store idempotency key: org and key are required")
 	}
