@@ -37,6 +37,13 @@ type emitTx struct {
 	// ctx, when set, is the context of every statement instead of the caller's (a batch of
 	// emits, emitbatch.go).
 	ctx context.Context
+	// events are the events inserted through this emitTx, by ID, so that their deliveries are
+	// inserted without reading the event back.
+	events map[string]*store.Event
+	// deferCounts, when set, keeps the counts of inserted deliveries in counts instead of
+	// writing them at once: a batch writes the sum of its committed emits once (emitbatch.go).
+	deferCounts bool
+	counts      insertCounts
 }
 
 // stmtCtx returns the context statements run under.
@@ -54,7 +61,14 @@ func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgO
 
 func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
 	ctx = t.stmtCtx(ctx)
-	return insertEvent(ctx, t.tx, e)
+	if err := insertEvent(ctx, t.tx, e); err != nil {
+		return err
+	}
+	if t.events == nil {
+		t.events = map[string]*store.Event{}
+	}
+	t.events[e.ID] = e
+	return nil
 }
 
 func insertEvent(ctx context.Context, tx queryer, e *store.Event) error {
@@ -112,12 +126,16 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	}
 	var filter, kind, org string
 	var payload []byte
-	err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = ?`, eventID).Scan(&filter, &kind, &org, &payload)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+	if e, ok := t.events[eventID]; ok {
+		filter, kind, org, payload = string(e.Filter), string(e.Kind), e.Subject.Org, e.Payload
+	} else {
+		err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = ?`, eventID).Scan(&filter, &kind, &org, &payload)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+		}
 	}
 	refs, err := t.shareBodies(ctx, eventID, payload, ds)
 	if err != nil {
@@ -155,6 +173,10 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	if inserted.pending > 0 {
 		t.s.claimSkips.gen.Add(1) // claims look behind capped endpoints and organizations again
 	}
+	if t.deferCounts {
+		t.counts.addAll(inserted)
+		return nil
+	}
 	return inserted.write(ctx, t.tx)
 }
 
@@ -171,6 +193,13 @@ func (c *insertCounts) add(state store.DeliveryState) {
 	case store.DeliverySucceeded, store.DeliveryFailed:
 		c.done++
 	}
+}
+
+// addAll adds o's counts to c.
+func (c *insertCounts) addAll(o insertCounts) {
+	c.pending += o.pending
+	c.running += o.running
+	c.done += o.done
 }
 
 // write adds the counts to store_counts in one statement.

@@ -15,7 +15,8 @@ import (
 // calls are therefore combined: the first caller to find no batch being written becomes the
 // leader, takes every emit queued so far (at most emitBatchMax) and runs them in one write
 // transaction, each inside its own savepoint, so one that fails is rolled back alone and gets
-// its own error. Once that transaction has committed, the leader hands the next batch (the
+// its own error. The store_counts of the deliveries the batch kept are written once, at its end.
+// Once that transaction has committed, the leader hands the next batch (the
 // emits that queued meanwhile) to a new leader and syncs the WAL while that one writes; each
 // caller returns once its batch is durable, exactly as before: nothing is answered before its
 // commit is on disk, and an emit that failed left nothing behind.
@@ -121,6 +122,7 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 	ok := 0
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		ok = 0
+		var counts insertCounts // of the emits kept, written once for the batch
 		for _, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				r.err = err
@@ -129,19 +131,21 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 			if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT emit"); err != nil {
 				return fmt.Errorf("sqlite: emit: savepoint: %w", err)
 			}
-			r.err = r.fn(&emitTx{s: s, tx: tx, ctx: ctx})
+			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true}
+			r.err = r.fn(et)
 			if r.err != nil {
 				if _, err := tx.tx.ExecContext(ctx, "ROLLBACK TO emit"); err != nil {
 					return fmt.Errorf("sqlite: emit: roll back a failed emit (%v): %w", r.err, err)
 				}
 			} else {
 				ok++
+				counts.addAll(et.counts)
 			}
 			if _, err := tx.tx.ExecContext(ctx, "RELEASE emit"); err != nil {
 				return fmt.Errorf("sqlite: emit: release savepoint: %w", err)
 			}
 		}
-		return nil
+		return counts.write(ctx, tx)
 	})
 	if err != nil {
 		for _, r := range batch {
