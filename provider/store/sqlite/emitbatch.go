@@ -115,7 +115,7 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 		// Alone: the transaction is the emit's, under its own context, as without batching.
 		r := batch[0]
 		r.err = s.withWriteTx(r.ctx, func(tx txq) error {
-			return r.fn(&emitTx{s: s, tx: tx})
+			return runEmit(r.fn, &emitTx{s: s, tx: tx})
 		})
 		return r.err == nil, nil // a failed emit is answered with its own error
 	}
@@ -132,7 +132,7 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 				return fmt.Errorf("sqlite: emit: savepoint: %w", err)
 			}
 			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true}
-			r.err = r.fn(et)
+			r.err = runEmit(r.fn, et)
 			if r.err != nil {
 				if _, err := tx.tx.ExecContext(ctx, "ROLLBACK TO emit"); err != nil {
 					return fmt.Errorf("sqlite: emit: roll back a failed emit (%v): %w", r.err, err)
@@ -154,4 +154,15 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 		return false, err
 	}
 	return ok > 0, nil
+}
+
+// runEmit runs one emit's fn. A panic in it becomes that emit's error: it runs on the leader's
+// goroutine, and the callers waiting on the batch must still be answered.
+func runEmit(fn func(tx store.EmitTx) error, tx *emitTx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlite: emit: the emit function panicked: %v", p)
+		}
+	}()
+	return fn(tx)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +16,8 @@ import (
 )
 
 // TestEmitBatch: emits queued while another is being written go in one transaction, each in
-// its own savepoint. The one that fails leaves nothing and gets its own error; a caller whose
-// context ended before its turn gets that error and leaves nothing; the others are stored,
+// its own savepoint. The one that fails (or panics) leaves nothing and gets its own error; a
+// caller whose context ended before its turn gets that error and leaves nothing; the others are stored,
 // counted and synced before they return, with fewer syncs than emits.
 func TestEmitBatch(t *testing.T) {
 	var mu sync.Mutex
@@ -60,7 +61,7 @@ func TestEmitBatch(t *testing.T) {
 	// Hold the write lock so that the first emit waits with the rest queued behind it.
 	b.st.writeSlot <- struct{}{}
 	const emits = 12
-	const failing, canceled = 3, 5
+	const failing, canceled, panicking = 3, 5, 8
 	canceledCtx, cancel := context.WithCancel(ctx)
 	cancel()
 	errs := make([]error, emits)
@@ -71,6 +72,17 @@ func TestEmitBatch(t *testing.T) {
 		c := ctx
 		if i == canceled {
 			c = canceledCtx
+		}
+		if i == panicking {
+			wg.Go(func() {
+				errs[i] = b.st.EventEmit(c, func(tx store.EmitTx) error {
+					if err := tx.EventInsert(c, newEvent(i)); err != nil {
+						return err
+					}
+					panic("a bug in the emit function")
+				})
+			})
+			continue
 		}
 		wg.Go(func() { errs[i] = emit(c, newEvent(i), i == failing) })
 	}
@@ -98,6 +110,10 @@ func TestEmitBatch(t *testing.T) {
 		case canceled:
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("the canceled emit returned %v, want context.Canceled", err)
+			}
+		case panicking:
+			if err == nil || !strings.Contains(err.Error(), "panicked") {
+				t.Errorf("the panicking emit returned %v, want an error saying it panicked", err)
 			}
 		default:
 			if err != nil {
