@@ -18,7 +18,9 @@
 // queued for the event, is recorded as skipped with the reason and stops its chain. An
 // idempotency key is checked and stored in the same transaction. Only after the commit does Emit return and wake the local
 // workers, so nothing is ever sent that was not first stored, and nothing stored is lost if the
-// process dies a moment later.
+// process dies a moment later. The store may write concurrent emits in one transaction, each in
+// its own savepoint (an emit that fails is rolled back alone), so that they share one commit
+// and one fsync; each still returns only once its own event is on disk.
 //
 // # Claim: a lease
 //

@@ -31,24 +31,44 @@ const (
 	bodyEventPayload = -1
 )
 
-// EventEmit runs fn in one write transaction.
-func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
-	return s.withDurableTx(ctx, func(tx txq) error {
-		return fn(&emitTx{s: s, tx: tx})
-	})
-}
-
 type emitTx struct {
 	s  *Store
 	tx queryer
+	// ctx, when set, is the context of every statement instead of the caller's (a batch of
+	// emits, emitbatch.go).
+	ctx context.Context
+	// events are the events inserted through this emitTx, by ID, so that their deliveries are
+	// inserted without reading the event back.
+	events map[string]*store.Event
+	// deferCounts, when set, keeps the counts of inserted deliveries in counts instead of
+	// writing them at once: a batch writes the sum of its committed emits once (emitbatch.go).
+	deferCounts bool
+	counts      insertCounts
+}
+
+// stmtCtx returns the context statements run under.
+func (t *emitTx) stmtCtx(ctx context.Context) context.Context {
+	if t.ctx != nil {
+		return t.ctx
+	}
+	return ctx
 }
 
 func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {
+	ctx = t.stmtCtx(ctx)
 	return hookCandidates(ctx, t.s, t.tx, subject, orgOnly)
 }
 
 func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
-	return insertEvent(ctx, t.tx, e)
+	ctx = t.stmtCtx(ctx)
+	if err := insertEvent(ctx, t.tx, e); err != nil {
+		return err
+	}
+	if t.events == nil {
+		t.events = map[string]*store.Event{}
+	}
+	t.events[e.ID] = e
+	return nil
 }
 
 func insertEvent(ctx context.Context, tx queryer, e *store.Event) error {
@@ -100,17 +120,22 @@ var deliveryInsertSizes = []int{200, 50, 10, 1}
 // (one rendering per format) is stored once in delivery_bodies; only a body that one delivery
 // alone has is kept in its row.
 func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now time.Time, ds []store.DeliveryInsertParams) error {
+	ctx = t.stmtCtx(ctx)
 	if len(ds) == 0 {
 		return nil
 	}
 	var filter, kind, org string
 	var payload []byte
-	err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = ?`, eventID).Scan(&filter, &kind, &org, &payload)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+	if e, ok := t.events[eventID]; ok {
+		filter, kind, org, payload = string(e.Filter), string(e.Kind), e.Subject.Org, e.Payload
+	} else {
+		err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = ?`, eventID).Scan(&filter, &kind, &org, &payload)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+		}
 	}
 	refs, err := t.shareBodies(ctx, eventID, payload, ds)
 	if err != nil {
@@ -148,6 +173,10 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	if inserted.pending > 0 {
 		t.s.claimSkips.gen.Add(1) // claims look behind capped endpoints and organizations again
 	}
+	if t.deferCounts {
+		t.counts.addAll(inserted)
+		return nil
+	}
 	return inserted.write(ctx, t.tx)
 }
 
@@ -164,6 +193,13 @@ func (c *insertCounts) add(state store.DeliveryState) {
 	case store.DeliverySucceeded, store.DeliveryFailed:
 		c.done++
 	}
+}
+
+// addAll adds o's counts to c.
+func (c *insertCounts) addAll(o insertCounts) {
+	c.pending += o.pending
+	c.running += o.running
+	c.done += o.done
 }
 
 // write adds the counts to store_counts in one statement.
@@ -277,6 +313,7 @@ func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind, org s
 }
 
 func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {
+	ctx = t.stmtCtx(ctx)
 	if r == nil {
 		return errors.New("sqlite: insert deployment request: the request is nil")
 	}
@@ -306,6 +343,7 @@ func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.Deploymen
 }
 
 func (t *emitTx) IdempotencyGet(ctx context.Context, org, key string, since time.Time) ([]byte, error) {
+	ctx = t.stmtCtx(ctx)
 	var resp []byte
 	err := t.tx.QueryRowContext(ctx, `SELECT response FROM idempotency_keys WHERE org = ? AND key = ? AND created_at >= ?`,
 		org, key, toNanos(since)).Scan(&resp)
@@ -319,6 +357,7 @@ func (t *emitTx) IdempotencyGet(ctx context.Context, org, key string, since time
 }
 
 func (t *emitTx) IdempotencyPut(ctx context.Context, org, key string, response []byte, now time.Time) error {
+	ctx = t.stmtCtx(ctx)
 	if org == "" || key == "" {
 		return errors.New("sqlite: store idempotency key: org and key are required")
 	}

@@ -165,6 +165,8 @@ type Store struct {
 	forgotten []store.HookRef
 	// wal makes acknowledged commits durable (see durable.go).
 	wal *walSyncer
+	// emits combines concurrent emits into shared transactions (see emitbatch.go).
+	emits emitBatcher
 	// claimTurn counts the slots this store's claims handed out: first attempts and retries
 	// take turns across claims (claimPicker).
 	claimTurn atomic.Uint64

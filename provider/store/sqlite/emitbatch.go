@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+)
+
+// Emits are batched. An acknowledged event costs a commit and an fsync of the WAL; the fsync
+// is shared already (group commit, durable.go), but each emit still took the write lock, ran
+// its own transaction and wrote its own WAL frames, one after the other. Concurrent EventEmit
+// calls are therefore combined: the first caller to find no batch being written becomes the
+// leader, takes every emit queued so far (at most emitBatchMax) and runs them in one write
+// transaction, each inside its own savepoint, so one that fails is rolled back alone and gets
+// its own error. The store_counts of the deliveries the batch kept are written once, at its end.
+// Once that transaction has committed, the leader hands the next batch (the
+// emits that queued meanwhile) to a new leader and syncs the WAL while that one writes; each
+// caller returns once its batch is durable, exactly as before: nothing is answered before its
+// commit is on disk, and an emit that failed left nothing behind.
+//
+// The statements of a batch run under the leader's context, not each caller's: SQLite rolls
+// back the whole transaction when a statement is interrupted, so one caller's cancellation
+// must not take the others' events with it. A caller whose context has ended before its turn
+// is skipped and gets the context's error.
+
+// emitBatchMax bounds how many emits one transaction carries, so a batch holds the write lock
+// for a bounded time.
+const emitBatchMax = 128
+
+// emitBatchTimeout bounds one batch's transaction.
+const emitBatchTimeout = time.Minute
+
+// emitRequest is one EventEmit waiting for its batch.
+type emitRequest struct {
+	ctx  context.Context
+	fn   func(tx store.EmitTx) error
+	err  error
+	done chan struct{}
+}
+
+// emitBatcher queues emits for the next batch.
+type emitBatcher struct {
+	mu      sync.Mutex
+	queue   []*emitRequest
+	writing bool // a leader is taking or writing a batch
+}
+
+// EventEmit runs fn in a write transaction, possibly shared with concurrent emits (see above),
+// and returns once that transaction is on disk.
+func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
+	r := &emitRequest{ctx: ctx, fn: fn, done: make(chan struct{})}
+	b := &s.emits
+	b.mu.Lock()
+	b.queue = append(b.queue, r)
+	lead := !b.writing
+	b.writing = true
+	b.mu.Unlock()
+	if lead {
+		s.leadEmits()
+	}
+	<-r.done
+	return r.err
+}
+
+// leadEmits writes the queued emits as one batch, starts the next leader if more queued
+// meanwhile, and then makes the batch durable and answers its callers.
+func (s *Store) leadEmits() {
+	b := &s.emits
+	b.mu.Lock()
+	n := min(len(b.queue), emitBatchMax)
+	batch := b.queue[:n:n]
+	b.queue = b.queue[n:]
+	if len(b.queue) == 0 {
+		b.queue = nil
+	}
+	b.mu.Unlock()
+
+	wrote, err := s.writeEmits(batch)
+	var seq uint64
+	if wrote {
+		seq = s.wal.commit()
+	}
+
+	b.mu.Lock()
+	if len(b.queue) > 0 {
+		go s.leadEmits() // the next batch writes while this one syncs
+	} else {
+		b.writing = false
+	}
+	b.mu.Unlock()
+
+	if wrote {
+		if serr := s.wal.wait(seq); serr != nil {
+			err = fmt.Errorf("%w; the change was committed but may not survive a power loss", serr)
+		}
+	}
+	for _, r := range batch {
+		if err != nil && r.err == nil {
+			r.err = err
+		}
+		close(r.done)
+	}
+}
+
+// writeEmits runs batch in one write transaction and reports whether it committed any emit.
+// An emit that fails gets its error in r.err and leaves nothing; the returned error fails the
+// whole batch (nothing was committed).
+func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), emitBatchTimeout)
+	defer cancel()
+	if len(batch) == 1 {
+		// Alone: the transaction is the emit's, under its own context, as without batching.
+		r := batch[0]
+		r.err = s.withWriteTx(r.ctx, func(tx txq) error {
+			return runEmit(r.fn, &emitTx{s: s, tx: tx})
+		})
+		return r.err == nil, nil // a failed emit is answered with its own error
+	}
+	ok := 0
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		ok = 0
+		var counts insertCounts // of the emits kept, written once for the batch
+		for _, r := range batch {
+			if err := r.ctx.Err(); err != nil {
+				r.err = err
+				continue
+			}
+			if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT emit"); err != nil {
+				return fmt.Errorf("sqlite: emit: savepoint: %w", err)
+			}
+			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true}
+			r.err = runEmit(r.fn, et)
+			if r.err != nil {
+				if _, err := tx.tx.ExecContext(ctx, "ROLLBACK TO emit"); err != nil {
+					return fmt.Errorf("sqlite: emit: roll back a failed emit (%v): %w", r.err, err)
+				}
+			} else {
+				ok++
+				counts.addAll(et.counts)
+			}
+			if _, err := tx.tx.ExecContext(ctx, "RELEASE emit"); err != nil {
+				return fmt.Errorf("sqlite: emit: release savepoint: %w", err)
+			}
+		}
+		return counts.write(ctx, tx)
+	})
+	if err != nil {
+		for _, r := range batch {
+			r.err = err
+		}
+		return false, err
+	}
+	return ok > 0, nil
+}
+
+// runEmit runs one emit's fn. A panic in it becomes that emit's error: it runs on the leader's
+// goroutine, and the callers waiting on the batch must still be answered.
+func runEmit(fn func(tx store.EmitTx) error, tx *emitTx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlite: emit: the emit function panicked: %v", p)
+		}
+	}()
+	return fn(tx)
+}
