@@ -10,7 +10,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-// TestAttemptsRebuild: migration 020 rebuilds attempts without AUTOINCREMENT keeping every row
+// TestAttemptsRebuild: migration 010 rebuilds attempts without AUTOINCREMENT keeping every row
 // and id, its down migration puts AUTOINCREMENT back with the same rows, and ids keep growing
 // after either.
 func TestAttemptsRebuild(t *testing.T) {
@@ -63,16 +63,16 @@ func TestAttemptsRebuild(t *testing.T) {
 		return strings.Contains(q, "AUTOINCREMENT")
 	}
 	if autoinc() {
-		t.Fatal("attempts still has AUTOINCREMENT after migration 020")
+		t.Fatal("attempts still has AUTOINCREMENT after migration 010")
 	}
 	attempt()
 	attempt()
 	want := rows()
-	if err := b.st.migrateDown(ctx, 19); err != nil {
+	if err := b.st.migrateDown(ctx, 9); err != nil {
 		t.Fatal(err)
 	}
 	if !autoinc() {
-		t.Fatal("migrating below 020 did not put AUTOINCREMENT back")
+		t.Fatal("migrating below 010 did not put AUTOINCREMENT back")
 	}
 	if got := rows(); got != want {
 		t.Fatalf("after migrating down the attempts are\n%s\nwant\n%s", got, want)
