@@ -572,4 +572,3 @@ func (s *Store) DriftScheduleAdvance(ctx context.Context, p store.DriftScheduleA
 	}
 	return n == 1, nil
 }
-
