@@ -69,4 +69,3 @@ func (l *logBuffer) String() string {
 	}
 	return l.redactor.Replace(b.String())
 }
-
