@@ -78,6 +78,9 @@ type Config struct {
 	// RateLimitersMax bounds how many tokens' buckets are kept in memory.
 	RateLimitersMax int
 	Now             func() time.Time
+	// ParseCron checks a drift schedule's cron expression and returns when it next fires
+	// (deploy.ParseCron); without it the drift schedule endpoints answer 501.
+	ParseCron func(expr string, now time.Time) (time.Time, error)
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -198,6 +201,7 @@ func (s *Server) routes() {
 		s.api(p.path+"/hooks/{hook}/deliveries/{event}/redeliver", p.kind, methods{http.MethodPost: s.redeliver})
 	}
 	s.api("/api/orgs/{org}/events", webhook.ScopeOrganization, methods{http.MethodPost: s.emit})
+	s.deploymentRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apiError(http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", webhook.Quote(r.Method), webhook.Quote(r.URL.Path))))
 	})

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // SecretValue is a value in deployment settings that may be secret, as Pulumi Cloud's
@@ -300,4 +304,65 @@ func FromDriftSchedule(s *store.DriftSchedule) DriftSchedule {
 // DriftScheduleList answers GET .../deployments/drift/schedules.
 type DriftScheduleList struct {
 	Schedules []DriftSchedule `json:"schedules"`
+}
+
+// envNameOK reports whether name can be an environment variable's name.
+func envNameOK(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// BackendSchemes are the backend URL schemes a stack's settings may name.
+var BackendSchemes = []string{"file", "s3", "gs", "azblob", "postgres"}
+
+// Validate checks the settings and names each offending field with the fix.
+func (s *DeploymentSettings) Validate() error {
+	var errs webhook.FieldErrors
+	if sc := s.SourceContext; sc != nil {
+		switch {
+		case sc.Local != nil && sc.Git != nil:
+			errs.Add("sourceContext", "give either local or git, not both")
+		case sc.Local != nil:
+			if !filepath.IsAbs(sc.Local.Path) {
+				errs.Add("sourceContext.local.path", fmt.Sprintf("%q must be an absolute path of a directory on the runner's machine", sc.Local.Path))
+			}
+		case sc.Git != nil:
+			if sc.Git.RepoURL == "" {
+				errs.Add("sourceContext.git.repoUrl", "is required: give the repository to clone (https://..., ssh://..., or a path)")
+			}
+			if strings.HasPrefix(sc.Git.RepoDir, "/") || slices.Contains(strings.Split(sc.Git.RepoDir, "/"), "..") {
+				errs.Add("sourceContext.git.repoDir", fmt.Sprintf("%q must be a relative path inside the repository", sc.Git.RepoDir))
+			}
+		}
+	}
+	if oc := s.OperationContext; oc != nil {
+		for name := range oc.EnvironmentVariables {
+			if !envNameOK(name) {
+				errs.Add("operationContext.environmentVariables", fmt.Sprintf("%q is not a variable name: use letters, digits and _ , not starting with a digit", name))
+			}
+		}
+		for i, c := range oc.PreRunCommands {
+			if strings.TrimSpace(c) == "" {
+				errs.Add(fmt.Sprintf("operationContext.preRunCommands[%d]", i), "is empty: give a shell command or remove it")
+			}
+		}
+	}
+	if b := s.Backend; b != nil {
+		scheme, _, ok := strings.Cut(b.URL, "://")
+		if !ok || !slices.Contains(BackendSchemes, scheme) {
+			errs.Add("backend.url", fmt.Sprintf("%q is not a backend URL: use one of %s, e.g. file:///var/lib/pulumi-state", b.URL,
+				strings.Join(BackendSchemes, ":// "))+"://")
+		}
+	}
+	return errs.Err()
 }
