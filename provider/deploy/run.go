@@ -49,6 +49,7 @@ func (r *Runner) run(ctx context.Context, d *store.Deployment) {
 	ds, err := r.store.DeploymentSettingsGet(ctx, d.Stack)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		err = nil
 	case err != nil:
 		log.Error("read deployment settings", "error", err)
 	default:
@@ -164,6 +165,7 @@ func (r *Runner) execute(ctx context.Context, d *store.Deployment, s *api.Deploy
 			lb.line("$ " + c)
 			cmd := exec.CommandContext(ctx, "sh", "-c", c)
 			cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, envList(env), lb, lb
+			killGroupOnCancel(cmd)
 			if err := cmd.Run(); err != nil {
 				return failed("preRunCommands[%d] %q failed: %v", i, c, err)
 			}
