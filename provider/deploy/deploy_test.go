@@ -406,3 +406,9 @@ func TestHookChainDeploysTarget(t *testing.T) {
 		}
 	}
 }
+
+func execCommand(ctx context.Context, dir, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	return cmd
+}

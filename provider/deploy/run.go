@@ -228,22 +228,22 @@ func (r *Runner) operate(ctx context.Context, d *store.Deployment, s *api.Deploy
 	}
 	switch d.Operation {
 	case webhook.OperationUpdate:
-		res, err := stack.Up(ctx, optup.ProgressStreams(lb), optup.ErrorProgressStreams(lb))
+		res, err := stack.Up(ctx, optup.ProgressStreams(lb), optup.ErrorProgressStreams(lb), optup.Color("never"))
 		out := result(err, summaryChanges(res.Summary.ResourceChanges))
 		stackEvent(webhook.UpdateSucceeded, webhook.UpdateFailed, out)
 		return out
 	case webhook.OperationPreview:
-		res, err := stack.Preview(ctx, optpreview.ProgressStreams(lb), optpreview.ErrorProgressStreams(lb))
+		res, err := stack.Preview(ctx, optpreview.ProgressStreams(lb), optpreview.ErrorProgressStreams(lb), optpreview.Color("never"))
 		out := result(err, opChanges(res.ChangeSummary))
 		stackEvent(webhook.PreviewSucceeded, webhook.PreviewFailed, out)
 		return out
 	case webhook.OperationRefresh:
-		res, err := stack.Refresh(ctx, optrefresh.ProgressStreams(lb), optrefresh.ErrorProgressStreams(lb))
+		res, err := stack.Refresh(ctx, optrefresh.ProgressStreams(lb), optrefresh.ErrorProgressStreams(lb), optrefresh.Color("never"))
 		out := result(err, summaryChanges(res.Summary.ResourceChanges))
 		stackEvent(webhook.RefreshSucceeded, webhook.RefreshFailed, out)
 		return out
 	case webhook.OperationDestroy:
-		res, err := stack.Destroy(ctx, optdestroy.ProgressStreams(lb), optdestroy.ErrorProgressStreams(lb))
+		res, err := stack.Destroy(ctx, optdestroy.ProgressStreams(lb), optdestroy.ErrorProgressStreams(lb), optdestroy.Color("never"))
 		out := result(err, summaryChanges(res.Summary.ResourceChanges))
 		stackEvent(webhook.DestroySucceeded, webhook.DestroyFailed, out)
 		if err == nil && s.OperationContext != nil && s.OperationContext.Options != nil && s.OperationContext.Options.DeleteAfterDestroy {
@@ -271,7 +271,7 @@ func (r *Runner) operate(ctx context.Context, d *store.Deployment, s *api.Deploy
 // detectDrift runs a preview-only refresh: drift when it shows changes.
 func (r *Runner) detectDrift(ctx context.Context, d *store.Deployment, stack auto.Stack, lb *logBuffer) outcome {
 	lb.line("Detecting drift (preview-only refresh)")
-	res, err := stack.PreviewRefresh(ctx, optrefresh.ProgressStreams(lb), optrefresh.ErrorProgressStreams(lb))
+	res, err := stack.PreviewRefresh(ctx, optrefresh.ProgressStreams(lb), optrefresh.ErrorProgressStreams(lb), optrefresh.Color("never"))
 	changes := opChanges(res.ChangeSummary)
 	out := outcome{status: store.DeploymentSucceeded, changes: changes}
 	if err != nil {
@@ -302,7 +302,7 @@ func (r *Runner) detectDrift(ctx context.Context, d *store.Deployment, stack aut
 // remediate runs `up --refresh`.
 func (r *Runner) remediate(ctx context.Context, d *store.Deployment, stack auto.Stack, lb *logBuffer) outcome {
 	lb.line("Remediating drift (update with refresh)")
-	res, err := stack.Up(ctx, optup.Refresh(), optup.ProgressStreams(lb), optup.ErrorProgressStreams(lb))
+	res, err := stack.Up(ctx, optup.Refresh(), optup.ProgressStreams(lb), optup.ErrorProgressStreams(lb), optup.Color("never"))
 	out := outcome{status: store.DeploymentSucceeded, changes: summaryChanges(res.Summary.ResourceChanges)}
 	if err != nil {
 		out.status, out.reason = store.DeploymentFailed, firstLine(lb.redactor.Replace(err.Error()))
@@ -400,6 +400,9 @@ func (r *Runner) environment(s *api.DeploymentSettings) map[string]string {
 			env[k] = v
 		}
 	}
+	// The Automation API passes --yes where an operation needs it; a --yes forced through the
+	// environment breaks the preview-only refresh of drift detection.
+	env["PULUMI_SKIP_CONFIRMATIONS"] = "false"
 	if s.Backend != nil {
 		if s.Backend.URL != "" {
 			env["PULUMI_BACKEND_URL"] = s.Backend.URL
