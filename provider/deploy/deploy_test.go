@@ -156,11 +156,12 @@ type bundle struct {
 	logs    *syncBuffer
 	env     []string
 	toolBin string
+	adjust  []func(*engine.Config)
 }
 
 // setup opens a store and an engine (delivering to 127.0.0.1) and, unless workers is 0,
 // starts a runner.
-func setup(t *testing.T, workers int) *bundle {
+func setup(t *testing.T, workers int, adjust ...func(*engine.Config)) *bundle {
 	t.Helper()
 	dir := t.TempDir()
 	b := &bundle{t: t, ctx: t.Context(), dir: dir, state: filepath.Join(dir, "state"), home: filepath.Join(dir, "home"),
@@ -179,6 +180,7 @@ func setup(t *testing.T, workers int) *bundle {
 		"PULUMI_SKIP_CONFIRMATIONS=true",
 		"NO_COLOR=1",
 	}
+	b.adjust = adjust
 	b.open(workers)
 	return b
 }
@@ -191,8 +193,12 @@ func (b *bundle) open(workers int) {
 	}
 	b.st = st
 	logger := slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	eng, err := engine.New(engine.Config{Store: st, Logger: logger, AllowTargets: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		PollInterval: 50 * time.Millisecond, Timeout: 10 * time.Second})
+	ecfg := engine.Config{Store: st, Logger: logger, AllowTargets: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		PollInterval: 50 * time.Millisecond, Timeout: 10 * time.Second}
+	for _, f := range b.adjust {
+		f(&ecfg)
+	}
+	eng, err := engine.New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
