@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -571,4 +572,63 @@ func (s *Store) DriftScheduleAdvance(ctx context.Context, p store.DriftScheduleA
 		return false, fmt.Errorf("sqlite: advance drift schedule %s: %w", p.ID, err)
 	}
 	return n == 1, nil
+}
+
+// resealDeploymentSettings re-seals every stack's deployment settings secrets under newBox and
+// recomputes their digests, inside KeyRotate's transaction; it returns how many secrets it
+// re-sealed. Settings the old key cannot open make it refuse, naming the stacks.
+func resealDeploymentSettings(ctx context.Context, tx txq, old, newBox *secretbox.Box) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT org, project, stack, secrets FROM deployment_settings WHERE secrets IS NOT NULL`)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: rotate the key: read deployment settings: %w", err)
+	}
+	type sealedRow struct {
+		sc     webhook.Scope
+		sealed []byte
+	}
+	var all []sealedRow
+	for rows.Next() {
+		var r sealedRow
+		if err := rows.Scan(&r.sc.Org, &r.sc.Project, &r.sc.Stack, &r.sealed); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	var bad []string
+	for _, r := range all {
+		plain, err := old.Open(r.sealed, settingsAD(r.sc))
+		if err != nil {
+			bad = append(bad, r.sc.String())
+			continue
+		}
+		var secrets map[string]string
+		if err := json.Unmarshal(plain, &secrets); err != nil {
+			return 0, fmt.Errorf("sqlite: rotate the key: deployment settings of %s: %w", r.sc, err)
+		}
+		digests := map[string]string{}
+		for k, v := range secrets {
+			digests[k] = newBox.Digest([]byte(v))
+		}
+		sealed, err := newBox.Seal(plain, settingsAD(r.sc))
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: rotate the key: deployment settings of %s: %w", r.sc, err)
+		}
+		dj, _ := json.Marshal(digests)
+		if _, err := tx.ExecContext(ctx, `UPDATE deployment_settings SET secrets = ?, secret_digests = ? WHERE org = ? AND project = ? AND stack = ?`,
+			sealed, string(dj), r.sc.Org, r.sc.Project, r.sc.Stack); err != nil {
+			return 0, fmt.Errorf("sqlite: rotate the key: deployment settings of %s: %w", r.sc, err)
+		}
+		n += len(secrets)
+	}
+	if len(bad) > 0 {
+		return 0, fmt.Errorf("sqlite: rotate the key: the deployment settings secrets of %s cannot be decrypted with the current key: set those settings again or delete them, then rotate; nothing was changed",
+			strings.Join(bad, ", "))
+	}
+	return n, nil
 }

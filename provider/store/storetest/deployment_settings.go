@@ -47,3 +47,24 @@ func testDeploymentSettings(t *testing.T, b *testBundle) {
 	}
 	wantErr(t, "DeploymentSettingsDelete twice", b.st.DeploymentSettingsDelete(b.ctx, sc), store.ErrNotFound)
 }
+
+// testDeploymentSettingsKeyRotate: rotating the store's key re-seals settings secrets too.
+func testDeploymentSettingsKeyRotate(t *testing.T, b *testBundle) {
+	sc := stackScope("acme", "web", "prod")
+	before, err := b.st.DeploymentSettingsPut(b.ctx, store.DeploymentSettingsPutParams{Stack: sc, Settings: []byte(`{}`),
+		Secrets: map[string]string{"backend.passphrase": "pass-phrase"}, Now: T0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.st.KeyRotate(b.ctx, store.KeyRotateParams{NewKey: newKey(t)})
+	if err != nil || res.Secrets != 1 {
+		t.Fatalf("KeyRotate = %+v, %v; want the settings secret re-sealed", res, err)
+	}
+	after, err := b.st.DeploymentSettingsGet(b.ctx, sc)
+	if err != nil || after.Secrets["backend.passphrase"] != "pass-phrase" {
+		t.Fatalf("settings after KeyRotate = %v, %v", after, err)
+	}
+	if after.SecretDigests["backend.passphrase"] == before.SecretDigests["backend.passphrase"] {
+		t.Error("the secret's keyed digest did not change with the key")
+	}
+}

@@ -64,6 +64,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeliveryInsertInvalid", testDeliveryInsertInvalid},
 		{"DeploymentRequests", testDeploymentRequests},
 		{"DeploymentSettings", testDeploymentSettings},
+		{"DeploymentSettingsKeyRotate", testDeploymentSettingsKeyRotate},
 		{"Deployments", testDeployments},
 		{"DriftSchedules", testDriftSchedules},
 		{"Idempotency", testIdempotency},
