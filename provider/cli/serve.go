@@ -236,6 +236,9 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 	if err != nil {
 		return err
 	}
+	if so.deployWorkers < 0 {
+		return fmt.Errorf("--deployment-workers %d: give 0 (run no deployments) or a positive number", so.deployWorkers)
+	}
 	cfg, err := so.engineConfig(o, log)
 	if err != nil {
 		return err
@@ -292,10 +295,6 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 			return err
 		}
 		defer pruner.Stop()
-	}
-	if so.deployWorkers < 0 {
-		ln.Close()
-		return fmt.Errorf("--deployment-workers %d: give 0 (no deployments) or more", so.deployWorkers)
 	}
 	var runner *deploy.Runner
 	if so.deployWorkers > 0 {
