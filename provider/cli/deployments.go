@@ -82,6 +82,7 @@ POST .../deployments/settings, validates them and stores them; secret values
 			if err := dec.Decode(&set); err != nil {
 				return fmt.Errorf("--file: not deployment settings JSON: %w", err)
 			}
+			set.DropRemoved()
 			if err := set.Validate(); err != nil {
 				return err
 			}

@@ -82,14 +82,8 @@ func (s *Server) settingsWrite(w http.ResponseWriter, r *http.Request, c *call, 
 	if err := decodeJSON(r, set); err != nil {
 		return err
 	}
-	if set.OperationContext != nil {
-		// PATCH removes a variable given as null (decoded as the zero value).
-		for k, v := range set.OperationContext.EnvironmentVariables {
-			if v == (api.SecretValue{}) && merge {
-				delete(set.OperationContext.EnvironmentVariables, k)
-			}
-		}
-	}
+	// A variable given as null is removed (PATCH) or left out (POST).
+	set.DropRemoved()
 	if err := set.Validate(); err != nil {
 		return err
 	}

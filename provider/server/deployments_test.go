@@ -69,6 +69,13 @@ func TestDeploymentSettingsAPI(t *testing.T) {
 	if strings.Contains(string(st.Settings), deploySecret) {
 		t.Fatal("the stored settings document holds a secret in the clear")
 	}
+	// PATCH with null removes a variable.
+	b.do("acme", http.MethodPatch, p, map[string]any{"operationContext": map[string]any{"environmentVariables": map[string]any{"PLAIN": nil}}}).want(http.StatusOK)
+	r = b.do("acme", http.MethodGet, p, nil).want(http.StatusOK)
+	if strings.Contains(string(r.Body), "PLAIN") || !strings.Contains(string(r.Body), "TOKEN") {
+		t.Fatalf("GET settings after removing PLAIN = %s", r.Body)
+	}
+	got.OperationContext.EnvironmentVariables["PLAIN"] = api.SecretValue{Value: "visible"}
 	// Sending the whole document back (ciphertexts included) keeps the secrets.
 	b.do("acme", http.MethodPost, p, got).want(http.StatusOK)
 	st, _ = b.Store.DeploymentSettingsGet(t.Context(), scopeOf("acme", "web", "prod"))

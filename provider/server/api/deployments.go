@@ -24,6 +24,8 @@ type SecretValue struct {
 	Secret bool
 	// Ciphertext is the keyed digest of a stored secret (never the secret itself).
 	Ciphertext string
+	// Remove is set when the value was given as null: PATCH removes the entry.
+	Remove bool
 }
 
 // MarshalJSON writes a plain value as a string and a secret as {"ciphertext": ...}.
@@ -38,6 +40,10 @@ func (v SecretValue) MarshalJSON() ([]byte, error) {
 // equal to the one already held keeps the value held (PATCH leaves the secret alone).
 func (v *SecretValue) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*v = SecretValue{Remove: true}
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -324,6 +330,18 @@ func envNameOK(name string) bool {
 
 // BackendSchemes are the backend URL schemes a stack's settings may name.
 var BackendSchemes = []string{"file", "s3", "gs", "azblob", "postgres"}
+
+// DropRemoved removes the environment variables given as null.
+func (s *DeploymentSettings) DropRemoved() {
+	if s.OperationContext == nil {
+		return
+	}
+	for k, v := range s.OperationContext.EnvironmentVariables {
+		if v.Remove {
+			delete(s.OperationContext.EnvironmentVariables, k)
+		}
+	}
+}
 
 // Validate checks the settings and names each offending field with the fix.
 func (s *DeploymentSettings) Validate() error {
