@@ -302,6 +302,7 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 			ln.Close()
 			return err
 		}
+		metrics.Registry().MustRegister(runner.Collector())
 		sched, err := deploy.NewScheduler(deploy.SchedulerConfig{Engine: e, Store: st, Logger: log, Wake: runner.Wake})
 		if err != nil {
 			ln.Close()

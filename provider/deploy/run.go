@@ -131,6 +131,7 @@ func (r *Runner) run(ctx context.Context, d *store.Deployment) {
 		return
 	}
 	log.Info("deployment finished", "status", done.Status, "reason", done.Reason)
+	r.counts.add(done.Status)
 	if done.Status == store.DeploymentSucceeded {
 		r.emitDeployment(rec, done, webhook.DeploymentSucceeded)
 	} else {

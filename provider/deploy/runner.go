@@ -111,6 +111,7 @@ type Runner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	runs   sync.WaitGroup
+	counts counts
 }
 
 // New builds a Runner.
@@ -188,6 +189,7 @@ func (r *Runner) round(ctx context.Context) {
 	}
 	for _, d := range failed {
 		r.log.Warn("deployment failed: its runner died", "deployment", d.ID, "stack", d.Stack.String(), "reason", d.Reason)
+		r.counts.add(d.Status)
 		r.emitDeployment(ctx, d, "deployment_failed")
 	}
 	free := cap(r.slots) - len(r.slots)

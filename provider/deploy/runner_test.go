@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -190,4 +192,33 @@ func TestCancelRunning(t *testing.T) {
 	if got.Status != store.DeploymentFailed || !strings.Contains(got.Reason, "canceled") {
 		t.Fatalf("canceled deployment = %s (%s)", got.Status, got.Reason)
 	}
+}
+
+// TestRunnerMetrics: the collector reports the workers and the deployments finished.
+func TestRunnerMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2)
+	stack := webhook.Scope{Org: "acme", Project: "none", Stack: "dev"}
+	b.queue(stack, "update") // no settings: fails at once
+	b.wait(stack, 1)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.runner.Collector())
+	eventually(t, "the failed deployment counted", func() bool {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				key := mf.GetName()
+				for _, l := range m.GetLabel() {
+					key += "/" + l.GetValue()
+				}
+				got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+		return got["pulumi_webhooks_deployment_workers"] == 2 && got["pulumi_webhooks_deployments_finished_total/failed"] == 1 &&
+			got["pulumi_webhooks_deployments_finished_total/succeeded"] == 0
+	})
 }
