@@ -68,3 +68,29 @@ func TestChainAllToAllBounded(t *testing.T) {
 		t.Fatalf("%d deployments in all, want 7 (the first hop only)", total)
 	}
 }
+
+// TestChainFromAPIStopsAtItsOrigin: a deployment started through the API begins its own
+// chain, so stacks b and c hooked to each other deploy c once and then stop at the cycle back
+// to b.
+func TestChainFromAPIStopsAtItsOrigin(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	dir := b.program("chain", okProgram)
+	sb, sc := webhook.Scope{Org: "acme", Project: "chain", Stack: "b"}, webhook.Scope{Org: "acme", Project: "chain", Stack: "c"}
+	for _, pair := range [][2]webhook.Scope{{sb, sc}, {sc, sb}} {
+		b.settings(pair[0], api.SourceContext{Local: &api.LocalSource{Path: dir}})
+		b.hook(webhook.Spec{Scope: pair[0], Name: "to-" + pair[1].Stack, PayloadURL: "chain/" + pair[1].Stack, Active: true,
+			Format: webhook.FormatPulumiDeployments, Filters: []webhook.Filter{webhook.UpdateSucceeded}})
+	}
+	b.queue(sb, "update")
+	if d := b.wait(sc, 1); d.Status != store.DeploymentSucceeded || strings.Join(d.Cause, " ") != "acme/chain/b acme/chain/c" {
+		t.Fatalf("deployment of c = %s, cause %v", d.Status, d.Cause)
+	}
+	eventually(t, "the cycle back to b recorded", func() bool {
+		reqs, _ := b.st.DeploymentRequestList(b.ctx, sb)
+		return len(reqs) == 1 && reqs[0].Status == engine.DeploymentStatusCycleDetected
+	})
+	if ds, _ := b.st.DeploymentList(b.ctx, store.DeploymentListParams{Stack: sb}); len(ds) != 1 {
+		t.Fatalf("b was deployed %d times, want once", len(ds))
+	}
+}

@@ -34,7 +34,8 @@ type DeploymentCreateParams struct {
 	Source string
 	// AutoRemediate makes a detect-drift deployment remediate the drift it finds.
 	AutoRemediate bool
-	// Cause is the chain that led here, when a deployment asks for another.
+	// Cause is the chain that led here; empty means the deployment starts a chain, which
+	// then begins with its own stack (so the chain it sets off never deploys it again).
 	Cause []string
 }
 
@@ -52,11 +53,15 @@ func (e *Engine) DeploymentCreate(ctx context.Context, p DeploymentCreateParams)
 		return nil, nil, err
 	}
 	now := e.cfg.Now()
+	cause := slices.Clone(p.Cause)
+	if len(cause) == 0 {
+		cause = []string{p.Stack.String()}
+	}
 	var d *store.Deployment
 	var res *EmitResult
 	err := e.store.EventEmit(ctx, func(tx store.EmitTx) error {
 		d = &store.Deployment{Stack: p.Stack, Operation: p.Operation, Source: p.Source, AutoRemediate: p.AutoRemediate,
-			Cause: slices.Clone(p.Cause), CreatedAt: now}
+			Cause: cause, CreatedAt: now}
 		if err := tx.DeploymentInsert(ctx, d); err != nil {
 			return fmt.Errorf("store deployment: %w", err)
 		}

@@ -35,7 +35,7 @@ func TestDeploymentRequestQueuesDeployment(t *testing.T) {
 	}
 	// DeploymentCreate queues any operation, with its deployment_queued event.
 	d2, res, err := b.eng.DeploymentCreate(t.Context(), DeploymentCreateParams{Stack: target, Operation: webhook.OperationRefresh, Source: DeploymentSourceAPI})
-	if err != nil || d2.Version != 3 {
+	if err != nil || d2.Version != 3 || len(d2.Cause) != 1 || d2.Cause[0] != "acme/web/b" {
 		t.Fatalf("DeploymentCreate = %+v, %v", d2, err)
 	}
 	ev, err := b.store.EventGet(t.Context(), res.EventID)
