@@ -404,6 +404,7 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--workers", "0"}, "--workers 0"},
+		{[]string{"--deployment-workers", "-1"}, "--deployment-workers -1"},
 		{[]string{"--per-endpoint-limit", "-1"}, "--per-endpoint-limit"},
 		{[]string{"--attempt-timeout", "0s"}, "--attempt-timeout"},
 		{[]string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout"},

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/console"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/deploy"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/retention"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
@@ -60,6 +61,7 @@ type serveOpts struct {
 	tlsCert          string
 	tlsKey           string
 	watch            watchOpts
+	deployWorkers    int
 }
 
 func newServeCmd(o Opts) *cobra.Command {
@@ -117,10 +119,12 @@ are answered 429 with a Retry-After header.`,
 	f.IntVar(&so.rateBurst, "rate-burst", server.RateBurstDefault, "API requests one token may make at once, above --rate-limit")
 	f.StringVar(&so.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS instead of HTTP; needs --tls-key")
 	f.StringVar(&so.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	f.IntVar(&so.deployWorkers, "deployment-workers", deploy.WorkersDefault,
+		"deployments (real Pulumi operations of different stacks) run at once by this process, and drift schedules fired; 0 runs none")
 	for _, name := range []string{"listen", "log-format", "log-level", "workers", "per-endpoint-limit", "per-org-limit",
 		"max-deployment-requests-per-event", "max-deployment-chain-length", "attempt-timeout",
 		"retry-schedule", "poll-interval", "shutdown-timeout", "max-body-bytes", "console-url", "console", "retention", "response-body-limit",
-		"rate-limit", "rate-burst", "tls-cert", "tls-key"} {
+		"rate-limit", "rate-burst", "tls-cert", "tls-key", "deployment-workers"} {
 		withEnv(f, name, EnvPrefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
 	so.watch.addFlags(cmd)
@@ -241,6 +245,9 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 	if err != nil {
 		return err
 	}
+	if so.deployWorkers < 0 {
+		return fmt.Errorf("--deployment-workers %d: give 0 (run no deployments) or a positive number", so.deployWorkers)
+	}
 	cfg, err := so.engineConfig(o, log)
 	if err != nil {
 		return err
@@ -268,7 +275,7 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 	defer closeWatchers(watchers)
 	registerWatchMetrics(metrics, watchers)
 	scfg := so.serverConfig(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics,
-		ReadyDetails: readyDetails(watchers)})
+		ReadyDetails: readyDetails(watchers), ParseCron: deploy.ParseCron})
 	var srv *server.Server
 	if so.console {
 		// The console authenticates with the server's own token check; srv is set below,
@@ -325,6 +332,28 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		}
 		log.Info("watching backend", "backend", w.Backend().Masked, "org", so.watch.org, "interval", so.watch.interval.String())
 	}
+	var runner *deploy.Runner
+	if so.deployWorkers > 0 {
+		if runner, err = deploy.New(deploy.Config{Engine: e, Store: st, Logger: log, Workers: so.deployWorkers}); err != nil {
+			ln.Close()
+			return err
+		}
+		metrics.Registry().MustRegister(runner.Collector())
+		sched, err := deploy.NewScheduler(deploy.SchedulerConfig{Engine: e, Store: st, Logger: log, Wake: runner.Wake})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
+			ln.Close()
+			return err
+		}
+		if err := sched.Start(context.WithoutCancel(ctx)); err != nil {
+			ln.Close()
+			return err
+		}
+		defer sched.Stop()
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		if tlsCfg != nil {
@@ -354,6 +383,10 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 			log.Warn("open API requests were cut off at the shutdown deadline", "error", err)
 		}
 	})
+	if runner != nil {
+		// Runs in progress are stopped and recorded as failed (never silently re-run).
+		runner.Stop(sctx)
+	}
 	wg.Go(func() {
 		if err := e.Stop(sctx); err != nil {
 			// The aborted attempts were recorded for retry; the next start delivers them.

@@ -10,7 +10,9 @@
 // keeps those Matches accepts, renders each format's body once and stores one pending delivery
 // per hook, due at once (the store keeps each distinct body once per event). A
 // pulumi_deployments hook is served inside the same transaction: it records a deployment
-// request for its target stack and emits deployment_queued for that stack, whose Cause lists
+// request for its target stack, queues a not-started update of that stack for the deployment
+// runner (package deploy; DeploymentCreate queues the other operations), and emits
+// deployment_queued for that stack, whose Cause lists
 // the chain of targets that led to it, breadth first; a target already in the chain is
 // recorded as cycle_detected and the chain stops. The work one event creates is bounded, so
 // the transaction stays short however the hooks chain stacks: a request that would make a

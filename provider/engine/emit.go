@@ -98,6 +98,9 @@ type EmitParams struct {
 	// IdempotencyKey, when set, makes a second Emit with the same key in the same
 	// organization within IdempotencyWindow return the first result and store nothing.
 	IdempotencyKey string
+	// Cause, for an event that a deployment produced, is that deployment's chain of targets
+	// (store.Deployment.Cause), so that the hooks it sets off see the chain and cycles stop.
+	Cause []string
 }
 
 // EmitResult says what Emit stored. Deliveries counts the HTTP deliveries enqueued and
@@ -161,7 +164,7 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 		em := emitter{e: e, tx: tx, now: now, res: res}
 		ev := &store.Event{
 			ID: eventID, Filter: p.Filter, Kind: p.Filter.Kind(), Subject: p.Subject,
-			Payload: payload, CreatedAt: now,
+			Payload: payload, Cause: slices.Clone(p.Cause), CreatedAt: now,
 		}
 		if err := em.emit(ctx, ev); err != nil {
 			return err
@@ -351,18 +354,20 @@ func (em *emitter) deploy(ctx context.Context, ev *store.Event, h *store.Hook) e
 		return nil
 	}
 	em.queued++
-	id := newID()
-	payload, err := render.Payload(render.PayloadParams{
-		EventID: id, Filter: webhook.DeploymentQueued, Subject: target,
-		ConsoleURL: em.e.cfg.ConsoleURL, Now: em.now,
-	})
-	if err != nil {
-		return fmt.Errorf("render deployment_queued for %s: %w", name, err)
+	// The request becomes a deployment of the target, run by the deployment runner with the
+	// target's settings; its deployment_queued event carries the chain on.
+	d := &store.Deployment{
+		Stack: target, Operation: webhook.OperationUpdate, Source: DeploymentSourceWebhook, RequestID: req.ID,
+		Cause: cause, CreatedAt: em.now,
 	}
-	em.next = append(em.next, &store.Event{
-		ID: id, Filter: webhook.DeploymentQueued, Kind: webhook.DeploymentQueued.Kind(), Subject: target,
-		Payload: payload, Cause: cause, CreatedAt: em.now,
-	})
+	if err := em.tx.DeploymentInsert(ctx, d); err != nil {
+		return fmt.Errorf("store deployment of %s: %w", name, err)
+	}
+	ev2, err := em.queuedEvent(d)
+	if err != nil {
+		return err
+	}
+	em.next = append(em.next, ev2)
 	return nil
 }
 

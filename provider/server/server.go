@@ -84,6 +84,9 @@ type Config struct {
 	// ReadyDetails, when set, adds fields to /readyz's body, such as the backend watchers'
 	// states; they never make the server unready.
 	ReadyDetails func() map[string]any
+	// ParseCron checks a drift schedule's cron expression and returns when it next fires
+	// (deploy.ParseCron); without it the drift schedule endpoints answer 501.
+	ParseCron func(expr string, now time.Time) (time.Time, error)
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -204,6 +207,7 @@ func (s *Server) routes() {
 		s.api(p.path+"/hooks/{hook}/deliveries/{event}/redeliver", p.kind, methods{http.MethodPost: s.redeliver})
 	}
 	s.api("/api/orgs/{org}/events", webhook.ScopeOrganization, methods{http.MethodPost: s.emit})
+	s.deploymentRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Console != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
 			s.cfg.Console.ServeHTTP(w, r)

@@ -191,6 +191,9 @@ type EmitTx interface {
 	EventInsert(ctx context.Context, e *Event) error
 	DeliveryInsertMany(ctx context.Context, eventID string, now time.Time, ds []DeliveryInsertParams) error
 	DeploymentRequestInsert(ctx context.Context, r *DeploymentRequest) error
+	// DeploymentInsert stores a not-started deployment, assigning ID (when empty) and the
+	// stack's next Version.
+	DeploymentInsert(ctx context.Context, d *Deployment) error
 	// IdempotencyGet returns the response stored for key in org at or after since, or ErrNotFound.
 	IdempotencyGet(ctx context.Context, org, key string, since time.Time) ([]byte, error)
 	IdempotencyPut(ctx context.Context, org, key string, response []byte, now time.Time) error
@@ -439,6 +442,8 @@ type Store interface {
 	AttemptList(ctx context.Context, p AttemptListParams) ([]*Attempt, error)
 
 	DeploymentRequestList(ctx context.Context, target webhook.Scope) ([]*DeploymentRequest, error)
+
+	DeploymentStore
 
 	TokenCreate(ctx context.Context, t *Token) error
 	TokenGetByHash(ctx context.Context, hash string) (*Token, error)

@@ -45,14 +45,17 @@ const (
 	ResultSucceeded = "succeeded"
 	ResultFailed    = "failed"
 
-	// DeploymentPayload.Status and DriftPayload.Status.
+	// DeploymentPayload.Status; drift payloads use StatusSucceeded and StatusFailed.
 	StatusQueued    = "queued"
 	StatusRunning   = "running"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 
-	// DeploymentPayload.Operation and DriftPayload.Operation.
+	// DeploymentPayload.Operation: the operations of Pulumi Deployments.
 	OperationUpdate         = "update"
+	OperationPreview        = "preview"
+	OperationRefresh        = "refresh"
+	OperationDestroy        = "destroy"
 	OperationDetectDrift    = "detect-drift"
 	OperationRemediateDrift = "remediate-drift"
 )
@@ -96,25 +99,34 @@ type DeploymentPayload struct {
 	Status        string       `json:"status"`    // queued | running | succeeded | failed
 }
 
-// DriftPayload is the payload of the drift_detection and drift_remediation kinds: a
-// deployment whose operation is detect-drift or remediate-drift, and whether drift was found.
-type DriftPayload struct {
-	User          User         `json:"user"`
-	Organization  Organization `json:"organization"`
-	ProjectName   string       `json:"projectName"`
-	StackName     string       `json:"stackName"`
-	DeploymentURL string       `json:"deploymentUrl"`
-	Version       int          `json:"version"`
-	Operation     string       `json:"operation"` // detect-drift | remediate-drift
-	Status        string       `json:"status"`    // succeeded | failed
-	DriftDetected bool         `json:"driftDetected"`
+// DriftDetectionPayload is the payload of the drift_detection kind (drift_detected,
+// drift_detection_succeeded, drift_detection_failed), as Pulumi's webhook documentation gives
+// it: whether the run found drift, the run's id, its status, the resource changes the
+// preview-only refresh found (operation -> count) and a link to the run.
+type DriftDetectionPayload struct {
+	User            User           `json:"user"`
+	Organization    Organization   `json:"organization"`
+	ProjectName     string         `json:"projectName"`
+	StackName       string         `json:"stackName"`
+	DriftDetected   bool           `json:"driftDetected"`
+	DriftRunID      string         `json:"driftRunId"`
+	Status          string         `json:"status"` // succeeded | failed
+	ResourceChanges map[string]int `json:"resourceChanges"`
+	ReferenceURL    string         `json:"referenceUrl"`
 }
 
-// DriftDetectionPayload is the payload of the drift_detection kind.
-type DriftDetectionPayload = DriftPayload
-
-// DriftRemediationPayload is the payload of the drift_remediation kind.
-type DriftRemediationPayload = DriftPayload
+// DriftRemediationPayload is the payload of the drift_remediation kind
+// (drift_remediation_succeeded, drift_remediation_failed): the status of the remediating
+// update, the resource changes it made and a link to the run.
+type DriftRemediationPayload struct {
+	User            User           `json:"user"`
+	Organization    Organization   `json:"organization"`
+	ProjectName     string         `json:"projectName"`
+	StackName       string         `json:"stackName"`
+	Status          string         `json:"status"` // succeeded | failed
+	ResourceChanges map[string]int `json:"resourceChanges"`
+	ReferenceURL    string         `json:"referenceUrl"`
+}
 
 // EnvironmentPayload is the payload of the environment kind: environment_created and
 // environment_deleted.
@@ -215,8 +227,10 @@ func NewPayload(k Kind) any {
 		return &StackUpdatePayload{}
 	case KindDeployment:
 		return &DeploymentPayload{}
-	case KindDriftDetection, KindDriftRemediation:
-		return &DriftPayload{}
+	case KindDriftDetection:
+		return &DriftDetectionPayload{}
+	case KindDriftRemediation:
+		return &DriftRemediationPayload{}
 	case KindEnvironment:
 		return &EnvironmentPayload{}
 	case KindEnvironmentRevision:

@@ -21,9 +21,12 @@ import (
 
 // The server's settings for the harness: loopback deliveries allowed, a short retry schedule
 // (the flaky receiver's case finishes in seconds), a short attempt timeout (so a lease left by
-// a killed server expires in 2*2s+15s), and prompt pick-up of events the CLI stores.
+// a killed server expires in 2*2s+15s), and prompt pick-up of events the CLI stores. The
+// deployment runner is off: the harness checks that pulumi_deployments hooks queue deployments
+// (its targets have no settings to run with); provider/deploy tests the runner.
 var serverFlags = []string{
 	"--allow-target", "127.0.0.1/32",
+	"--deployment-workers", "0",
 	"--retry-schedule", "500ms,1s,1s,2s,2s,2s",
 	"--attempt-timeout", "2s",
 	"--poll-interval", "100ms",

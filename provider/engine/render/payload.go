@@ -200,16 +200,16 @@ func defaultPayload(p PayloadParams, console string) any {
 			User: user, Organization: org, ProjectName: s.Project, StackName: s.Stack,
 			Version: VersionDefault, Operation: webhook.OperationUpdate, Status: status,
 		}
-	case webhook.KindDriftDetection, webhook.KindDriftRemediation:
-		op := webhook.OperationDetectDrift
-		if f.Kind() == webhook.KindDriftRemediation {
-			op = webhook.OperationRemediateDrift
-		}
-		return &webhook.DriftPayload{
+	case webhook.KindDriftDetection:
+		return &webhook.DriftDetectionPayload{
 			User: user, Organization: org, ProjectName: s.Project, StackName: s.Stack,
-			Version: VersionDefault, Operation: op, Status: result,
-			// Remediation only runs on drift; detection reports it with drift_detected.
-			DriftDetected: f == webhook.DriftDetected || f.Kind() == webhook.KindDriftRemediation,
+			DriftDetected: f == webhook.DriftDetected, DriftRunID: driftRunID(p.EventID),
+			Status: result, ResourceChanges: map[string]int{},
+		}
+	case webhook.KindDriftRemediation:
+		return &webhook.DriftRemediationPayload{
+			User: user, Organization: org, ProjectName: s.Project, StackName: s.Stack,
+			Status: result, ResourceChanges: map[string]int{},
 		}
 	case webhook.KindEnvironment:
 		action := webhook.ActionCreated
@@ -310,9 +310,13 @@ func deriveLinks(pl any, p PayloadParams, console string, overrides object) {
 		if !given("deploymentUrl") {
 			pl.DeploymentURL = stackURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.StackName, "deployments", strconv.Itoa(pl.Version))
 		}
-	case *webhook.DriftPayload:
-		if !given("deploymentUrl") {
-			pl.DeploymentURL = stackURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.StackName, "deployments", strconv.Itoa(pl.Version))
+	case *webhook.DriftDetectionPayload:
+		if !given("referenceUrl") {
+			pl.ReferenceURL = stackURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.StackName, "drift", pl.DriftRunID)
+		}
+	case *webhook.DriftRemediationPayload:
+		if !given("referenceUrl") {
+			pl.ReferenceURL = stackURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.StackName, "drift")
 		}
 	case *webhook.EnvironmentPayload:
 		if !given("environmentUrl") {
@@ -343,6 +347,10 @@ func deriveLinks(pl any, p PayloadParams, console string, overrides object) {
 
 // previewID derives a UUID-formatted preview id from the event id and the stack, so one event
 // always links to the same preview and different events to different ones.
+// driftRunID is the generated driftRunId of a drift detection event: derived from the event
+// so that the same event always renders the same payload.
+func driftRunID(eventID string) string { return uuidFrom("drift-run", eventID) }
+
 func previewID(eventID string, pl *webhook.StackUpdatePayload) string {
 	return uuidFrom("preview", eventID, pl.Organization.GithubLogin, pl.ProjectName, pl.StackName)
 }

@@ -29,11 +29,11 @@ func TestPayloadDefaults(t *testing.T) {
 		webhook.DeploymentStarted:             {"operation": "update", "status": "running", "version": json.Number("1")},
 		webhook.DeploymentSucceeded:           {"operation": "update", "status": "succeeded", "version": json.Number("1")},
 		webhook.DeploymentFailed:              {"operation": "update", "status": "failed", "version": json.Number("1")},
-		webhook.DriftDetected:                 {"operation": "detect-drift", "status": "succeeded", "driftDetected": true},
-		webhook.DriftDetectionSucceeded:       {"operation": "detect-drift", "status": "succeeded", "driftDetected": false},
-		webhook.DriftDetectionFailed:          {"operation": "detect-drift", "status": "failed", "driftDetected": false},
-		webhook.DriftRemediationSucceeded:     {"operation": "remediate-drift", "status": "succeeded", "driftDetected": true},
-		webhook.DriftRemediationFailed:        {"operation": "remediate-drift", "status": "failed", "driftDetected": true},
+		webhook.DriftDetected:                 {"status": "succeeded", "driftDetected": true},
+		webhook.DriftDetectionSucceeded:       {"status": "succeeded", "driftDetected": false},
+		webhook.DriftDetectionFailed:          {"status": "failed", "driftDetected": false},
+		webhook.DriftRemediationSucceeded:     {"status": "succeeded"},
+		webhook.DriftRemediationFailed:        {"status": "failed"},
 		webhook.EnvironmentCreated:            {"action": "created"},
 		webhook.EnvironmentDeleted:            {"action": "deleted"},
 		webhook.EnvironmentRevisionCreated:    {"action": "created", "revision": json.Number("1")},
@@ -106,7 +106,7 @@ func TestPayloadLinks(t *testing.T) {
 		{webhook.DestroyFailed, "updateUrl", "https://app.pulumi.com/acme/website/prod/updates/1"},
 		{webhook.PreviewSucceeded, "updateUrl", "https://app.pulumi.com/acme/website/prod/previews/"},
 		{webhook.DeploymentQueued, "deploymentUrl", "https://app.pulumi.com/acme/website/prod/deployments/1"},
-		{webhook.DriftRemediationFailed, "deploymentUrl", "https://app.pulumi.com/acme/website/prod/deployments/1"},
+		{webhook.DriftRemediationFailed, "referenceUrl", "https://app.pulumi.com/acme/website/prod/drift"},
 		{webhook.EnvironmentTagUpdated, "environmentUrl", "https://app.pulumi.com/acme/esc/platform/production"},
 	} {
 		t.Run(string(tc.filter), func(t *testing.T) {
@@ -252,7 +252,7 @@ func TestPayloadOverrides(t *testing.T) {
 			key, want string
 		}{
 			{webhook.DeploymentStarted, `{"version": 127}`, "deploymentUrl", "https://app.pulumi.com/acme/website/prod/deployments/127"},
-			{webhook.DriftDetected, `{"version": 9, "stackName": "dev"}`, "deploymentUrl", "https://app.pulumi.com/acme/website/dev/deployments/9"},
+			{webhook.DriftDetected, `{"driftRunId": "run-9", "stackName": "dev"}`, "referenceUrl", "https://app.pulumi.com/acme/website/dev/drift/run-9"},
 			{webhook.UpdateSucceeded, `{"organization": {"name": "Acme Corp", "githubLogin": "acme-corp"}}`, "updateUrl", "https://app.pulumi.com/acme-corp/website/prod/updates/1"},
 			{webhook.UpdateSucceeded, `{"organization": {"name": "Acme Corp"}}`, "updateUrl", "https://app.pulumi.com/acme/website/prod/updates/1"},
 			{webhook.UpdateSucceeded, `{"organization": {"githubLogin": ""}}`, "updateUrl", "https://app.pulumi.com/acme/website/prod/updates/1"},
@@ -331,7 +331,7 @@ func TestPayloadErrors(t *testing.T) {
 		{name: "boolean field given a string", filter: webhook.PreviewSucceeded, overrides: `{"isPreview": "yes"}`, field: "payload.isPreview", parts: []string{"must be a boolean", "not a string"}},
 		{name: "integer field given a string", filter: webhook.DeploymentStarted, overrides: `{"version": "127"}`, field: "payload.version", parts: []string{"must be an integer, not a string"}},
 		{name: "integer field given a fraction", filter: webhook.DeploymentStarted, overrides: `{"version": 1.5}`, field: "payload.version", parts: []string{"must be an integer, not 1.5", "whole number"}},
-		{name: "integer field given an exponent", filter: webhook.DriftDetected, overrides: `{"version": 1e3}`, field: "payload.version", parts: []string{"must be an integer"}},
+		{name: "integer field given an exponent", filter: webhook.DeploymentQueued, overrides: `{"version": 1e3}`, field: "payload.version", parts: []string{"must be an integer"}},
 		{name: "integer field out of range", filter: webhook.EnvironmentRevisionCreated, overrides: `{"revision": 99999999999999999999}`, field: "payload.revision", parts: []string{"must be an integer"}},
 		{name: "object field given a string", filter: webhook.StackDeleted, overrides: `{"user": "morty"}`, field: "payload.user", parts: []string{"must be an object, not a string"}},
 		{name: "object field given an array", filter: webhook.StackDeleted, overrides: `{"organization": []}`, field: "payload.organization", parts: []string{"must be an object, not an array"}},
@@ -341,7 +341,7 @@ func TestPayloadErrors(t *testing.T) {
 		{name: "optional pointer field", filter: webhook.EnvironmentRevisionTagUpdated, overrides: `{"previousRevision": "one"}`, field: "payload.previousRevision", parts: []string{"must be an integer"}},
 		{name: "optional string pointer field", filter: webhook.EnvironmentTagUpdated, overrides: `{"previousTagValue": 3}`, field: "payload.previousTagValue", parts: []string{"must be a string"}},
 		{name: "ping timestamp", filter: webhook.Ping, overrides: `{"timestamp": "now"}`, field: "payload.timestamp", parts: []string{"must be an integer"}},
-		{name: "drift flag", filter: webhook.DriftRemediationFailed, overrides: `{"driftDetected": 1}`, field: "payload.driftDetected", parts: []string{"must be a boolean"}},
+		{name: "drift flag", filter: webhook.DriftDetectionFailed, overrides: `{"driftDetected": 1}`, field: "payload.driftDetected", parts: []string{"must be a boolean"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

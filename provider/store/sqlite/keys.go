@@ -290,6 +290,11 @@ func (s *Store) KeyRotate(ctx context.Context, p store.KeyRotateParams) (store.K
 			}
 			res.Secrets++
 		}
+		n, err := resealDeploymentSettings(ctx, tx, old, newBox)
+		if err != nil {
+			return err
+		}
+		res.Secrets += n
 		if len(bad) > 0 {
 			return fmt.Errorf("sqlite: rotate the key: the secrets of %d webhooks cannot be decrypted with the current key (%s): set their secrets again or delete them, then rotate; nothing was changed",
 				len(bad), strings.Join(bad, ", "))

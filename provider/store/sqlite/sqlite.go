@@ -161,6 +161,8 @@ type Store struct {
 
 	// holders are this store's holder locks (see holders.go).
 	holders *holders
+	// runners holds the locks of this store's deployment runners (deployments.go).
+	runners *holders
 	// forgotten lists the webhooks whose secrets Open forgot (keys.go).
 	forgotten []store.HookRef
 	// wal makes acknowledged commits durable (see durable.go).
@@ -225,7 +227,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db, logger: cfg.Logger, path: path, writeSlot: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{},
-		holders: newHolders(path), wal: newWALSyncer(path)}
+		holders: newHolders(path), runners: newHolders(path + RunnersDirSuffix), wal: newWALSyncer(path)}
 	s.box.Store(box)
 	if s.openLock, err = takeOpenLock(ctx, path, cfg.BusyTimeout); err != nil {
 		db.Close()
@@ -280,6 +282,7 @@ func (s *Store) Path() string { return s.path }
 // releases whatever claims they still hold.
 func (s *Store) Close() error {
 	s.holders.close(s.holdsClaims)
+	s.runners.close(s.runsDeployments)
 	if s.openLock != nil {
 		s.openLock.Close()
 	}

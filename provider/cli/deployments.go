@@ -1,0 +1,414 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/deploy"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+func newDeploymentsCmd(o Opts) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deployments",
+		Short: "Deployment settings, deployments and drift schedules of stacks",
+		Long: `deployments works on the store as the REST API's Deployments endpoints do. STACK is
+ORG/PROJECT/STACK. The runner inside ` + "`serve`" + ` (--deployment-workers) carries out what is
+queued here.`,
+	}
+	settings := &cobra.Command{Use: "settings", Short: "Set, show and delete a stack's deployment settings"}
+	settings.AddCommand(newSettingsSetCmd(o), newSettingsGetCmd(o), newSettingsDeleteCmd(o))
+	drift := &cobra.Command{Use: "drift-schedules", Short: "Create, list and delete a stack's drift schedules"}
+	drift.AddCommand(newDriftCreateCmd(o), newDriftListCmd(o), newDriftDeleteCmd(o))
+	cmd.AddCommand(settings, drift, newDeployCreateCmd(o), newDeployListCmd(o), newDeployGetCmd(o, false), newDeployGetCmd(o, true),
+		newDeployCancelCmd(o))
+	return cmd
+}
+
+// parseStack reads ORG/PROJECT/STACK.
+func parseStack(s string) (webhook.Scope, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return webhook.Scope{}, fmt.Errorf("STACK %q: give ORG/PROJECT/STACK, e.g. acme/web/prod", s)
+	}
+	sc := webhook.Scope{Org: parts[0], Project: parts[1], Stack: parts[2]}
+	if err := sc.Validate(); err != nil {
+		return webhook.Scope{}, fmt.Errorf("STACK %q: %w", s, err)
+	}
+	return sc, nil
+}
+
+func newSettingsSetCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	var file string
+	cmd := &cobra.Command{
+		Use:   "set STACK --file FILE",
+		Short: "Replace a stack's deployment settings with a JSON document (the REST API's shape)",
+		Long: `set reads the settings from --file (- for standard input) in the shape of the REST API's
+POST .../deployments/settings, validates them and stores them; secret values
+({"secret": "..."}) are sealed with the store's key and never printed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			var r io.Reader = o.Stdin
+			if file == "" {
+				return errors.New("--file is required: give the settings JSON file, or - for standard input")
+			}
+			if file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return fmt.Errorf("--file: %w", err)
+				}
+				defer f.Close()
+				r = f
+			}
+			dec := json.NewDecoder(r)
+			dec.DisallowUnknownFields()
+			var set api.DeploymentSettings
+			if err := dec.Decode(&set); err != nil {
+				return fmt.Errorf("--file: not deployment settings JSON: %w", err)
+			}
+			set.DropRemoved()
+			if err := set.Validate(); err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
+				prev, err := st.DeploymentSettingsGet(cmd.Context(), stack)
+				if errors.Is(err, store.ErrNotFound) {
+					prev, err = nil, nil
+				}
+				if err != nil {
+					return err
+				}
+				doc, secrets, err := set.ToStore(prev)
+				if err != nil {
+					return err
+				}
+				ds, err := st.DeploymentSettingsPut(cmd.Context(), store.DeploymentSettingsPutParams{Stack: stack, Settings: doc, Secrets: secrets, Now: time.Now()})
+				if err != nil {
+					return err
+				}
+				out, err := api.SettingsFromStore(ds)
+				if err != nil {
+					return err
+				}
+				return printJSON(o.Stdout, out)
+			})
+		},
+	}
+	so.addFlags(cmd)
+	cmd.Flags().StringVar(&file, "file", "", "JSON settings file, - for standard input (required)")
+	return cmd
+}
+
+func newSettingsGetCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "get STACK",
+		Short: "Print a stack's deployment settings (secrets as their ciphertext only)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
+				ds, err := st.DeploymentSettingsGet(cmd.Context(), stack)
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("stack %s has no deployment settings: set them with `pulumi-webhooks deployments settings set %s --file FILE`", stack, args[0])
+				}
+				if err != nil {
+					return err
+				}
+				out, err := api.SettingsFromStore(ds)
+				if err != nil {
+					return err
+				}
+				return printJSON(o.Stdout, out)
+			})
+		},
+	}
+	so.addFlags(cmd)
+	return cmd
+}
+
+func newSettingsDeleteCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "delete STACK",
+		Short: "Delete a stack's deployment settings",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
+				err := st.DeploymentSettingsDelete(cmd.Context(), stack)
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("stack %s has no deployment settings", stack)
+				}
+				return err
+			})
+		},
+	}
+	so.addFlags(cmd)
+	return cmd
+}
+
+func newDeployCreateCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	var op string
+	cmd := &cobra.Command{
+		Use:   "create STACK --operation OP",
+		Short: "Queue a deployment: update, preview, refresh, destroy, detect-drift or remediate-drift",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, st store.Store) error {
+				if _, err := st.DeploymentSettingsGet(cmd.Context(), stack); errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("stack %s has no deployment settings: set them first with `pulumi-webhooks deployments settings set`", stack)
+				} else if err != nil {
+					return err
+				}
+				d, _, err := e.DeploymentCreate(cmd.Context(), engine.DeploymentCreateParams{Stack: stack, Operation: op, Source: engine.DeploymentSourceAPI})
+				if err != nil {
+					return flagErrors(err, map[string]string{"operation": "--operation"})
+				}
+				return printJSON(o.Stdout, api.CreateDeploymentResponse{ID: d.ID, Version: d.Version, Status: d.Status})
+			})
+		},
+	}
+	so.addFlags(cmd)
+	cmd.Flags().StringVar(&op, "operation", webhook.OperationUpdate, "operation: "+strings.Join(engine.Operations, ", "))
+	return cmd
+}
+
+func newDeployListCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	var out outputOpts
+	cmd := &cobra.Command{
+		Use:   "list STACK",
+		Short: "List a stack's deployments, newest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
+				ds, err := st.DeploymentList(cmd.Context(), store.DeploymentListParams{Stack: stack})
+				if err != nil {
+					return err
+				}
+				list := api.DeploymentList{Deployments: []api.Deployment{}}
+				var rows [][]string
+				for _, d := range ds {
+					list.Deployments = append(list.Deployments, api.FromDeployment(d))
+					rows = append(rows, []string{strconv.Itoa(d.Version), d.Operation, d.Status, d.Source, d.ID, d.Reason})
+				}
+				if out.json {
+					return printJSON(o.Stdout, list)
+				}
+				return printTable(o.Stdout, []string{"VERSION", "OPERATION", "STATUS", "SOURCE", "ID", "REASON"}, rows)
+			})
+		},
+	}
+	so.addFlags(cmd)
+	out.addFlags(cmd)
+	return cmd
+}
+
+// findDeployment finds a stack's deployment by ID or version.
+func findDeployment(cmd *cobra.Command, st store.Store, stack webhook.Scope, ref string) (*store.Deployment, error) {
+	notFound := fmt.Errorf("deployment %s of %s not found: list them with `pulumi-webhooks deployments list %s`", ref, stack, stack)
+	if v, err := strconv.Atoi(ref); err == nil {
+		ds, err := st.DeploymentList(cmd.Context(), store.DeploymentListParams{Stack: stack, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			if d.Version == v {
+				return d, nil
+			}
+		}
+		return nil, notFound
+	}
+	d, err := st.DeploymentGet(cmd.Context(), ref)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Stack != stack) {
+		return nil, notFound
+	}
+	return d, err
+}
+
+// newDeployGetCmd is `get` (the deployment as JSON) or, with logs, `logs` (its output).
+func newDeployGetCmd(o Opts, logs bool) *cobra.Command {
+	var so storeOpts
+	use, short := "get STACK ID|VERSION", "Print a deployment as JSON"
+	if logs {
+		use, short = "logs STACK ID|VERSION", "Print a deployment's log (secrets redacted)"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
+				d, err := findDeployment(cmd, st, stack, args[1])
+				if err != nil {
+					return err
+				}
+				if logs {
+					_, err = io.WriteString(o.Stdout, d.Log)
+					return err
+				}
+				return printJSON(o.Stdout, api.FromDeployment(d))
+			})
+		},
+	}
+	so.addFlags(cmd)
+	return cmd
+}
+
+func newDeployCancelCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "cancel STACK ID|VERSION",
+		Short: "Cancel a deployment: one not started fails at once, a running one is stopped by its runner",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, st store.Store) error {
+				before, err := findDeployment(cmd, st, stack, args[1])
+				if err != nil {
+					return err
+				}
+				d, err := st.DeploymentCancel(cmd.Context(), store.DeploymentCancelParams{Stack: stack, ID: before.ID, Reason: "canceled before it started", Now: time.Now()})
+				if err != nil {
+					return err
+				}
+				switch {
+				case before.Status == store.DeploymentNotStarted:
+					if _, err := e.Emit(cmd.Context(), engine.EmitParams{Filter: webhook.DeploymentFailed, Subject: stack,
+						Overrides: engine.DeploymentOverrides(d), Cause: d.Cause}); err != nil {
+						return err
+					}
+				case d.Status != store.DeploymentRunning:
+					return fmt.Errorf("deployment %s has already finished (%s): there is nothing to cancel", d.ID, d.Status)
+				}
+				return printJSON(o.Stdout, api.FromDeployment(d))
+			})
+		},
+	}
+	so.addFlags(cmd)
+	return cmd
+}
+
+func newDriftCreateCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	var cron string
+	var auto bool
+	cmd := &cobra.Command{
+		Use:   "create STACK --cron EXPR",
+		Short: "Run drift detection of a stack on a cron schedule",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			next, err := deploy.ParseCron(cron, now)
+			if err != nil {
+				return fmt.Errorf("--cron: %w", err)
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
+				sc := &store.DriftSchedule{Stack: stack, ScheduleCron: cron, AutoRemediate: auto, NextRunAt: next, CreatedAt: now}
+				if err := st.DriftScheduleCreate(cmd.Context(), sc); err != nil {
+					return err
+				}
+				return printJSON(o.Stdout, api.FromDriftSchedule(sc))
+			})
+		},
+	}
+	so.addFlags(cmd)
+	cmd.Flags().StringVar(&cron, "cron", "", "cron expression: five fields, or six with leading seconds (required)")
+	cmd.Flags().BoolVar(&auto, "auto-remediate", false, "remediate the drift found with `pulumi up --refresh`")
+	return cmd
+}
+
+func newDriftListCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "list STACK",
+		Short: "List a stack's drift schedules as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
+				ss, err := st.DriftScheduleList(cmd.Context(), stack)
+				if err != nil {
+					return err
+				}
+				out := api.DriftScheduleList{Schedules: []api.DriftSchedule{}}
+				for _, sc := range ss {
+					out.Schedules = append(out.Schedules, api.FromDriftSchedule(sc))
+				}
+				return printJSON(o.Stdout, out)
+			})
+		},
+	}
+	so.addFlags(cmd)
+	return cmd
+}
+
+func newDriftDeleteCmd(o Opts) *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "delete STACK ID",
+		Short: "Delete a drift schedule",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, err := parseStack(args[0])
+			if err != nil {
+				return err
+			}
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
+				err := st.DriftScheduleDelete(cmd.Context(), stack, args[1])
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("drift schedule %s of %s not found", args[1], stack)
+				}
+				return err
+			})
+		},
+	}
+	so.addFlags(cmd)
+	return cmd
+}

@@ -1,0 +1,3 @@
+DROP TABLE drift_schedules;
+DROP TABLE deployments;
+DROP TABLE deployment_settings;
