@@ -247,7 +247,7 @@ func reportPulumi(ctx context.Context, o Opts, po pulumiOpts, bin string, call p
 			return err
 		}
 		defer b.Close()
-		e, err := latestEntry(ctx, b, watch.StackRef{Project: project, Name: stack}, started)
+		e, err := b.LatestEntry(ctx, watch.StackRef{Project: project, Name: stack}, started)
 		if err != nil || e == nil {
 			return err
 		}
@@ -381,15 +381,4 @@ func runUser(cwd string) string {
 		return u.Username
 	}
 	return ""
-}
-
-// latestEntry returns the newest history entry of ref written since the run started, or
-// nil when the run wrote none. pulumi ran here: its timestamps are this machine's clock.
-func latestEntry(ctx context.Context, b *watch.Backend, ref watch.StackRef, started time.Time) (*watch.Entry, error) {
-	lo, hi := started.UnixNano(), time.Now().Add(time.Second).UnixNano()
-	hs, err := b.History(ctx, ref, lo, hi)
-	if err != nil || len(hs) == 0 {
-		return nil, err
-	}
-	return b.ReadEntry(ctx, hs[len(hs)-1])
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/watch"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -394,6 +395,27 @@ func TestHookChainDeploysTarget(t *testing.T) {
 	for _, f := range []string{"deployment_queued", "deployment_started", "deployment_succeeded", "update_succeeded"} {
 		f := f
 		eventually(t, f+" about b at the receiver", func() bool { return len(rc.find(f, "b")) == 1 })
+	}
+	// b's update_succeeded was built from the history entry the run wrote, with the key a
+	// backend watcher uses: a watcher of the same backend replays it instead of firing again.
+	backend, err := watch.OpenBackend(b.ctx, "file://"+b.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	entry, err := backend.LatestEntry(b.ctx, watch.StackRef{Project: "chain", Name: "b"}, time.Time{})
+	if err != nil || entry == nil {
+		t.Fatalf("the history entry of b's update: %v, %v", entry, err)
+	}
+	p, ok, err := entry.EmitParams("acme")
+	if err != nil || !ok {
+		t.Fatalf("the watcher's event for b's update: %v, %v", ok, err)
+	}
+	if res, err := b.eng.Emit(b.ctx, p); err != nil || !res.Replayed {
+		t.Errorf("a watcher's emit of b's update = %+v, %v: want a replay of the runner's event", res, err)
+	}
+	if n := len(rc.find("update_succeeded", "b")); n != 1 {
+		t.Errorf("b's update announced %d times, want once", n)
 	}
 	got := rc.find("deployment_succeeded", "b")[0].Payload
 	if got["operation"] != "update" || got["status"] != "succeeded" || got["version"] != float64(1) ||

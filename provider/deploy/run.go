@@ -23,6 +23,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/watch"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -144,12 +145,46 @@ func (r *Runner) emitDeployment(ctx context.Context, d *store.Deployment, f webh
 	r.emit(ctx, d, f, engine.DeploymentOverrides(d))
 }
 
-// emit emits an event about d's stack with d's chain as its cause. An event that cannot be
-// stored is logged: the deployment's own record in the store stays the truth.
+// emit emits an event about d's stack with d's chain as its cause.
 func (r *Runner) emit(ctx context.Context, d *store.Deployment, f webhook.Filter, overrides json.RawMessage) {
-	if _, err := r.eng.Emit(context.WithoutCancel(ctx), engine.EmitParams{Filter: f, Subject: d.Stack, Overrides: overrides, Cause: d.Cause}); err != nil {
-		r.log.Error("emit deployment event", "filter", string(f), "deployment", d.ID, "error", err)
+	r.emitParams(ctx, d, engine.EmitParams{Filter: f, Subject: d.Stack, Overrides: overrides})
+}
+
+// emitParams emits p with d's chain as its cause. An event that cannot be stored is logged:
+// the deployment's own record in the store stays the truth.
+func (r *Runner) emitParams(ctx context.Context, d *store.Deployment, p engine.EmitParams) {
+	p.Cause = d.Cause
+	if _, err := r.eng.Emit(context.WithoutCancel(ctx), p); err != nil {
+		r.log.Error("emit deployment event", "filter", string(p.Filter), "deployment", d.ID, "error", err)
 	}
+}
+
+// historyEvent builds the stack event of an operation the backend records (update, refresh,
+// destroy) from the history entry the run wrote, exactly as a backend watcher and the pulumi
+// wrapper build it: the same payload and the same idempotency key. A watcher of the same
+// backend for the same organization then replays this event instead of announcing the run a
+// second time. Without a readable entry (another backend's credentials in the settings' env,
+// say) it reports false and the runner describes the run itself.
+func (r *Runner) historyEvent(ctx context.Context, d *store.Deployment, s *api.DeploymentSettings, started time.Time) (engine.EmitParams, bool) {
+	if s.Backend == nil || s.Backend.URL == "" {
+		return engine.EmitParams{}, false
+	}
+	b, err := watch.OpenBackend(ctx, s.Backend.URL)
+	if err != nil {
+		r.log.Debug("read the run's history entry", "deployment", d.ID, "error", err)
+		return engine.EmitParams{}, false
+	}
+	defer b.Close()
+	e, err := b.LatestEntry(ctx, watch.StackRef{Project: d.Stack.Project, Name: d.Stack.Stack}, started)
+	if err != nil || e == nil {
+		r.log.Debug("find the run's history entry", "deployment", d.ID, "error", err)
+		return engine.EmitParams{}, false
+	}
+	p, ok, err := e.EmitParams(d.Stack.Org)
+	if err != nil || !ok {
+		return engine.EmitParams{}, false
+	}
+	return p, true
 }
 
 // execute prepares the program and runs the operation.
@@ -219,7 +254,14 @@ func (r *Runner) operate(ctx context.Context, d *store.Deployment, s *api.Deploy
 		}
 		return outcome{status: store.DeploymentSucceeded, changes: changes}
 	}
+	started := time.Now() // pulumi runs here: its history timestamps are this clock's
 	stackEvent := func(ok, bad webhook.Filter, out outcome) {
+		if d.Operation != webhook.OperationPreview {
+			if p, found := r.historyEvent(ctx, d, s, started); found {
+				r.emitParams(ctx, d, p)
+				return
+			}
+		}
 		f := ok
 		if out.status != store.DeploymentSucceeded {
 			f = bad

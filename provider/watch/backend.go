@@ -366,6 +366,18 @@ func (b *Backend) ReadEntry(ctx context.Context, h HistoryEntry) (*Entry, error)
 	return DecodeEntry(h, raw)
 }
 
+// LatestEntry returns the newest history entry of ref written since started, or nil when
+// there is none: what a run of pulumi that began at started wrote, for the wrapper and the
+// deployment runner, which ran pulumi on this machine (its timestamps are this clock's).
+func (b *Backend) LatestEntry(ctx context.Context, ref StackRef, started time.Time) (*Entry, error) {
+	lo, hi := started.UnixNano(), time.Now().Add(time.Second).UnixNano()
+	hs, err := b.History(ctx, ref, lo, hi)
+	if err != nil || len(hs) == 0 {
+		return nil, err
+	}
+	return b.ReadEntry(ctx, hs[len(hs)-1])
+}
+
 // LockOwner is who holds a stack's lock while pulumi runs (pkg/backend/diy's lock file).
 type LockOwner struct {
 	Username  string    `json:"username"`
