@@ -317,7 +317,7 @@ func newDeployCancelCmd(o Opts) *cobra.Command {
 						Overrides: engine.DeploymentOverrides(d), Cause: d.Cause}); err != nil {
 						return err
 					}
-				case d.Status != store.DeploymentRunning:
+				case d.Status != store.DeploymentRunning && d.Status != store.DeploymentAccepted:
 					return fmt.Errorf("deployment %s has already finished (%s): there is nothing to cancel", d.ID, d.Status)
 				}
 				return printJSON(o.Stdout, api.FromDeployment(d))

@@ -42,6 +42,13 @@ func failed(format string, args ...any) outcome {
 // run carries out one claimed deployment and records and announces its end.
 func (r *Runner) run(ctx context.Context, d *store.Deployment) {
 	log := r.log.With("deployment", d.ID, "stack", d.Stack.String(), "operation", d.Operation, "version", d.Version)
+	// Claimed deployments are accepted; this one's operation begins now.
+	running, err := r.store.DeploymentStart(ctx, store.DeploymentStartParams{ID: d.ID, Worker: r.cfg.Worker, Now: r.cfg.Now()})
+	if err != nil {
+		log.Error("start the accepted deployment", "error", err)
+		return
+	}
+	d = running
 	log.Info("deployment started")
 	r.emitDeployment(ctx, d, webhook.DeploymentStarted)
 

@@ -83,8 +83,8 @@ type DeploymentListParams struct {
 
 // DeploymentClaimParams claims up to Limit deployments that have not started, oldest first,
 // never one of a stack that already has a deployment running (one operation at a time per
-// stack), and never two of one stack. Claimed deployments become running with Worker and
-// StartedAt = Now. The store ties Worker to this process, so that DeploymentFailDead can tell
+// stack), and never two of one stack. Claimed deployments become accepted with Worker and
+// StartedAt = Now; DeploymentStart then marks one running when its operation begins. The store ties Worker to this process, so that DeploymentFailDead can tell
 // when it died.
 type DeploymentClaimParams struct {
 	Worker string
@@ -92,14 +92,22 @@ type DeploymentClaimParams struct {
 	Limit  int
 }
 
-// DeploymentProgressParams saves the log of a running deployment held by Worker.
+// DeploymentStartParams marks an accepted deployment held by Worker running (else
+// ErrDeploymentNotHeld): its runner has prepared it and the operation begins.
+type DeploymentStartParams struct {
+	ID     string
+	Worker string
+	Now    time.Time
+}
+
+// DeploymentProgressParams saves the log of an accepted or running deployment held by Worker.
 type DeploymentProgressParams struct {
 	ID     string
 	Worker string
 	Log    string
 }
 
-// DeploymentCompleteParams ends a running deployment held by Worker (else
+// DeploymentCompleteParams ends an accepted or running deployment held by Worker (else
 // ErrDeploymentNotHeld).
 type DeploymentCompleteParams struct {
 	ID              string
@@ -121,7 +129,8 @@ type DeploymentCancelParams struct {
 	Now    time.Time
 }
 
-// DeploymentFailDeadParams fails the running deployments whose runner process is gone.
+// DeploymentFailDeadParams fails the accepted and running deployments whose runner process is
+// gone.
 type DeploymentFailDeadParams struct {
 	Now time.Time
 }
@@ -160,15 +169,16 @@ type DeploymentStore interface {
 	DeploymentGet(ctx context.Context, id string) (*Deployment, error)
 	DeploymentList(ctx context.Context, p DeploymentListParams) ([]*Deployment, error)
 	// DeploymentPending says whether the stack has a deployment of operation that has not
-	// finished (not-started or running).
+	// finished (not-started, accepted or running).
 	DeploymentPending(ctx context.Context, stack webhook.Scope, operation string) (bool, error)
 	DeploymentClaim(ctx context.Context, p DeploymentClaimParams) ([]*Deployment, error)
+	DeploymentStart(ctx context.Context, p DeploymentStartParams) (*Deployment, error)
 	// DeploymentProgress saves the log and reports whether a cancel was requested.
 	DeploymentProgress(ctx context.Context, p DeploymentProgressParams) (cancel bool, err error)
 	DeploymentComplete(ctx context.Context, p DeploymentCompleteParams) (*Deployment, error)
 	DeploymentCancel(ctx context.Context, p DeploymentCancelParams) (*Deployment, error)
-	// DeploymentFailDead fails, with a Reason starting DeploymentFailDeadReason, the running
-	// deployments of runners known to be dead (SQLite: a per-worker flock, as for delivery
+	// DeploymentFailDead fails, with a Reason starting DeploymentFailDeadReason, the accepted
+	// and running deployments of runners known to be dead (SQLite: a per-worker flock, as for delivery
 	// holders), and returns them. They are never re-run.
 	DeploymentFailDead(ctx context.Context, p DeploymentFailDeadParams) ([]*Deployment, error)
 

@@ -286,7 +286,7 @@ func (s *Store) DeploymentClaim(ctx context.Context, p store.DeploymentClaimPara
 			return err
 		}
 		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = 'running', worker = ?, started_at = ? WHERE id = ?`,
+			if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = 'accepted', worker = ?, started_at = ? WHERE id = ?`,
 				p.Worker, toNanos(p.Now), id); err != nil {
 				return err
 			}
@@ -304,11 +304,32 @@ func (s *Store) DeploymentClaim(ctx context.Context, p store.DeploymentClaimPara
 	return out, nil
 }
 
-// DeploymentProgress saves the log of a running deployment and reports a requested cancel.
+// DeploymentStart marks an accepted deployment held by p.Worker running.
+func (s *Store) DeploymentStart(ctx context.Context, p store.DeploymentStartParams) (*store.Deployment, error) {
+	var d *store.Deployment
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deployments SET status = 'running', started_at = ? WHERE id = ? AND status = 'accepted' AND worker = ?`,
+			toNanos(p.Now), p.ID, p.Worker)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("deployment %s: %w", p.ID, store.ErrDeploymentNotHeld)
+		}
+		d, err = getDeployment(ctx, tx, p.ID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: start deployment: %w", err)
+	}
+	return d, nil
+}
+
+// DeploymentProgress saves the log of a held deployment and reports a requested cancel.
 func (s *Store) DeploymentProgress(ctx context.Context, p store.DeploymentProgressParams) (bool, error) {
 	var cancel bool
 	err := s.withWriteTx(ctx, func(tx txq) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deployments SET log = ? WHERE id = ? AND status = 'running' AND worker = ?`, p.Log, p.ID, p.Worker)
+		res, err := tx.ExecContext(ctx, `UPDATE deployments SET log = ? WHERE id = ? AND status IN ('accepted', 'running') AND worker = ?`, p.Log, p.ID, p.Worker)
 		if err != nil {
 			return err
 		}
@@ -323,7 +344,7 @@ func (s *Store) DeploymentProgress(ctx context.Context, p store.DeploymentProgre
 	return cancel, nil
 }
 
-// DeploymentComplete ends a running deployment held by p.Worker.
+// DeploymentComplete ends an accepted or running deployment held by p.Worker.
 func (s *Store) DeploymentComplete(ctx context.Context, p store.DeploymentCompleteParams) (*store.Deployment, error) {
 	switch p.Status {
 	case store.DeploymentSucceeded, store.DeploymentFailed, store.DeploymentSkipped:
@@ -337,7 +358,7 @@ func (s *Store) DeploymentComplete(ctx context.Context, p store.DeploymentComple
 	var d *store.Deployment
 	err = s.withDurableTx(ctx, func(tx txq) error {
 		res, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, reason = ?, log = ?, drift_detected = ?, resource_changes = ?,
-			finished_at = ? WHERE id = ? AND status = 'running' AND worker = ?`,
+			finished_at = ? WHERE id = ? AND status IN ('accepted', 'running') AND worker = ?`,
 			p.Status, p.Reason, p.Log, p.DriftDetected, string(changes), toNanos(p.Now), p.ID, p.Worker)
 		if err != nil {
 			return err
@@ -393,9 +414,9 @@ func (s *Store) DeploymentCancel(ctx context.Context, p store.DeploymentCancelPa
 	return d, nil
 }
 
-// DeploymentFailDead fails the running deployments of dead runners.
+// DeploymentFailDead fails the accepted and running deployments of dead runners.
 func (s *Store) DeploymentFailDead(ctx context.Context, p store.DeploymentFailDeadParams) ([]*store.Deployment, error) {
-	rows, err := dbq{s}.QueryContext(ctx, `SELECT DISTINCT worker FROM deployments WHERE status = 'running'`)
+	rows, err := dbq{s}.QueryContext(ctx, `SELECT DISTINCT worker FROM deployments WHERE status IN ('accepted', 'running')`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find deployment runners: %w", err)
 	}
@@ -419,7 +440,7 @@ func (s *Store) DeploymentFailDead(ctx context.Context, p store.DeploymentFailDe
 		var failed []*store.Deployment
 		err := s.withDurableTx(ctx, func(tx txq) error {
 			failed = failed[:0]
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM deployments WHERE status = 'running' AND worker = ?`, w)
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM deployments WHERE status IN ('accepted', 'running') AND worker = ?`, w)
 			if err != nil {
 				return err
 			}
@@ -455,12 +476,12 @@ func (s *Store) DeploymentFailDead(ctx context.Context, p store.DeploymentFailDe
 	return out, nil
 }
 
-// runsDeployments reports whether worker has running deployments (true when that cannot be read).
+// runsDeployments reports whether worker holds deployments (true when that cannot be read).
 func (s *Store) runsDeployments(worker string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deployments WHERE status = 'running' AND worker = ?`, worker).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deployments WHERE status IN ('accepted', 'running') AND worker = ?`, worker).Scan(&n)
 	return err != nil || n > 0
 }
 

@@ -46,9 +46,18 @@ func testDeployments(t *testing.T, b *testBundle) {
 
 	// One at a time per stack: the first claim takes prod's oldest and qa's, never prod's second.
 	got, err := b.st.DeploymentClaim(b.ctx, store.DeploymentClaimParams{Worker: "w1", Now: T0, Limit: 10})
-	if err != nil || len(got) != 2 || got[0].ID != d1.ID || got[1].ID != d3.ID || got[0].Status != store.DeploymentRunning || got[0].Worker != "w1" {
-		t.Fatalf("DeploymentClaim = %v, %v; want d1 and d3 running", got, err)
+	if err != nil || len(got) != 2 || got[0].ID != d1.ID || got[1].ID != d3.ID || got[0].Status != store.DeploymentAccepted || got[0].Worker != "w1" {
+		t.Fatalf("DeploymentClaim = %v, %v; want d1 and d3 accepted", got, err)
 	}
+	// Accepted, then running when the runner starts the operation; only its worker can.
+	_, err = b.st.DeploymentStart(b.ctx, store.DeploymentStartParams{ID: d1.ID, Worker: "other", Now: T0})
+	wantErr(t, "DeploymentStart by another worker", err, store.ErrDeploymentNotHeld)
+	if started, err := b.st.DeploymentStart(b.ctx, store.DeploymentStartParams{ID: d1.ID, Worker: "w1", Now: T0}); err != nil ||
+		started.Status != store.DeploymentRunning || started.Worker != "w1" {
+		t.Fatalf("DeploymentStart = %+v, %v; want running", started, err)
+	}
+	_, err = b.st.DeploymentStart(b.ctx, store.DeploymentStartParams{ID: d1.ID, Worker: "w1", Now: T0})
+	wantErr(t, "DeploymentStart of a running deployment", err, store.ErrDeploymentNotHeld)
 	if got[0].Cause[0] != "acme/web/prod" || got[0].StartedAt.IsZero() {
 		t.Fatalf("claimed deployment lost its cause or start: %+v", got[0])
 	}
