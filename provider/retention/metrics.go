@@ -35,7 +35,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}{
 		{"events", t.Deleted.Events}, {"deliveries", t.Deleted.Deliveries}, {"attempts", t.Deleted.Attempts},
 		{"bodies", t.Deleted.Bodies}, {"deployment_requests", t.Deleted.DeploymentRequests},
-		{"idempotency_keys", t.Deleted.IdempotencyKeys},
+		{"idempotency_keys", t.Deleted.IdempotencyKeys}, {"deployments", t.Deleted.Deployments},
 	} {
 		ch <- prometheus.MustNewConstMetric(deletedDesc, prometheus.CounterValue, float64(k.n), k.kind)
 	}

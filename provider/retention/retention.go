@@ -194,6 +194,7 @@ func (p *Pruner) RunOnce(ctx context.Context) Run {
 		d.Bodies += res.Bodies
 		d.DeploymentRequests += res.DeploymentRequests
 		d.IdempotencyKeys += res.IdempotencyKeys
+		d.Deployments += res.Deployments
 		if !res.More {
 			break
 		}
@@ -206,10 +207,10 @@ func (p *Pruner) RunOnce(ctx context.Context) Run {
 			break
 		}
 	}
-	if d := run.Deleted; d.Events+d.IdempotencyKeys > 0 {
+	if d := run.Deleted; d.Events+d.IdempotencyKeys+d.Deployments > 0 {
 		p.cfg.Logger.InfoContext(ctx, "pruned history older than the retention period", "before", before,
 			"events", d.Events, "deliveries", d.Deliveries, "attempts", d.Attempts, "idempotency_keys", d.IdempotencyKeys,
-			"deployment_requests", d.DeploymentRequests, "batches", run.Batches)
+			"deployment_requests", d.DeploymentRequests, "deployments", d.Deployments, "batches", run.Batches)
 	}
 	p.mu.Lock()
 	p.last = run
@@ -224,6 +225,7 @@ func (p *Pruner) RunOnce(ctx context.Context) Run {
 	t.Bodies += run.Deleted.Bodies
 	t.DeploymentRequests += run.Deleted.DeploymentRequests
 	t.IdempotencyKeys += run.Deleted.IdempotencyKeys
+	t.Deployments += run.Deleted.Deployments
 	p.mu.Unlock()
 	return run
 }

@@ -266,6 +266,7 @@ pulumi_webhooks_retention_deleted_total{kind="attempts"} 4
 pulumi_webhooks_retention_deleted_total{kind="bodies"} 0
 pulumi_webhooks_retention_deleted_total{kind="deliveries"} 4
 pulumi_webhooks_retention_deleted_total{kind="deployment_requests"} 0
+pulumi_webhooks_retention_deleted_total{kind="deployments"} 0
 pulumi_webhooks_retention_deleted_total{kind="events"} 4
 pulumi_webhooks_retention_deleted_total{kind="idempotency_keys"} 4
 # HELP pulumi_webhooks_retention_runs_total Runs of the history pruner, by result (ok or failed).

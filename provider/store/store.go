@@ -291,6 +291,9 @@ type HistoryDeleteBeforeParams struct {
 // HistoryDeleteBeforeResult counts what one HistoryDeleteBefore call deleted.
 type HistoryDeleteBeforeResult struct {
 	Events, Deliveries, Attempts, Bodies, DeploymentRequests, IdempotencyKeys int
+	// Deployments counts finished deployments deleted with their logs (a stack's newest
+	// deployment is kept, whatever its age: the next one's version counts on from it).
+	Deployments int
 	// More says whether a batch limit was reached: there may be more to delete.
 	More bool
 }

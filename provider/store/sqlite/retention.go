@@ -80,7 +80,18 @@ func (s *Store) HistoryDeleteBefore(ctx context.Context, p store.HistoryDeleteBe
 		}
 		n, _ := r.RowsAffected()
 		res.IdempotencyKeys = int(n)
-		res.More = len(ids) == limit || res.IdempotencyKeys == limit
+		// Finished deployments and their logs, except each stack's newest: it carries the
+		// version the stack's next deployment counts on from.
+		r, err = tx.ExecContext(ctx, `DELETE FROM deployments WHERE rowid IN (SELECT d.rowid FROM deployments d
+			WHERE d.status IN ('succeeded', 'failed', 'skipped') AND d.finished_at > 0 AND d.finished_at < ?1
+			  AND d.version < (SELECT MAX(o.version) FROM deployments o WHERE o.org = d.org AND o.project = d.project AND o.stack = d.stack)
+			ORDER BY d.finished_at LIMIT ?2)`, before, limit)
+		if err != nil {
+			return fmt.Errorf("sqlite: delete history: deployments: %w", err)
+		}
+		n, _ = r.RowsAffected()
+		res.Deployments = int(n)
+		res.More = len(ids) == limit || res.IdempotencyKeys == limit || res.Deployments == limit
 		return nil
 	})
 	if err != nil {

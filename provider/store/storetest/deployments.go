@@ -124,3 +124,77 @@ func testDeployments(t *testing.T, b *testBundle) {
 		t.Fatalf("DeploymentFailDead with the runner alive = %v, %v", failed, err)
 	}
 }
+
+// testDeploymentsPruned: HistoryDeleteBefore deletes finished deployments (with their logs)
+// older than the cut-off, never one still waiting or held, never a recent one, and never a
+// stack's newest, whose version the next deployment counts on from.
+func testDeploymentsPruned(t *testing.T, b *testBundle) {
+	prod, qa := stackScope("acme", "web", "prod"), stackScope("acme", "web", "qa")
+	finishAt := func(d *store.Deployment, at time.Time) {
+		t.Helper()
+		got, err := b.st.DeploymentClaim(b.ctx, store.DeploymentClaimParams{Worker: "w", Now: at, Limit: 1})
+		if err != nil || len(got) != 1 || got[0].ID != d.ID {
+			t.Fatalf("claim %s = %v, %v", d.ID, got, err)
+		}
+		if _, err := b.st.DeploymentComplete(b.ctx, store.DeploymentCompleteParams{ID: d.ID, Worker: "w", Status: store.DeploymentSucceeded,
+			Log: "a long log", Now: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, recent := T0, T0.Add(40*24*time.Hour)
+	p1 := &store.Deployment{Stack: prod, Operation: "update", Source: "api", CreatedAt: old}
+	insertDeployments(t, b, p1)
+	finishAt(p1, old)
+	p2 := &store.Deployment{Stack: prod, Operation: "update", Source: "api", CreatedAt: old}
+	insertDeployments(t, b, p2)
+	finishAt(p2, old)
+	p3 := &store.Deployment{Stack: prod, Operation: "update", Source: "api", CreatedAt: recent}
+	insertDeployments(t, b, p3)
+	finishAt(p3, recent)
+	q1 := &store.Deployment{Stack: qa, Operation: "update", Source: "api", CreatedAt: old}
+	insertDeployments(t, b, q1)
+	finishAt(q1, old)
+	dev1 := &store.Deployment{Stack: stackScope("acme", "web", "dev"), Operation: "update", Source: "api", CreatedAt: old} // dev's newest, old
+	insertDeployments(t, b, dev1)
+	finishAt(dev1, old)
+	q2 := &store.Deployment{Stack: qa, Operation: "refresh", Source: "api", CreatedAt: old} // still waiting
+	insertDeployments(t, b, q2)
+
+	var deleted int
+	for calls := 0; ; calls++ {
+		if calls > 10 {
+			t.Fatal("HistoryDeleteBefore keeps saying there is more")
+		}
+		res, err := b.st.HistoryDeleteBefore(b.ctx, store.HistoryDeleteBeforeParams{Before: old.Add(30 * 24 * time.Hour), Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Deployments > 1 {
+			t.Fatalf("one call deleted %d deployments, more than its limit of 1", res.Deployments)
+		}
+		deleted += res.Deployments
+		if !res.More {
+			break
+		}
+	}
+	// prod keeps p3 (recent), qa q2 (waiting), dev dev1 (its newest, however old).
+	if deleted != 3 {
+		t.Errorf("deleted %d deployments, want prod's two old ones and qa's finished one", deleted)
+	}
+	for _, d := range []*store.Deployment{p1, p2, q1} {
+		if _, err := b.st.DeploymentGet(b.ctx, d.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("old finished deployment v%d is still there (%v)", d.Version, err)
+		}
+	}
+	for _, d := range []*store.Deployment{p3, q2, dev1} {
+		if _, err := b.st.DeploymentGet(b.ctx, d.ID); err != nil {
+			t.Errorf("deployment %s v%d of %s was deleted: %v", d.Operation, d.Version, d.Stack, err)
+		}
+	}
+	// Versions go on: prod's next is 4, qa's next is 3.
+	p4 := &store.Deployment{Stack: prod, Operation: "update", Source: "api", CreatedAt: recent}
+	insertDeployments(t, b, p4)
+	if p4.Version != 4 {
+		t.Errorf("prod's next version after pruning = %d, want 4", p4.Version)
+	}
+}

@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeploymentSettings", testDeploymentSettings},
 		{"DeploymentSettingsKeyRotate", testDeploymentSettingsKeyRotate},
 		{"Deployments", testDeployments},
+		{"DeploymentsPruned", testDeploymentsPruned},
 		{"DriftSchedules", testDriftSchedules},
 		{"Idempotency", testIdempotency},
 		{"ClaimBasics", testClaimBasics},
