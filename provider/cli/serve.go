@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -274,8 +275,20 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 	}
 	defer closeWatchers(watchers)
 	registerWatchMetrics(metrics, watchers)
+	watchDetails := readyDetails(watchers)
+	// The deployment runner, when this process runs one; set below, before the server serves.
+	var runner *deploy.Runner
 	scfg := so.serverConfig(server.Config{Engine: e, Store: st, Logger: log, Metrics: metrics,
-		ReadyDetails: readyDetails(watchers), ParseCron: deploy.ParseCron})
+		ReadyDetails: func() map[string]any {
+			m := map[string]any{}
+			if watchDetails != nil {
+				maps.Copy(m, watchDetails())
+			}
+			if runner != nil {
+				m["deploymentRunner"] = runner.Status()
+			}
+			return m
+		}, ParseCron: deploy.ParseCron})
 	var srv *server.Server
 	if so.console {
 		// The console authenticates with the server's own token check; srv is set below,
@@ -332,7 +345,6 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		}
 		log.Info("watching backend", "backend", w.Backend().Masked, "org", so.watch.org, "interval", so.watch.interval.String())
 	}
-	var runner *deploy.Runner
 	if so.deployWorkers > 0 {
 		if runner, err = deploy.New(deploy.Config{Engine: e, Store: st, Logger: log, Workers: so.deployWorkers}); err != nil {
 			ln.Close()

@@ -82,6 +82,10 @@ func TestServeWatchReportsInReadyzAndMetrics(t *testing.T) {
 	if body := get("/readyz"); !strings.Contains(body, `"backend":"file://`+filepath.ToSlash(state)) {
 		t.Errorf("readyz does not name the backend: %s", body)
 	}
+	// The deployment runner (one worker by default) shows its state beside the watchers.
+	if body := get("/readyz"); !strings.Contains(body, `"deploymentRunner":{"workers":1,"running":0,"succeeded":0,"failed":0}`) {
+		t.Errorf("readyz does not show the deployment runner: %s", body)
+	}
 	m := get("/metrics")
 	for _, want := range []string{"pulumi_webhooks_watch_lag_seconds{backend=", "pulumi_webhooks_watch_up{backend=", "pulumi_webhooks_watch_events_total"} {
 		if !strings.Contains(m, want) {

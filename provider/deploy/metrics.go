@@ -47,11 +47,26 @@ func (c runnerCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c runnerCollector) Collect(ch chan<- prometheus.Metric) {
-	c.r.counts.mu.Lock()
-	ok, bad := c.r.counts.succeeded, c.r.counts.failed
-	c.r.counts.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, float64(len(c.r.slots)))
-	ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(cap(c.r.slots)))
-	ch <- prometheus.MustNewConstMetric(finishedDesc, prometheus.CounterValue, float64(ok), store.DeploymentSucceeded)
-	ch <- prometheus.MustNewConstMetric(finishedDesc, prometheus.CounterValue, float64(bad), store.DeploymentFailed)
+	st := c.r.Status()
+	ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, float64(st.Running))
+	ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(st.Workers))
+	ch <- prometheus.MustNewConstMetric(finishedDesc, prometheus.CounterValue, float64(st.Succeeded), store.DeploymentSucceeded)
+	ch <- prometheus.MustNewConstMetric(finishedDesc, prometheus.CounterValue, float64(st.Failed), store.DeploymentFailed)
+}
+
+// Status is the runner's state, as /readyz shows it.
+type Status struct {
+	// Workers is how many deployments it may run at once, Running how many it runs now.
+	Workers int `json:"workers"`
+	Running int `json:"running"`
+	// Succeeded and Failed count the deployments it finished since it started.
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+}
+
+// Status returns the runner's state now.
+func (r *Runner) Status() Status {
+	r.counts.mu.Lock()
+	defer r.counts.mu.Unlock()
+	return Status{Workers: cap(r.slots), Running: len(r.slots), Succeeded: r.counts.succeeded, Failed: r.counts.failed}
 }
