@@ -113,6 +113,11 @@ var referenceFields = map[string][]string{
 	"stack_update":  {"isPreview", "kind", "organization", "projectName", "resourceChanges", "result", "stackName", "updateUrl", "user"},
 	"stack_preview": {"isPreview", "kind", "organization", "projectName", "resourceChanges", "result", "stackName", "updateUrl", "user"},
 	"deployment":    {"deploymentUrl", "operation", "organization", "projectName", "stackName", "status", "user", "version"},
+	// Pulumi's webhook documentation: a drift detection run reports driftDetected, driftRunId,
+	// status, resourceChanges and referenceUrl; a remediation status, resourceChanges and
+	// referenceUrl; both beside the stack's user, organization and names.
+	"drift_detection":   {"driftDetected", "driftRunId", "organization", "projectName", "referenceUrl", "resourceChanges", "stackName", "status", "user"},
+	"drift_remediation": {"organization", "projectName", "referenceUrl", "resourceChanges", "stackName", "status", "user"},
 }
 
 // title is how chat messages head an event: "update_succeeded" -> "Update succeeded".
@@ -254,6 +259,12 @@ func checkRawBody(ev event, wantUser string, m map[string]any) error {
 		}
 	case "drift_detection", "drift_remediation":
 		expectField("status", result)
+		if _, ok := m["resourceChanges"].(map[string]any); !ok {
+			errs = append(errs, fmt.Sprintf("resourceChanges = %v, want an object", m["resourceChanges"]))
+		}
+		if kind == "drift_detection" {
+			expectField("driftDetected", ev.Filter == "drift_detected")
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
