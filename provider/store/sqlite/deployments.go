@@ -263,26 +263,13 @@ func (s *Store) DeploymentClaim(ctx context.Context, p store.DeploymentClaimPara
 	var out []*store.Deployment
 	err := s.withDurableTx(ctx, func(tx txq) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM deployments d WHERE status = 'not-started'
+		ids, err := tx.strings(ctx, `SELECT id FROM deployments d WHERE status = 'not-started'
 			AND NOT EXISTS (SELECT 1 FROM deployments r WHERE r.org = d.org AND r.project = d.project AND r.stack = d.stack
 				AND r.status IN ('accepted', 'running'))
 			AND d.rowid = (SELECT MIN(o.rowid) FROM deployments o WHERE o.org = d.org AND o.project = d.project AND o.stack = d.stack
 				AND o.status = 'not-started')
 			ORDER BY created_at, rowid LIMIT ?`, p.Limit)
 		if err != nil {
-			return err
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -440,20 +427,10 @@ func (s *Store) DeploymentFailDead(ctx context.Context, p store.DeploymentFailDe
 		var failed []*store.Deployment
 		err := s.withDurableTx(ctx, func(tx txq) error {
 			failed = failed[:0]
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM deployments WHERE status IN ('accepted', 'running') AND worker = ?`, w)
+			ids, err := tx.strings(ctx, `SELECT id FROM deployments WHERE status IN ('accepted', 'running') AND worker = ?`, w)
 			if err != nil {
 				return err
 			}
-			var ids []string
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			rows.Close()
 			for _, id := range ids {
 				if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = 'failed', reason = ?, finished_at = ? WHERE id = ?`,
 					reason, toNanos(p.Now), id); err != nil {

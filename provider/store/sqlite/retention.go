@@ -33,21 +33,8 @@ func (s *Store) HistoryDeleteBefore(ctx context.Context, p store.HistoryDeleteBe
 	}
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		res = store.HistoryDeleteBeforeResult{}
-		rows, err := tx.QueryContext(ctx, historyOldEventsSQL, before, limit)
+		ids, err := tx.strings(ctx, historyOldEventsSQL, before, limit)
 		if err != nil {
-			return fmt.Errorf("sqlite: delete history: find old events: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: delete history: find old events: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("sqlite: delete history: find old events: %w", err)
 		}
 		if len(ids) > 0 {

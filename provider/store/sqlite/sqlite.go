@@ -350,6 +350,24 @@ type txq struct {
 	tx *sql.Tx
 }
 
+// strings runs a query of one text column and returns its values in order.
+func (q txq) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func (q txq) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	st, err := q.s.prepared(ctx, query)
 	if err != nil {
