@@ -161,10 +161,13 @@ func (c *Console) routes() {
 	overview := c.page(c.overviewPage)
 	m.Handle("GET /{org}", overview)
 	m.Handle("GET /{org}/{project}/{stack}", overview)
-	for _, section := range []string{"updates", "previews", "deployments"} {
+	for _, section := range []string{"updates", "previews"} {
 		m.Handle("GET /{org}/{project}/{stack}/"+section+"/{id}", overview)
 	}
 	m.Handle("GET /{org}/esc/{project}/{env}", overview)
+	m.Handle("GET /{org}/{project}/{stack}/deployments/{deployment}", c.page(c.deploymentPage))
+	m.Handle("GET /-/stacks/{org}/{project}/{stack}/deployments", c.page(c.deploymentsPage))
+	m.Handle("POST /-/stacks/{org}/{project}/{stack}/deployments/{deployment}/cancel", c.page(c.cancelDeployment))
 
 	m.Handle("GET /-/orgs/{org}/new-hook", c.page(c.newHookForm))
 	m.Handle("POST /-/orgs/{org}/new-hook", c.page(c.createHook))
