@@ -210,7 +210,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.EmulateViewport(1024, 768),
 		chromedp.Navigate(b.URL+"/acme/web/prod"),
 		chromedp.WaitVisible(chromedp.CSS(`#deployments-h`)),
-		chromedp.Click(chromedp.CSS(`nav a[href$="/deployments"]`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/-/stacks/acme/web/prod/deployments"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`table.deployments`)),
 		chromedp.Click(chromedp.CSS(`table.deployments a[href="/acme/web/prod/deployments/1"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#log`)),

@@ -172,6 +172,7 @@ func (c *Console) routes() {
 	m.Handle("GET /-/orgs/{org}/new-hook", c.page(c.newHookForm))
 	m.Handle("POST /-/orgs/{org}/new-hook", c.page(c.createHook))
 	m.Handle("GET /-/orgs/{org}/events/{event}", c.page(c.eventPage))
+	m.Handle("GET /-/orgs/{org}/deployments", c.page(c.recentDeploymentsPage))
 	for _, root := range hookRoots {
 		h := root.path + "/hooks/{hook}"
 		m.Handle("GET "+h, c.page(c.hookPage))

@@ -29,6 +29,32 @@ func stackFromPath(r *http.Request) (webhook.Scope, error) {
 	return s, nil
 }
 
+// RecentDeploymentsMax is how many of an organization's newest deployments its deployments
+// page lists.
+const RecentDeploymentsMax = 100
+
+// deploymentTable is a table of deployments; ShowStack adds a column naming each one's stack.
+type deploymentTable struct {
+	Rows      []*store.Deployment
+	ShowStack bool
+}
+
+// stackDeploymentsLabel is the navigation entry of a stack's deployments.
+func stackDeploymentsLabel(s webhook.Scope) string {
+	return "Deployments of " + s.Project + "/" + s.Stack
+}
+
+// recentDeploymentsPage lists the organization's newest deployments of every stack.
+func (c *Console) recentDeploymentsPage(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ds, err := c.store.DeploymentListRecent(r.Context(), store.DeploymentListRecentParams{Org: v.token.Org, Limit: RecentDeploymentsMax})
+	if err != nil {
+		return err
+	}
+	c.show(w, r, v, http.StatusOK, "deployments", "Deployments of "+v.token.Org, "Deployments",
+		deploymentsData{Stack: webhook.Scope{Org: v.token.Org}, Deployments: ds})
+	return nil
+}
+
 type deploymentsData struct {
 	Stack       webhook.Scope
 	Deployments []*store.Deployment
@@ -44,7 +70,7 @@ func (c *Console) deploymentsPage(w http.ResponseWriter, r *http.Request, v *vie
 	if err != nil {
 		return err
 	}
-	c.show(w, r, v, http.StatusOK, "deployments", "Deployments of "+stack.Project+"/"+stack.Stack, "Deployments",
+	c.show(w, r, v, http.StatusOK, "deployments", stackDeploymentsLabel(stack), stackDeploymentsLabel(stack),
 		deploymentsData{Stack: stack, Deployments: ds})
 	return nil
 }
@@ -76,7 +102,7 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, v *view
 		return err
 	}
 	c.show(w, r, v, http.StatusOK, "deployment", "Deployment "+strconv.Itoa(d.Version)+" of "+d.Stack.Project+"/"+d.Stack.Stack,
-		"Deployments", deploymentData{Deployment: d, Cancellable: engine.DeploymentCancellable(d)})
+		stackDeploymentsLabel(d.Stack), deploymentData{Deployment: d, Cancellable: engine.DeploymentCancellable(d)})
 	return nil
 }
 

@@ -81,12 +81,12 @@ func TestDeploymentPages(t *testing.T) {
 	stack := b.do(t, req{path: "/acme/web/prod", token: tok})
 	wantStatus(t, stack, http.StatusOK)
 	wantBody(t, stack, `id="deployments-h"`, `href="/-/stacks/acme/web/prod/deployments"`, `href="/acme/web/prod/deployments/2"`, "detect-drift")
-	if !strings.Contains(stack.body, `<li><a href="/-/stacks/acme/web/prod/deployments">Deployments</a></li>`) {
+	if !strings.Contains(stack.body, `<li><a href="/-/stacks/acme/web/prod/deployments">Deployments of web/prod</a></li>`) {
 		t.Errorf("the stack page's navigation lacks Deployments:\n%s", stack.body)
 	}
 	list := b.do(t, req{path: "/-/stacks/acme/web/prod/deployments", token: tok})
 	wantStatus(t, list, http.StatusOK)
-	wantBody(t, list, "Deployments of web/prod", "not-started", "succeeded", "refresh", "update", ">api<", `aria-current="page">Deployments`)
+	wantBody(t, list, "Deployments of web/prod", "not-started", "succeeded", "refresh", "update", ">api<", `aria-current="page">Deployments of web/prod`)
 	i3, i2, i1 := strings.Index(list.body, `/deployments/3"`), strings.Index(list.body, `/deployments/2"`), strings.Index(list.body, `/deployments/1"`)
 	if i3 < 0 || i3 > i2 || i2 > i1 {
 		t.Errorf("the list is not newest first (positions of 3, 2, 1: %d %d %d):\n%s", i3, i2, i1, list.body)
@@ -159,6 +159,22 @@ func TestDeploymentPages(t *testing.T) {
 
 	// Another stack's deployment, for the 404s.
 	qa := b.deploy(t, webhook.Scope{Org: "acme", Project: "web", Stack: "qa"}, webhook.OperationUpdate)
+	// The organization's newest deployments of every stack, each with its stack.
+	org := b.do(t, req{path: "/-/orgs/acme/deployments", token: tok})
+	wantStatus(t, org, http.StatusOK)
+	wantBody(t, org, "Deployments of acme", `<a href="/acme/web/qa">web/qa</a>`, `<a href="/acme/web/prod">web/prod</a>`,
+		`aria-current="page">Deployments<`)
+	iqa, iprod := strings.Index(org.body, `href="/acme/web/qa/deployments/1"`), strings.Index(org.body, `href="/acme/web/prod/deployments/4"`)
+	if iqa < 0 || iprod < 0 || iqa > iprod {
+		t.Errorf("the organization's deployments are not newest first (qa at %d, prod 4 at %d):\n%s", iqa, iprod, org.body)
+	}
+	none := b.do(t, req{path: "/-/orgs/globex/deployments", token: b.Tokens["globex"]})
+	wantStatus(t, none, http.StatusOK)
+	wantBody(t, none, "No deployments in this organization yet")
+	if strings.Contains(none.body, "web/prod") {
+		t.Errorf("globex's deployments list acme's")
+	}
+
 	// Not found: versions and IDs that do not exist, or belong to another stack, and pages
 	// that are not stacks.
 	for _, p := range []string{"/acme/web/prod/deployments/99", "/acme/web/prod/deployments/0", "/acme/web/prod/deployments/nope",
@@ -173,7 +189,7 @@ func TestDeploymentPages(t *testing.T) {
 
 	// Another organization sees none of it, and cannot cancel.
 	other := b.Tokens["globex"]
-	for _, p := range []string{"/acme/web/prod/deployments/1", "/-/stacks/acme/web/prod/deployments"} {
+	for _, p := range []string{"/acme/web/prod/deployments/1", "/-/stacks/acme/web/prod/deployments", "/-/orgs/acme/deployments"} {
 		r := b.do(t, req{path: p, token: other})
 		wantStatus(t, r, http.StatusNotFound)
 		if strings.Contains(r.body, "Updating") || strings.Contains(r.body, up.ID) {

@@ -31,6 +31,7 @@
 //	/-/signin, /-/signout, /-/assets/...
 //	/-/orgs/{org}/new-hook                       create a hook (any scope)
 //	/-/orgs/{org}/events/{event}                 one event, its payload and its deliveries
+//	/-/orgs/{org}/deployments                    the newest deployments of every stack
 //	/-/orgs/{org}/hooks/{hook}                   one hook: deliveries, Ping, Redeliver
 //	/-/stacks/{org}/{project}/{stack}/hooks/{hook}
 //	/-/environments/{org}/{project}/{env}/hooks/{hook}
@@ -50,5 +51,6 @@
 // never shown. The recent events are found
 // from the newest attempts of the organization's hooks, so an event that matched no hook is
 // not listed; the chart counts at most ChartAttemptsPerHook of each hook's newest attempts.
-// On every page about a stack, its deployments join the navigation (navFor).
+// The organization's deployments are in the navigation of every page, and on every page about
+// a stack, that stack's too (navFor).
 package console

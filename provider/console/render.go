@@ -80,9 +80,10 @@ func navFor(org string, stack webhook.Scope, current string) []navItem {
 		{Label: "Webhooks", Path: orgPath(org)},
 		{Label: "Recent events", Path: orgPath(org) + "#events"},
 		{Label: "New webhook", Path: "/-/orgs/" + url.PathEscape(org) + "/new-hook"},
+		{Label: "Deployments", Path: "/-/orgs/" + url.PathEscape(org) + "/deployments"},
 	}
 	if stack.Stack != "" && stack.Project != "" && stack.Org == org {
-		items = append(items, navItem{Label: "Deployments", Path: deploymentsPath(stack)})
+		items = append(items, navItem{Label: stackDeploymentsLabel(stack), Path: deploymentsPath(stack)})
 	}
 	for i := range items {
 		items[i].Current = items[i].Label == current
@@ -238,6 +239,9 @@ var funcs = template.FuncMap{
 	"deploymentPath":  deploymentPath,
 	"deploymentsPath": deploymentsPath,
 	"logText":         logText,
+	"deploymentTable": func(ds []*store.Deployment, showStack bool) deploymentTable {
+		return deploymentTable{Rows: ds, ShowStack: showStack}
+	},
 	"time": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
