@@ -237,23 +237,10 @@ func newDeployListCmd(o Opts) *cobra.Command {
 }
 
 // findDeployment finds a stack's deployment by ID or version.
-func findDeployment(cmd *cobra.Command, st store.Store, stack webhook.Scope, ref string) (*store.Deployment, error) {
-	notFound := fmt.Errorf("deployment %s of %s not found: list them with `pulumi-webhooks deployments list %s`", ref, stack, stack)
-	if v, err := strconv.Atoi(ref); err == nil {
-		ds, err := st.DeploymentList(cmd.Context(), store.DeploymentListParams{Stack: stack, Limit: 1000})
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range ds {
-			if d.Version == v {
-				return d, nil
-			}
-		}
-		return nil, notFound
-	}
-	d, err := st.DeploymentGet(cmd.Context(), ref)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Stack != stack) {
-		return nil, notFound
+func findDeployment(cmd *cobra.Command, e *engine.Engine, stack webhook.Scope, ref string) (*store.Deployment, error) {
+	d, err := e.DeploymentFind(cmd.Context(), stack, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("deployment %s of %s not found: list them with `pulumi-webhooks deployments list %s`", ref, stack, stack)
 	}
 	return d, err
 }
@@ -274,8 +261,8 @@ func newDeployGetCmd(o Opts, logs bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withEngine(cmd.Context(), &so, nil, o.Version, func(_ *engine.Engine, st store.Store) error {
-				d, err := findDeployment(cmd, st, stack, args[1])
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, _ store.Store) error {
+				d, err := findDeployment(cmd, e, stack, args[1])
 				if err != nil {
 					return err
 				}
@@ -302,23 +289,17 @@ func newDeployCancelCmd(o Opts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, st store.Store) error {
-				before, err := findDeployment(cmd, st, stack, args[1])
+			return withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, _ store.Store) error {
+				before, err := findDeployment(cmd, e, stack, args[1])
 				if err != nil {
 					return err
 				}
-				d, err := st.DeploymentCancel(cmd.Context(), store.DeploymentCancelParams{Stack: stack, ID: before.ID, Reason: "canceled before it started", Now: time.Now()})
-				if err != nil {
-					return err
-				}
-				switch {
-				case before.Status == store.DeploymentNotStarted:
-					if _, err := e.Emit(cmd.Context(), engine.EmitParams{Filter: webhook.DeploymentFailed, Subject: stack,
-						Overrides: engine.DeploymentOverrides(d), Cause: d.Cause}); err != nil {
-						return err
-					}
-				case d.Status != store.DeploymentRunning && d.Status != store.DeploymentAccepted:
+				d, err := e.DeploymentCancel(cmd.Context(), before)
+				if errors.Is(err, engine.ErrDeploymentFinished) {
 					return fmt.Errorf("deployment %s has already finished (%s): there is nothing to cancel", d.ID, d.Status)
+				}
+				if err != nil {
+					return err
 				}
 				return printJSON(o.Stdout, api.FromDeployment(d))
 			})

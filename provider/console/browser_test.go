@@ -78,8 +78,8 @@ func text(t *testing.T, tab context.Context, sel string) string {
 
 // TestBrowser drives the console in a real Chromium against a real server and receiver: sign
 // in, see a hook, create one through the form (bad input first), fire an event, open its
-// delivery, press Redeliver and see the same body arrive again with a new attempt listed; then
-// another organization's token sees none of it.
+// delivery, press Redeliver and see the same body arrive again with a new attempt listed; open
+// a deployment's log from its stack; then another organization's token sees none of it.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -201,6 +201,26 @@ func TestBrowser(t *testing.T) {
 	shot(tab, "overview-phone", false)
 	run(t, tab, "desktop", chromedp.EmulateReset())
 
+	// A deployment of web/prod: from the stack's page through the navigation to its page
+	// and its log.
+	dep := b.deploy(t, prodStack, webhook.OperationUpdate)
+	b.runDeployment(t, dep, "Updating (prod)\n\n     Type                 Name      Status\n +   pulumi:pulumi:Stack  web-prod  created\n +   aws:s3:Bucket        site      created\n\nOutputs:\n    bucket: \"site-4c1f\"\n    token : [secret]\n\nResources:\n    + 2 created\n\nDuration: 3s\n",
+		&store.DeploymentCompleteParams{Status: store.DeploymentSucceeded})
+	run(t, tab, "open the stack's deployments",
+		chromedp.EmulateViewport(1024, 768),
+		chromedp.Navigate(b.URL+"/acme/web/prod"),
+		chromedp.WaitVisible(chromedp.CSS(`#deployments-h`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/-/stacks/acme/web/prod/deployments"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`table.deployments`)),
+		chromedp.Click(chromedp.CSS(`table.deployments a[href="/acme/web/prod/deployments/1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#log`)),
+	)
+	if got := text(t, tab, "#log"); !strings.Contains(got, "aws:s3:Bucket        site      created") || !strings.Contains(got, "+ 2 created") {
+		t.Fatalf("the deployment's log: %q", got)
+	}
+	shot(tab, "deployment", false)
+	deploymentURL := b.URL + "/acme/web/prod/deployments/1"
+
 	// Another organization signs in and sees none of it.
 	run(t, tab, "sign out and in as globex",
 		chromedp.Click(chromedp.CSS(`form.signout button`)),
@@ -216,6 +236,10 @@ func TestBrowser(t *testing.T) {
 	body = text(t, tab, "main")
 	if !strings.Contains(body, "not found") || strings.Contains(body, "From the browser") {
 		t.Fatalf("globex on acme's hook page:\n%s", body)
+	}
+	run(t, tab, "globex opens acme's deployment", chromedp.Navigate(deploymentURL), chromedp.WaitVisible(chromedp.CSS(`main .error`)))
+	if body = text(t, tab, "main"); !strings.Contains(body, "not found") || strings.Contains(body, "aws:s3:Bucket") {
+		t.Fatalf("globex on acme's deployment page:\n%s", body)
 	}
 	html := get(t, tab, "page source", chromedp.OuterHTML(chromedp.CSS("html")))
 	for _, secret := range []string{"browser-secret-1", "browser-secret-2", b.Tokens["acme"], b.Tokens["globex"]} {

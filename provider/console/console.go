@@ -161,14 +161,18 @@ func (c *Console) routes() {
 	overview := c.page(c.overviewPage)
 	m.Handle("GET /{org}", overview)
 	m.Handle("GET /{org}/{project}/{stack}", overview)
-	for _, section := range []string{"updates", "previews", "deployments"} {
+	for _, section := range []string{"updates", "previews"} {
 		m.Handle("GET /{org}/{project}/{stack}/"+section+"/{id}", overview)
 	}
 	m.Handle("GET /{org}/esc/{project}/{env}", overview)
+	m.Handle("GET /{org}/{project}/{stack}/deployments/{deployment}", c.page(c.deploymentPage))
+	m.Handle("GET /-/stacks/{org}/{project}/{stack}/deployments", c.page(c.deploymentsPage))
+	m.Handle("POST /-/stacks/{org}/{project}/{stack}/deployments/{deployment}/cancel", c.page(c.cancelDeployment))
 
 	m.Handle("GET /-/orgs/{org}/new-hook", c.page(c.newHookForm))
 	m.Handle("POST /-/orgs/{org}/new-hook", c.page(c.createHook))
 	m.Handle("GET /-/orgs/{org}/events/{event}", c.page(c.eventPage))
+	m.Handle("GET /-/orgs/{org}/deployments", c.page(c.recentDeploymentsPage))
 	for _, root := range hookRoots {
 		h := root.path + "/hooks/{hook}"
 		m.Handle("GET "+h, c.page(c.hookPage))

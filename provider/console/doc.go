@@ -22,7 +22,8 @@
 // server's own URL makes those links open the console:
 //
 //	/{org}                                       hooks of every scope, 24-hour chart, recent events
-//	/{org}/{project}/{stack}[/updates/{n}, ...]  the same for one stack
+//	/{org}/{project}/{stack}[/updates/{n}, ...]  the same for one stack, with its newest deployments
+//	/{org}/{project}/{stack}/deployments/{n}     one deployment (by version or ID): fields, drift, log, Cancel
 //	/{org}/esc/{project}/{env}                   the same for one ESC environment
 //
 // The console's own pages live under /-/, which no organization can shadow in practice:
@@ -30,9 +31,12 @@
 //	/-/signin, /-/signout, /-/assets/...
 //	/-/orgs/{org}/new-hook                       create a hook (any scope)
 //	/-/orgs/{org}/events/{event}                 one event, its payload and its deliveries
+//	/-/orgs/{org}/deployments                    the newest deployments of every stack
 //	/-/orgs/{org}/hooks/{hook}                   one hook: deliveries, Ping, Redeliver
 //	/-/stacks/{org}/{project}/{stack}/hooks/{hook}
 //	/-/environments/{org}/{project}/{env}/hooks/{hook}
+//	/-/stacks/{org}/{project}/{stack}/deployments                 a stack's deployments, newest first
+//	/-/stacks/{org}/{project}/{stack}/deployments/{n}/cancel      POST: cancel one
 //
 // with .../edit, .../active, .../delete, .../ping and .../deliveries/{id}/redeliver under
 // each hook. Hooks are validated by package webhook through the engine, so the console
@@ -40,9 +44,13 @@
 //
 // # What the pages read
 //
-// Everything goes through the engine (hooks, delivery logs, ping, redelivery) except the
-// event pages, which read events and deliveries from the store. The recent events are found
+// Everything goes through the engine (hooks, delivery logs, ping, redelivery, finding and
+// cancelling a deployment) except the event pages, which read events and deliveries from the
+// store, and the deployment lists, which read the store's. A deployment's log is shown as
+// stored, where the runner has already redacted secrets; the stack's deployment settings are
+// never shown. The recent events are found
 // from the newest attempts of the organization's hooks, so an event that matched no hook is
 // not listed; the chart counts at most ChartAttemptsPerHook of each hook's newest attempts.
-// Deployment pages join the navigation (navFor) once the deployment runner exists.
+// The organization's deployments are in the navigation of every page, and on every page about
+// a stack, that stack's too (navFor).
 package console

@@ -14,11 +14,15 @@ import (
 )
 
 // The console links that payloads carry are pages of the console: with --console-url set to
-// the server's own URL they open the stack or environment the event is about.
+// the server's own URL they open the stack or environment the event is about, or the
+// deployment.
 func TestPayloadLinksOpenConsolePages(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tok := b.Tokens["acme"]
+	// Deployment 1 of web/prod exists (queued before any hook, so it is not delivered): the
+	// deploymentUrl of deployment_* payloads opens its page.
+	b.deploy(t, prodStack, webhook.OperationUpdate)
 	b.createHook(t, "acme", "all", hookBody("acme", "all", b.recv.URL(), ""))
 	events := []string{
 		`{"filter":"update_succeeded","projectName":"web","stackName":"prod"}`,
@@ -32,7 +36,7 @@ func TestPayloadLinksOpenConsolePages(t *testing.T) {
 	reqs := b.recv.Wait(t, len(events))
 	b.waitAttempts(t, store.HookRef{Scope: webhook.Scope{Org: "acme"}, Name: "all"}, len(events))
 	want := map[string]string{
-		"updateUrl": "Webhooks of stack web/prod", "deploymentUrl": "Webhooks of stack web/prod",
+		"updateUrl": "Webhooks of stack web/prod", "deploymentUrl": "Deployment 1 of web/prod",
 		"environmentUrl": "Webhooks of environment app/dev",
 	}
 	seen := map[string]bool{}

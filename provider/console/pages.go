@@ -56,6 +56,8 @@ type overviewData struct {
 	Hooks  []hookRow
 	Chart  chart
 	Events []eventRow
+	// Deployments are a stack's newest, on a stack's page only.
+	Deployments []*store.Deployment
 }
 
 // overviewPage lists the hooks of the organization (or of one stack or environment, the pages
@@ -98,6 +100,11 @@ func (c *Console) overviewPage(w http.ResponseWriter, r *http.Request, v *viewer
 		}
 	}
 	d.Chart = newChart(inScope, now)
+	if scope.Kind() == webhook.ScopeStack {
+		if d.Deployments, err = c.store.DeploymentList(ctx, store.DeploymentListParams{Stack: scope, Limit: StackDeploymentsMax}); err != nil {
+			return err
+		}
+	}
 	d.Events, err = c.recentEvents(r, attempts, byID, scope)
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ type pages struct {
 	byName map[string]*template.Template
 }
 
-var pageNames = []string{"signin", "error", "overview", "hook", "form", "event"}
+var pageNames = []string{"signin", "error", "overview", "hook", "form", "event", "deployments", "deployment"}
 
 func parsePages() (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
@@ -57,8 +57,7 @@ func parsePages() (*pages, error) {
 	return p, nil
 }
 
-// navItem is one entry of the navigation bar. Deployments join here once the deployment
-// runner exists.
+// navItem is one entry of the navigation bar.
 type navItem struct {
 	Label, Path string
 	Current     bool
@@ -74,11 +73,17 @@ type pageData struct {
 	Data   any
 }
 
-func navFor(org, current string) []navItem {
+// navFor is the navigation of org's pages; on a page about a stack (stack is not empty), its
+// deployments join it.
+func navFor(org string, stack webhook.Scope, current string) []navItem {
 	items := []navItem{
 		{Label: "Webhooks", Path: orgPath(org)},
 		{Label: "Recent events", Path: orgPath(org) + "#events"},
 		{Label: "New webhook", Path: "/-/orgs/" + url.PathEscape(org) + "/new-hook"},
+		{Label: "Deployments", Path: "/-/orgs/" + url.PathEscape(org) + "/deployments"},
+	}
+	if stack.Stack != "" && stack.Project != "" && stack.Org == org {
+		items = append(items, navItem{Label: stackDeploymentsLabel(stack), Path: deploymentsPath(stack)})
 	}
 	for i := range items {
 		items[i].Current = items[i].Label == current
@@ -90,7 +95,8 @@ func navFor(org, current string) []navItem {
 func (c *Console) show(w http.ResponseWriter, r *http.Request, v *viewer, code int, name, title, nav string, data any) {
 	pd := pageData{Title: title, Data: data}
 	if v != nil {
-		pd.Org, pd.CSRF, pd.Nav = v.token.Org, v.csrf(), navFor(v.token.Org, nav)
+		stack := webhook.Scope{Org: r.PathValue("org"), Project: r.PathValue("project"), Stack: r.PathValue("stack")}
+		pd.Org, pd.CSRF, pd.Nav = v.token.Org, v.csrf(), navFor(v.token.Org, stack, nav)
 	}
 	pd.Notice = notices[r.URL.Query().Get("done")]
 	c.render(w, r, code, name, pd)
@@ -118,6 +124,7 @@ var notices = map[string]string{
 	"deleted":     "Webhook deleted.",
 	"pinged":      "Ping sent: its attempt is the newest below.",
 	"redelivered": "Delivery sent again: its new attempt is the newest below.",
+	"canceled":    "Cancel requested: a deployment that had not started has failed; a running one is stopped by its runner within moments.",
 }
 
 // Errors a page can end with besides the engine's.
@@ -224,11 +231,17 @@ func scopeLabel(s webhook.Scope) string {
 }
 
 var funcs = template.FuncMap{
-	"hookPath":   func(h *store.Hook) string { return hookPath(h.Ref()) },
-	"eventPath":  eventPath,
-	"scopePath":  scopePath,
-	"scopeLabel": scopeLabel,
-	"orgPath":    orgPath,
+	"hookPath":        func(h *store.Hook) string { return hookPath(h.Ref()) },
+	"eventPath":       eventPath,
+	"scopePath":       scopePath,
+	"scopeLabel":      scopeLabel,
+	"orgPath":         orgPath,
+	"deploymentPath":  deploymentPath,
+	"deploymentsPath": deploymentsPath,
+	"logText":         logText,
+	"deploymentTable": func(ds []*store.Deployment, showStack bool) deploymentTable {
+		return deploymentTable{Rows: ds, ShowStack: showStack}
+	},
 	"time": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"

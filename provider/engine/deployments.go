@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/render"
@@ -112,4 +113,67 @@ func DeploymentPayload(consoleURL, eventID string, f webhook.Filter, d *store.De
 	}
 	return render.Payload(render.PayloadParams{EventID: eventID, Filter: f, Subject: d.Stack, Overrides: DeploymentOverrides(d),
 		ConsoleURL: consoleURL, Now: now})
+}
+
+// deploymentVersionScan bounds the deployments of a stack searched for a version.
+const deploymentVersionScan = 1000
+
+// DeploymentFind returns the deployment of stack that ref names, by version ("3") or by ID;
+// an error wrapping store.ErrNotFound when there is none (another stack's ID included).
+func (e *Engine) DeploymentFind(ctx context.Context, stack webhook.Scope, ref string) (*store.Deployment, error) {
+	if v, err := strconv.Atoi(ref); err == nil {
+		ds, err := e.store.DeploymentList(ctx, store.DeploymentListParams{Stack: stack, Limit: deploymentVersionScan})
+		if err != nil {
+			return nil, fmt.Errorf("deployments of %s: %w", stack.String(), err)
+		}
+		for _, d := range ds {
+			if d.Version == v {
+				return d, nil
+			}
+		}
+		return nil, fmt.Errorf("deployment %d of %s: %w", v, stack.String(), store.ErrNotFound)
+	}
+	d, err := e.store.DeploymentGet(ctx, ref)
+	if err == nil && d.Stack != stack {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s of %s: %w", ref, stack.String(), err)
+	}
+	return d, nil
+}
+
+// DeploymentCancellable reports whether d has not finished, so that cancelling it does
+// something.
+func DeploymentCancellable(d *store.Deployment) bool {
+	switch d.Status {
+	case store.DeploymentNotStarted, store.DeploymentAccepted, store.DeploymentRunning:
+		return true
+	}
+	return false
+}
+
+// ErrDeploymentFinished is returned when a deployment to cancel has already finished.
+var ErrDeploymentFinished = errors.New("the deployment has already finished: there is nothing to cancel")
+
+// DeploymentCancel cancels d: one that had not started fails at once and deployment_failed is
+// emitted; an accepted or running one is marked, and its runner stops it within moments. It
+// returns the deployment as it is now, or ErrDeploymentFinished (wrapped) when it had finished.
+func (e *Engine) DeploymentCancel(ctx context.Context, d *store.Deployment) (*store.Deployment, error) {
+	after, err := e.store.DeploymentCancel(ctx, store.DeploymentCancelParams{Stack: d.Stack, ID: d.ID,
+		Reason: "canceled before it started", Now: e.cfg.Now()})
+	if err != nil {
+		return nil, fmt.Errorf("cancel deployment %s: %w", d.ID, err)
+	}
+	switch {
+	case d.Status == store.DeploymentNotStarted && after.Status == store.DeploymentFailed:
+		if _, err := e.Emit(ctx, EmitParams{Filter: webhook.DeploymentFailed, Subject: after.Stack,
+			Overrides: DeploymentOverrides(after), Cause: after.Cause}); err != nil {
+			return nil, err
+		}
+	case !DeploymentCancellable(after):
+		return after, fmt.Errorf("deployment %s (%s): %w", after.ID, after.Status, ErrDeploymentFinished)
+	}
+	e.log.InfoContext(ctx, "deployment cancel requested", "stack", after.Stack.String(), "deployment", after.ID, "status", after.Status)
+	return after, nil
 }

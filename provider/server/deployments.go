@@ -157,22 +157,9 @@ func (s *Server) deploymentList(w http.ResponseWriter, r *http.Request, c *call)
 // deployment returns the deployment the URL names, by id or by version.
 func (s *Server) deployment(r *http.Request, c *call) (*store.Deployment, error) {
 	id := r.PathValue("deployment")
-	notFound := apiError(http.StatusNotFound, fmt.Sprintf("deployment %s of stack %s not found", webhook.Quote(id), webhook.Quote(c.scope.String())))
-	if v, err := strconv.Atoi(id); err == nil {
-		ds, err := s.store.DeploymentList(r.Context(), store.DeploymentListParams{Stack: c.scope, Limit: 1000})
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range ds {
-			if d.Version == v {
-				return d, nil
-			}
-		}
-		return nil, notFound
-	}
-	d, err := s.store.DeploymentGet(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Stack != c.scope) {
-		return nil, notFound
+	d, err := s.engine.DeploymentFind(r.Context(), c.scope, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apiError(http.StatusNotFound, fmt.Sprintf("deployment %s of stack %s not found", webhook.Quote(id), webhook.Quote(c.scope.String())))
 	}
 	return d, err
 }
@@ -202,19 +189,12 @@ func (s *Server) deploymentCancel(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	d, err := s.store.DeploymentCancel(r.Context(), store.DeploymentCancelParams{Stack: c.scope, ID: before.ID,
-		Reason: "canceled before it started", Now: s.cfg.Now()})
+	d, err := s.engine.DeploymentCancel(r.Context(), before)
+	if errors.Is(err, engine.ErrDeploymentFinished) {
+		return apiError(http.StatusConflict, fmt.Sprintf("deployment %s has already finished (%s): there is nothing to cancel", d.ID, d.Status))
+	}
 	if err != nil {
 		return err
-	}
-	switch {
-	case before.Status == store.DeploymentNotStarted && d.Status == store.DeploymentFailed:
-		if _, err := s.engine.Emit(r.Context(), engine.EmitParams{Filter: webhook.DeploymentFailed, Subject: d.Stack,
-			Overrides: engine.DeploymentOverrides(d), Cause: d.Cause}); err != nil {
-			return err
-		}
-	case d.Status != store.DeploymentRunning && d.Status != store.DeploymentAccepted:
-		return apiError(http.StatusConflict, fmt.Sprintf("deployment %s has already finished (%s): there is nothing to cancel", d.ID, d.Status))
 	}
 	writeJSON(w, http.StatusAccepted, api.FromDeployment(d))
 	return nil

@@ -81,6 +81,13 @@ type DeploymentListParams struct {
 	Limit int
 }
 
+// DeploymentListRecentParams lists an organization's deployments of every stack, newest (by
+// creation) first, at most Limit (0: 100).
+type DeploymentListRecentParams struct {
+	Org   string
+	Limit int
+}
+
 // DeploymentClaimParams claims up to Limit deployments that have not started, oldest first,
 // never one of a stack that already has a deployment running (one operation at a time per
 // stack), and never two of one stack. Claimed deployments become accepted with Worker and
@@ -168,6 +175,7 @@ type DeploymentStore interface {
 	// deployment_queued is stored with them.
 	DeploymentGet(ctx context.Context, id string) (*Deployment, error)
 	DeploymentList(ctx context.Context, p DeploymentListParams) ([]*Deployment, error)
+	DeploymentListRecent(ctx context.Context, p DeploymentListRecentParams) ([]*Deployment, error)
 	// DeploymentPending says whether the stack has a deployment of operation that has not
 	// finished (not-started, accepted or running).
 	DeploymentPending(ctx context.Context, stack webhook.Scope, operation string) (bool, error)

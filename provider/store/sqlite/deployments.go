@@ -237,6 +237,32 @@ func (s *Store) DeploymentList(ctx context.Context, p store.DeploymentListParams
 	return out, rows.Err()
 }
 
+// DeploymentListRecent lists an organization's newest deployments of every stack.
+func (s *Store) DeploymentListRecent(ctx context.Context, p store.DeploymentListRecentParams) ([]*store.Deployment, error) {
+	if p.Org == "" {
+		return nil, errors.New("sqlite: list recent deployments: Org is required")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := dbq{s}.QueryContext(ctx, `SELECT `+deploymentColumns+` FROM deployments WHERE org = ?
+		ORDER BY created_at DESC, id DESC LIMIT ?`, p.Org, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list recent deployments of %s: %w", p.Org, err)
+	}
+	defer rows.Close()
+	var out []*store.Deployment
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list recent deployments of %s: %w", p.Org, err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 // DeploymentPending says whether the stack has an unfinished deployment of operation.
 func (s *Store) DeploymentPending(ctx context.Context, sc webhook.Scope, operation string) (bool, error) {
 	var n int

@@ -105,6 +105,16 @@ func testDeployments(t *testing.T, b *testBundle) {
 	if err != nil || len(list) != 2 || list[0].ID != d2.ID || list[1].ID != d1.ID {
 		t.Fatalf("DeploymentList = %v, %v; want newest first", list, err)
 	}
+	recent, err := b.st.DeploymentListRecent(b.ctx, store.DeploymentListRecentParams{Org: "acme", Limit: 2})
+	if err != nil || len(recent) != 2 || recent[0].ID != d3.ID || recent[1].ID != d2.ID {
+		t.Fatalf("DeploymentListRecent = %v, %v; want qa's then prod's newest", recent, err)
+	}
+	if none, err := b.st.DeploymentListRecent(b.ctx, store.DeploymentListRecentParams{Org: "globex"}); err != nil || len(none) != 0 {
+		t.Fatalf("DeploymentListRecent of another organization = %v, %v; want none", none, err)
+	}
+	if _, err := b.st.DeploymentListRecent(b.ctx, store.DeploymentListRecentParams{}); err == nil {
+		t.Fatal("DeploymentListRecent without an organization succeeded")
+	}
 	_, err = b.st.DeploymentGet(b.ctx, "nope")
 	wantErr(t, "DeploymentGet of an unknown id", err, store.ErrNotFound)
 	if _, err := b.st.DeploymentList(b.ctx, store.DeploymentListParams{Stack: orgScope("acme")}); err == nil {
