@@ -220,17 +220,26 @@ func (s *Store) DeploymentList(ctx context.Context, p store.DeploymentListParams
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := dbq{s}.QueryContext(ctx, `SELECT `+deploymentColumns+` FROM deployments WHERE org = ? AND project = ? AND stack = ?
+	out, err := s.queryDeployments(ctx, `WHERE org = ? AND project = ? AND stack = ?
 		ORDER BY version DESC LIMIT ?`, p.Stack.Org, p.Stack.Project, p.Stack.Stack, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list deployments of %s: %w", p.Stack, err)
+	}
+	return out, nil
+}
+
+// queryDeployments returns the deployments a query's WHERE and ORDER clauses (where) pick.
+func (s *Store) queryDeployments(ctx context.Context, where string, args ...any) ([]*store.Deployment, error) {
+	rows, err := dbq{s}.QueryContext(ctx, `SELECT `+deploymentColumns+` FROM deployments `+where, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []*store.Deployment
 	for rows.Next() {
 		d, err := scanDeployment(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list deployments of %s: %w", p.Stack, err)
+			return nil, err
 		}
 		out = append(out, d)
 	}
@@ -246,21 +255,12 @@ func (s *Store) DeploymentListRecent(ctx context.Context, p store.DeploymentList
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := dbq{s}.QueryContext(ctx, `SELECT `+deploymentColumns+` FROM deployments WHERE org = ?
+	out, err := s.queryDeployments(ctx, `WHERE org = ?
 		ORDER BY created_at DESC, id DESC LIMIT ?`, p.Org, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list recent deployments of %s: %w", p.Org, err)
 	}
-	defer rows.Close()
-	var out []*store.Deployment
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list recent deployments of %s: %w", p.Org, err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeploymentPending says whether the stack has an unfinished deployment of operation.
