@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )

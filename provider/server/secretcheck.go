@@ -3,7 +3,7 @@ package server
 import (
 	"net/http"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 )
 
 // hookSecretCheck answers whether the secret in the body is the webhook's (see

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 )
 
 func TestSecretCheck(t *testing.T) {

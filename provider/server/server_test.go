@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/api"
 )
 
 // TestDeploymentOfKilledServerFails: a serve process SIGKILLed while a deployment runs leaves
