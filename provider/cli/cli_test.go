@@ -243,6 +243,8 @@ func TestEmitHooksPingDeliveriesRedeliver(t *testing.T) {
 	b.fails([]string{"--payload is not valid JSON"}, "emit", "--org", "acme", "--filter", "update_succeeded", "--project", "web", "--stack", "s", "--payload", "{")
 	b.fails([]string{"--payload @"}, "emit", "--org", "acme", "--filter", "update_succeeded", "--project", "web", "--stack", "s", "--payload", "@/nonexistent/p.json")
 	b.fails([]string{"--payload field user:"}, "emit", "--org", "acme", "--filter", "update_succeeded", "--project", "web", "--stack", "s", "--payload", `{"user": 1}`)
+	b.fails([]string{"--idempotency-key:", "printable ASCII"}, "emit", "--org", "acme", "--filter", "update_succeeded", "--project", "web", "--stack", "s", "--idempotency-key", "a b")
+	b.fails([]string{"--stack:", "bare name"}, "emit", "--org", "acme", "--filter", "update_succeeded", "--project", "web", "--stack", "a/b")
 
 	// ping sends now and records the attempt; loopback needs --allow-target (or its variable).
 	b.fails([]string{"delivery attempt failed"}, "ping", "acme/web/prod/s")

@@ -12,25 +12,23 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // emitFlags maps the event request's fields to the flags that set them.
 var emitFlags = map[string]string{
 	"organizationName": "--org", "filter": "--filter", "projectName": "--project", "stackName": "--stack",
-	"environmentName": "--environment", "payload": "--payload", api.HeaderIdempotencyKey: "--idempotency-key",
-	"idempotencyKey": "--idempotency-key",
+	"environmentName": "--environment", "payload": "--payload", "idempotencyKey": "--idempotency-key",
 }
 
 func newEmitCmd(o Opts) *cobra.Command {
 	var (
 		so      storeOpts
 		out     outputOpts
-		org     string
-		req     api.EmitRequest
+		p       engine.EmitParams
+		filter  string
 		payload string
-		key     string
 	)
 	cmd := &cobra.Command{
 		Use:   "emit --org ORG --filter FILTER (--project P --stack S | --project P --environment E)",
@@ -45,7 +43,7 @@ replace the generated payload's, e.g. '{"user": {"name": "ci"}}'.`,
   pulumi-webhooks emit --org acme --filter environment_revision_created --project app --environment dev`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if org == "" {
+			if p.Subject.Org == "" {
 				return fmt.Errorf("--org is required: name the organization the event happened in")
 			}
 			raw, err := readPayload(payload, o.Stdin)
@@ -55,9 +53,9 @@ replace the generated payload's, e.g. '{"user": {"name": "ci"}}'.`,
 			if raw != nil && !json.Valid(raw) {
 				return fmt.Errorf("--payload is not valid JSON: give a JSON object such as '{\"user\": {\"name\": \"ci\"}}'")
 			}
-			req.Payload = raw
-			p, err := server.ParseEmit(org, req, key)
-			if err != nil {
+			p.Filter, p.Overrides = webhook.Filter(filter), raw
+			// The engine's check, before the store is opened; Emit checks again.
+			if err := p.Validate(); err != nil {
 				return flagErrors(err, emitFlags)
 			}
 			var res *engine.EmitResult
@@ -67,7 +65,7 @@ replace the generated payload's, e.g. '{"user": {"name": "ci"}}'.`,
 			})
 			if errors.Is(err, engine.ErrIdempotencyKeyReused) {
 				return fmt.Errorf("--idempotency-key %q was used within the last %g hours for a different event (filter, stack or environment, or payload): "+
-					"use a new key for a new event, or repeat the first command exactly to get its answer", key, engine.IdempotencyWindow.Hours())
+					"use a new key for a new event, or repeat the first command exactly to get its answer", p.IdempotencyKey, engine.IdempotencyWindow.Hours())
 			}
 			if err != nil {
 				return flagErrors(err, emitFlags)
@@ -86,13 +84,13 @@ replace the generated payload's, e.g. '{"user": {"name": "ci"}}'.`,
 	so.addFlags(cmd)
 	out.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&org, "org", "", "organization the event happened in (required)")
-	f.StringVar(&req.Filter, "filter", "", "the event, e.g. update_succeeded (required)")
-	f.StringVar(&req.ProjectName, "project", "", "project of the stack or environment")
-	f.StringVar(&req.StackName, "stack", "", "stack the event is about (stack events)")
-	f.StringVar(&req.EnvironmentName, "environment", "", "ESC environment the event is about (environment events)")
+	f.StringVar(&p.Subject.Org, "org", "", "organization the event happened in (required)")
+	f.StringVar(&filter, "filter", "", "the event, e.g. update_succeeded (required)")
+	f.StringVar(&p.Subject.Project, "project", "", "project of the stack or environment")
+	f.StringVar(&p.Subject.Stack, "stack", "", "stack the event is about (stack events)")
+	f.StringVar(&p.Subject.Environment, "environment", "", "ESC environment the event is about (environment events)")
 	f.StringVar(&payload, "payload", "", "JSON object overriding payload fields, @FILE, or - for standard input")
-	f.StringVar(&key, "idempotency-key", "", "same key within 24 hours replays the first result instead of storing a new event")
+	f.StringVar(&p.IdempotencyKey, "idempotency-key", "", "same key within 24 hours replays the first result instead of storing a new event")
 	return cmd
 }
 

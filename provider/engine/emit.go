@@ -122,7 +122,7 @@ type EmitResult struct {
 // "organizationName", "projectName", "stackName", "environmentName", "payload" (or
 // "payload.<field>"), "idempotencyKey".
 func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	now := e.cfg.Now()
@@ -371,55 +371,42 @@ func (em *emitter) deploy(ctx context.Context, ev *store.Event, h *store.Hook) e
 	return nil
 }
 
-func (p EmitParams) validate() error {
+// Validate checks p as Emit does, and is the one check of an event request: the REST API and
+// the CLI hand their requests to Emit (the CLI calls Validate first, before it opens the
+// store). The filter and the subject follow the webhook.Event rules; an idempotency key is at
+// most IdempotencyKeyMaxLen bytes of printable ASCII. The payload overrides are checked when
+// the payload is built (render.Payload). Problems come back as webhook.FieldErrors naming
+// "filter", "organizationName", "projectName", "stackName", "environmentName" and
+// "idempotencyKey".
+func (p EmitParams) Validate() error {
 	var errs webhook.FieldErrors
-	switch {
-	case p.Filter == "":
-		errs.Add("filter", "is required: name the event, e.g. \"update_succeeded\"")
-	case !p.Filter.Valid():
-		_, err := webhook.ParseFilter(string(p.Filter))
-		errs.Add("filter", err.Error())
-	}
-	s := p.Subject
-	if s.Org == "" {
-		errs.Add("organizationName", "is required: name the organization the event happened in")
-	}
-	switch p.Filter.Subject() {
-	case webhook.ScopeStack:
-		if s.Project == "" {
-			errs.Add("projectName", fmt.Sprintf("is required: %q is a stack event, give the stack's project", p.Filter))
-		}
-		if s.Stack == "" {
-			errs.Add("stackName", fmt.Sprintf("is required: %q is a stack event, give the stack's name", p.Filter))
-		}
-		if s.Environment != "" {
-			errs.Add("environmentName", fmt.Sprintf("must be empty: %q is a stack event, name the stack with stackName instead", p.Filter))
-		}
-	case webhook.ScopeEnvironment:
-		if s.Project == "" {
-			errs.Add("projectName", fmt.Sprintf("is required: %q is an environment event, give the environment's project", p.Filter))
-		}
-		if s.Environment == "" {
-			errs.Add("environmentName", fmt.Sprintf("is required: %q is an environment event, give the environment's name", p.Filter))
-		}
-		if s.Stack != "" {
-			errs.Add("stackName", fmt.Sprintf("must be empty: %q is an environment event, name the environment with environmentName instead", p.Filter))
+	if err := (webhook.Event{Filter: p.Filter, Subject: p.Subject}).Validate(); err != nil {
+		if !errors.As(err, &errs) {
+			return err
 		}
 	}
-	for _, f := range []struct{ name, v string }{
-		{"organizationName", s.Org}, {"projectName", s.Project}, {"stackName", s.Stack}, {"environmentName", s.Environment},
-	} {
-		if containsSpaceOrSlash(f.v) {
-			errs.Add(f.name, fmt.Sprintf("%q contains a slash or white space: use the bare name", f.v))
+	if p.IdempotencyKey != "" {
+		if err := CheckIdempotencyKey(p.IdempotencyKey); err != nil {
+			errs.Add("idempotencyKey", err.Error())
 		}
-	}
-	if len(p.IdempotencyKey) > IdempotencyKeyMaxLen {
-		errs.Add("idempotencyKey", fmt.Sprintf("is %d bytes long: use at most %d", len(p.IdempotencyKey), IdempotencyKeyMaxLen))
 	}
 	return errs.Err()
 }
 
-func containsSpaceOrSlash(s string) bool { return strings.ContainsAny(s, "/ \t\r\n") }
+// CheckIdempotencyKey checks an idempotency key: at most IdempotencyKeyMaxLen bytes of
+// printable ASCII (it travels as an HTTP header and a command-line flag). The error says what
+// is wrong and the fix; the caller names the field.
+func CheckIdempotencyKey(key string) error {
+	if len(key) > IdempotencyKeyMaxLen {
+		return fmt.Errorf("is %d bytes long: use at most %d", len(key), IdempotencyKeyMaxLen)
+	}
+	for _, r := range key {
+		if r < 0x21 || r > 0x7e {
+			return errors.New("contains white space or a non-ASCII character: use printable ASCII, e.g. a UUID")
+		}
+	}
+	return nil
+}
 
 // endpointOf is the host:port a payload URL reaches, the unit of the per-endpoint cap.
 func endpointOf(raw string) string {

@@ -116,11 +116,10 @@ func validateRef(ref store.HookRef) error {
 	if errors.As(ref.Scope.Validate(), &scopeErrs) {
 		errs = append(errs, scopeErrs...)
 	}
-	switch {
-	case ref.Name == "":
+	if ref.Name == "" {
 		errs.Add("name", "is required: give the name of the webhook")
-	case containsSpaceOrSlash(ref.Name):
-		errs.Add("name", fmt.Sprintf("%q contains a slash or white space: use the webhook's bare name", ref.Name))
+	} else if err := webhook.CheckHookRefName(ref.Name); err != nil {
+		errs.Add("name", err.Error())
 	}
 	return errs.Err()
 }

@@ -191,8 +191,11 @@ func (e *Engine) DeploymentRequests(ctx context.Context, target webhook.Scope) (
 	for _, f := range []struct{ name, v string }{
 		{"organizationName", target.Org}, {"projectName", target.Project}, {"stackName", target.Stack},
 	} {
-		if containsSpaceOrSlash(f.v) {
-			errs.Add(f.name, fmt.Sprintf("%q contains a slash or white space: use the bare name", f.v))
+		if f.v == "" {
+			continue
+		}
+		if err := webhook.CheckScopeName(f.v); err != nil {
+			errs.Add(f.name, err.Error())
 		}
 	}
 	if err := errs.Err(); err != nil {

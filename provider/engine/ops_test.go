@@ -486,6 +486,9 @@ func TestEmitValidation(t *testing.T) {
 		{"payload not JSON", EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject, Overrides: json.RawMessage(`{oops`)}, "payload"},
 		{"payload field of the wrong type", EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject, Overrides: json.RawMessage(`{"isPreview": "yes"}`)}, "payload.isPreview"},
 		{"idempotency key too long", EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject, IdempotencyKey: strings.Repeat("k", IdempotencyKeyMaxLen+1)}, "idempotencyKey"},
+		{"idempotency key with white space", EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject, IdempotencyKey: "a b"}, "idempotencyKey"},
+		{"idempotency key not ASCII", EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject, IdempotencyKey: "clé"}, "idempotencyKey"},
+		{"invisible character in a name", EmitParams{Filter: webhook.UpdateSucceeded, Subject: webhook.Scope{Org: "o", Project: "p\u200b", Stack: "s"}}, "projectName"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -48,7 +48,7 @@ func hookError(ref store.HookRef, err error) error {
 }
 
 // emitError maps the engine's emit errors to HTTP errors: an idempotency key reused for
-// another request is 422.
+// another request is 422; field errors name the request's fields (emitFieldErrors).
 func emitError(err error) error {
 	if errors.Is(err, engine.ErrIdempotencyKeyReused) {
 		return apiError(http.StatusUnprocessableEntity, fmt.Sprintf(
@@ -56,7 +56,24 @@ func emitError(err error) error {
 				"send a new key for a new event, or repeat the first request exactly to get its answer",
 			api.HeaderIdempotencyKey, engine.IdempotencyWindow.Hours()))
 	}
-	return err
+	return emitFieldErrors(err)
+}
+
+// emitFieldErrors renames the engine's field errors to what the request calls them: the
+// idempotency key is a header.
+func emitFieldErrors(err error) error {
+	var fe webhook.FieldErrors
+	if !errors.As(err, &fe) {
+		return err
+	}
+	out := make(webhook.FieldErrors, len(fe))
+	for i, e := range fe {
+		if e.Field == "idempotencyKey" {
+			e.Field = api.HeaderIdempotencyKey
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // writeError writes err as {"code": N, "message": "..."}. Field errors are 400 and list each

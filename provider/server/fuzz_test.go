@@ -112,7 +112,8 @@ func FuzzHookRequest(f *testing.F) {
 }
 
 // FuzzEmitRequest decodes arbitrary event bodies and idempotency keys as POST
-// /api/orgs/{org}/events does, then builds the payload as the engine would. A request is
+// /api/orgs/{org}/events does, hands them to the engine's check (engine.EmitParams.Validate,
+// with the webhook.Event rules) and builds the payload as the engine's Emit does. A request is
 // either refused with a short 4xx, or gives a JSON object payload.
 //
 //	go test ./provider/server -run '^$' -fuzz FuzzEmitRequest -fuzztime 30s
@@ -135,13 +136,13 @@ func FuzzEmitRequest(f *testing.F) {
 			checkRefusal(t, err)
 			return
 		}
-		p, err := ParseEmit("acme", req, key)
-		if err != nil {
-			checkRefusal(t, err)
+		p := emitParams("acme", req, key)
+		if err := p.Validate(); err != nil {
+			checkRefusal(t, emitError(err))
 			return
 		}
 		if p.Filter.Subject() == "" || p.Subject.Validate() != nil {
-			t.Fatalf("ParseEmit accepted filter %q for subject %+v", p.Filter, p.Subject)
+			t.Fatalf("the engine accepted filter %q for subject %+v", p.Filter, p.Subject)
 		}
 		payload, err := render.Payload(render.PayloadParams{EventID: "00000000-0000-4000-8000-000000000000",
 			Filter: p.Filter, Subject: p.Subject, Overrides: p.Overrides, Now: time.Unix(1700000000, 0)})

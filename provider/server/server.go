@@ -23,10 +23,10 @@
 //     repeated but not changed.
 //   - GET .../deliveries takes ?limit= (1-1000, default 100) and ?before=<cursor>; a full
 //     page carries the next cursor in the X-Next-Before header.
-//   - POST /api/orgs/{org}/events fires an event (see ParseEmit) and answers 202
-//     {"eventId", "deliveries", "deploymentRequests"}; an Idempotency-Key header replays the
-//     first answer for 24 hours, marked with Idempotent-Replayed: true, to the same request
-//     only: the key with another filter, subject or payload is 422.
+//   - POST /api/orgs/{org}/events fires an event (checked by engine.EmitParams.Validate) and
+//     answers 202 {"eventId", "deliveries", "deploymentRequests"}; an Idempotency-Key header
+//     replays the first answer for 24 hours, marked with Idempotent-Replayed: true, to the same
+//     request only: the key with another filter, subject or payload is 422.
 //   - A token of another organization gets 404 for everything, exactly as if the object did
 //     not exist.
 //   - Each token may make Config.RateLimit requests per second on average and
@@ -276,7 +276,8 @@ func (s *Server) crossOrg(r *http.Request, c *call) error {
 
 // checkPathNames refuses names in the URL that no object can have (too long, path-like,
 // invisible characters), naming the field, before anything is looked up. A hook's name is
-// checked as loosely as a scope's, so hooks named before the hook-name rule stay reachable.
+// checked as a reference to an existing hook (webhook.CheckHookRefName), so hooks named before
+// the hook-name rule stay reachable.
 func checkPathNames(r *http.Request, scope webhook.Scope) error {
 	var errs webhook.FieldErrors
 	for _, f := range []struct{ field, v string }{
@@ -285,7 +286,11 @@ func checkPathNames(r *http.Request, scope webhook.Scope) error {
 		if f.v == "" {
 			continue
 		}
-		if err := webhook.CheckScopeName(f.v); err != nil {
+		check := webhook.CheckScopeName
+		if f.field == "name" {
+			check = webhook.CheckHookRefName
+		}
+		if err := check(f.v); err != nil {
 			errs.Add(f.field, "in the URL "+err.Error())
 		}
 	}

@@ -175,10 +175,12 @@ func withUnknownUser(raw []byte) ([]byte, error) {
 func (e *Entry) Time() time.Time { return time.Unix(e.EndTime, 0) }
 
 // IdempotencyKey is the idempotency key of the event of the object at key in the bucket:
-// "pulumi-backend:" and the key, or a digest of it when that would be too long.
+// "pulumi-backend:" and the key, or a digest of it when that is not a key the engine takes
+// (engine.CheckIdempotencyKey: too long, or white space or other characters than printable
+// ASCII).
 func IdempotencyKey(key string) string {
 	k := "pulumi-backend:" + key
-	if len(k) <= engine.IdempotencyKeyMaxLen {
+	if engine.CheckIdempotencyKey(k) == nil {
 		return k
 	}
 	sum := sha256.Sum256([]byte(key))

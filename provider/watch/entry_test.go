@@ -159,6 +159,14 @@ func TestIdempotencyKeyFitsTheEngine(t *testing.T) {
 	if IdempotencyKey("a") != "pulumi-backend:a" {
 		t.Errorf("short key %q", IdempotencyKey("a"))
 	}
+	// A bucket key with white space or other than ASCII (a prefix such as "my backups/") is
+	// digested too, so the engine takes it, and stays distinct.
+	for _, odd := range []string{"my backups/.pulumi/history/p/s/s-1.history.json", ".pulumi/history/prøject/s/s-1.history.json"} {
+		k := IdempotencyKey(odd)
+		if err := engine.CheckIdempotencyKey(k); err != nil || k == IdempotencyKey(odd+"x") {
+			t.Errorf("key %q for %q: %v", k, odd, err)
+		}
+	}
 }
 
 func tcKind(s string) apitype.UpdateKind     { return apitype.UpdateKind(s) }

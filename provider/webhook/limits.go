@@ -73,6 +73,11 @@ func CheckHookName(v string) error {
 	return nil
 }
 
+// CheckHookRefName checks the name of a webhook that already exists, as a reference names it
+// (a URL, a resource ID, a CLI argument): as loosely as CheckScopeName, so that webhooks named
+// before CheckHookName's rule stay reachable. New names are checked by CheckHookName.
+func CheckHookRefName(v string) error { return CheckScopeName(v) }
+
 // CheckScopeName checks an organization, project, stack or environment name, which becomes a
 // path segment: 1 to ScopeNameMaxLen bytes of UTF-8 without slashes, white space, control,
 // zero-width or text-direction characters, and not "." or "..".

@@ -114,25 +114,19 @@ func Payload(p PayloadParams) ([]byte, error) {
 	return out.bytes()
 }
 
-// checkEvent checks that the filter is known and the subject is the kind of thing it is about.
+// checkEvent checks that the filter is known (or is a ping) and the subject is what an event
+// of it is about (webhook.Filter.CheckSubject), naming the subject's fields "subject.<field>".
 func checkEvent(f webhook.Filter, s webhook.Scope, errs *webhook.FieldErrors) {
 	if f != webhook.Ping && !f.Valid() {
 		_, err := webhook.ParseFilter(string(f))
 		errs.Add("filter", err.Error()+", or \"ping\"")
 		return
 	}
-	var scopeErrs webhook.FieldErrors
-	if errors.As(s.Validate(), &scopeErrs) {
-		for _, e := range scopeErrs {
+	var subjectErrs webhook.FieldErrors
+	if errors.As(f.CheckSubject(s), &subjectErrs) {
+		for _, e := range subjectErrs {
 			errs.Add("subject."+e.Field, e.Message)
 		}
-		return
-	}
-	switch want := f.Subject(); {
-	case want == webhook.ScopeStack && s.Kind() != webhook.ScopeStack:
-		errs.Add("subject", fmt.Sprintf("%q is a stack event but the subject %q is not a stack: set projectName and stackName", string(f), s.String()))
-	case want == webhook.ScopeEnvironment && s.Kind() != webhook.ScopeEnvironment:
-		errs.Add("subject", fmt.Sprintf("%q is an environment event but the subject %q is not an environment: set projectName and environmentName", string(f), s.String()))
 	}
 }
 

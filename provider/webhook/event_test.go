@@ -1,0 +1,90 @@
+package webhook
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestEventValidate(t *testing.T) {
+	t.Parallel()
+	stack := Scope{Org: "acme", Project: "web", Stack: "prod"}
+	env := Scope{Org: "acme", Project: "app", Environment: "dev"}
+	for _, f := range Filters() {
+		subject := stack
+		if f.Subject() == ScopeEnvironment {
+			subject = env
+		}
+		if err := (Event{Filter: f, Subject: subject}).Validate(); err != nil {
+			t.Errorf("%s about %s: %v", f, subject.String(), err)
+		}
+	}
+	cases := []struct {
+		name  string
+		e     Event
+		field string
+		parts []string
+	}{
+		{"no filter", Event{Subject: stack}, "filter", []string{"is required", "update_succeeded"}},
+		{"unknown filter", Event{Filter: "update_exploded", Subject: stack}, "filter", []string{`"update_exploded"`, "valid filters are"}},
+		{"ping is not emitted", Event{Filter: Ping, Subject: stack}, "filter", []string{`"ping"`}},
+		{"no organization", Event{Filter: UpdateSucceeded, Subject: Scope{Project: "web", Stack: "prod"}}, "organizationName", []string{"is required"}},
+		{"stack event without project", Event{Filter: StackCreated, Subject: Scope{Org: "acme", Stack: "prod"}}, "projectName", []string{"stack event", "stack's project"}},
+		{"stack event without stack", Event{Filter: UpdateSucceeded, Subject: Scope{Org: "acme", Project: "web"}}, "stackName", []string{"stack event", "stack's name"}},
+		{"stack event with environment", Event{Filter: UpdateSucceeded, Subject: Scope{Org: "acme", Project: "web", Stack: "prod", Environment: "dev"}}, "environmentName", []string{"cannot be set", "stackName instead"}},
+		{"environment event without project", Event{Filter: EnvironmentCreated, Subject: Scope{Org: "acme", Environment: "dev"}}, "projectName", []string{"environment event", "environment's project"}},
+		{"environment event without environment", Event{Filter: EnvironmentTagCreated, Subject: Scope{Org: "acme", Project: "app"}}, "environmentName", []string{"environment event", "environment's name"}},
+		{"environment event with stack", Event{Filter: EnvironmentCreated, Subject: Scope{Org: "acme", Project: "app", Stack: "prod", Environment: "dev"}}, "stackName", []string{"cannot be set", "environmentName instead"}},
+		{"slash in a name", Event{Filter: UpdateSucceeded, Subject: Scope{Org: "acme", Project: "web", Stack: "a/b"}}, "stackName", []string{`"a/b"`, "bare name"}},
+		{"white space in the organization", Event{Filter: UpdateSucceeded, Subject: Scope{Org: "ac me", Project: "web", Stack: "prod"}}, "organizationName", []string{"bare name"}},
+		{"path as a project", Event{Filter: EnvironmentCreated, Subject: Scope{Org: "acme", Project: "..", Environment: "dev"}}, "projectName", []string{"is a path"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var fe FieldErrors
+			if !errors.As(c.e.Validate(), &fe) {
+				t.Fatalf("Validate(%+v) = %v, want FieldErrors", c.e, c.e.Validate())
+			}
+			hasError(t, fe, c.field, c.parts...)
+		})
+	}
+}
+
+func TestFilterCheckSubject(t *testing.T) {
+	t.Parallel()
+	// A ping is about the scope of the webhook it is sent to: any valid scope.
+	for _, s := range []Scope{{Org: "acme"}, {Org: "acme", Project: "web", Stack: "prod"}, {Org: "acme", Project: "app", Environment: "dev"}} {
+		if err := Ping.CheckSubject(s); err != nil {
+			t.Errorf("ping about %s: %v", s.String(), err)
+		}
+	}
+	var fe FieldErrors
+	if !errors.As(Ping.CheckSubject(Scope{Org: "acme", Project: "web"}), &fe) {
+		t.Fatalf("ping about a project alone was accepted")
+	}
+	hasError(t, fe, "projectName", "neither stackName nor environmentName")
+	// An unknown filter is the caller's to report; the names are still checked.
+	if err := Filter("nope").CheckSubject(Scope{Org: "acme"}); err != nil {
+		t.Errorf("unknown filter about an organization: %v", err)
+	}
+	fe = nil
+	if !errors.As(Filter("nope").CheckSubject(Scope{Org: "a\tb"}), &fe) {
+		t.Fatalf("a tab in the organization was accepted")
+	}
+	hasError(t, fe, "organizationName", "bare name")
+}
+
+func TestCheckHookRefName(t *testing.T) {
+	t.Parallel()
+	// Names CheckHookName refuses but an older webhook may have stay reachable.
+	for _, v := range []string{"ok", "with:colon", "ünïcode"} {
+		if err := CheckHookRefName(v); err != nil {
+			t.Errorf("CheckHookRefName(%q) = %v", v, err)
+		}
+	}
+	for _, v := range []string{"", "..", "a/b", "a b", "a\u200bb"} {
+		if err := CheckHookRefName(v); err == nil {
+			t.Errorf("CheckHookRefName(%q) accepted it", v)
+		}
+	}
+}
