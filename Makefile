@@ -49,12 +49,13 @@ reference:
 check-reference:
 	$(GO) run ./provider/internal/refdocs/refdocsgen -from "$(REFERENCE)"
 
-# Installs the plugin into the Pulumi plugin cache so programs find it without a path.
+# Installs the plugin into the Pulumi plugin cache so programs find it without a path, with the
+# pinned pulumi CLI that provider/scripts/toolchain.sh builds (and prints the directory of).
 install: $(PLUGIN) toolchain
-	PATH="$$(bash tests/toolchain/build.sh):$$PATH" pulumi plugin install resource pulumiservice $(VERSION) --file $(PLUGIN) --reinstall
+	PATH="$$(bash provider/scripts/toolchain.sh):$$PATH" pulumi plugin install resource pulumiservice $(VERSION) --file $(PLUGIN) --reinstall
 
 toolchain:
-	@bash tests/toolchain/build.sh >/dev/null
+	@bash provider/scripts/toolchain.sh >/dev/null
 
 deps: toolchain
 	@bash tests/deps.sh

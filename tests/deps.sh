@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the real-CLI tests under tests/provider need besides the Pulumi toolchain
-# (tests/toolchain/build.sh builds that): the npm packages that compile the Node SDK and run
+# (provider/scripts/toolchain.sh builds that): the npm packages that compile the Node SDK and run
 # the TypeScript Automation API program, and a Python virtual environment with the Pulumi
 # Python SDK. Everything goes into a cache outside the repository; the directory is printed on
 # stdout. A second run with the same pins only checks a stamp and returns at once; Debian

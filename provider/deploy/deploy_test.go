@@ -28,7 +28,7 @@ import (
 )
 
 // These tests run real Pulumi operations: the pulumi CLI and YAML language host that
-// tests/toolchain/build.sh builds (cached after the first run), YAML programs, a file://
+// provider/scripts/toolchain.sh builds (cached after the first run), YAML programs, a file://
 // backend in a temporary directory, offline (no update checks, no plugin downloads).
 
 const testSecret = "tok-5ecr3t-0f-the-deployment"
@@ -49,7 +49,7 @@ func toolchain(t *testing.T) string {
 			return
 		}
 		var stdout, stderr bytes.Buffer
-		cmd := exec.Command("bash", filepath.Join(root, "tests", "toolchain", "build.sh"))
+		cmd := exec.Command("bash", filepath.Join(root, "provider", "scripts", "toolchain.sh"))
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if toolErr = cmd.Run(); toolErr != nil {
 			toolErr = &buildError{err: toolErr, out: stderr.String()}
@@ -59,7 +59,7 @@ func toolchain(t *testing.T) string {
 		toolBin = strings.TrimSpace(lines[len(lines)-1])
 	})
 	if toolErr != nil {
-		t.Fatalf("tests/toolchain/build.sh: %v", toolErr)
+		t.Fatalf("provider/scripts/toolchain.sh: %v", toolErr)
 	}
 	return toolBin
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the whole product in one run, on a fresh machine.
 #
-#   1. builds the pinned Pulumi toolchain (tests/toolchain/build.sh), the server and the
+#   1. builds the pinned Pulumi toolchain (provider/scripts/toolchain.sh), the server and the
 #      provider plugin (make build) and a loopback receiver;
 #   2. starts a receiver on 127.0.0.1 and `pulumi-webhooks serve` on the embedded default
 #      store, the same file the provider uses when it has no configuration;
@@ -87,7 +87,7 @@ mkdir -p "$demo"/{bin,data,home,state,project,deliveries}
 trap cleanup EXIT
 
 say "Building the pinned Pulumi CLI and YAML language host (several minutes the first time, cached afterwards)"
-toolbin=$(bash "$root/tests/toolchain/build.sh")
+toolbin=$(bash "$root/provider/scripts/toolchain.sh")
 say "Building pulumi-webhooks and the provider plugin"
 run make -C "$root" --no-print-directory build
 (cd "$root" && go build -o "$demo/bin/demo-receiver" ./tests/demo/receiver)

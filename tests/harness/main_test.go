@@ -16,7 +16,7 @@ import (
 type suiteT struct {
 	// root is the repository root.
 	root string
-	// toolBin holds pulumi and pulumi-language-yaml (tests/toolchain/build.sh).
+	// toolBin holds pulumi and pulumi-language-yaml (provider/scripts/toolchain.sh).
 	toolBin string
 	// deps is the directory of tests/deps.sh (node/node_modules, venv).
 	deps string

@@ -8,6 +8,6 @@
 //     as Automation API inline programs (the CLI runs them with --client, so no Node, Python
 //     or Go language host is needed): up, a no-change preview, destroy.
 //
-// TestMain builds the plugin, the pinned toolchain (tests/toolchain/build.sh) and the npm and
+// TestMain builds the plugin, the pinned toolchain (provider/scripts/toolchain.sh) and the npm and
 // pip packages (tests/deps.sh) when they are missing; nothing is skipped.
 package provider

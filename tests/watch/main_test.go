@@ -46,7 +46,7 @@ func run(m *testing.M) int {
 	ctx := context.Background()
 	steps := pulumitest.NewSteps(nil)
 	steps.Go("toolchain", func() (err error) {
-		suite.toolBin, err = pulumitest.RunScript(ctx, filepath.Join(root, "tests", "toolchain", "build.sh"))
+		suite.toolBin, err = pulumitest.RunScript(ctx, filepath.Join(root, "provider", "scripts", "toolchain.sh"))
 		return err
 	})
 	steps.Go("build pulumi-webhooks", func() error {

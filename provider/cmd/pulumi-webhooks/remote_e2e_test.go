@@ -170,7 +170,7 @@ func setupRemote(t *testing.T) *remoteBundle {
 	return b
 }
 
-// toolchainBin runs tests/toolchain/build.sh, which builds the pinned pulumi CLI and YAML
+// toolchainBin runs provider/scripts/toolchain.sh, which builds the pinned pulumi CLI and YAML
 // language host once into a cache, and returns the directory it prints.
 func toolchainBin(ctx context.Context) (string, error) {
 	root, err := repoRoot()
@@ -178,16 +178,16 @@ func toolchainBin(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "tests", "toolchain", "build.sh"))
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "provider", "scripts", "toolchain.sh"))
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("tests/toolchain/build.sh: %w\n%s", err, stderr.String())
+		return "", fmt.Errorf("provider/scripts/toolchain.sh: %w\n%s", err, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	dir := strings.TrimSpace(lines[len(lines)-1])
 	for _, bin := range []string{"pulumi", "pulumi-language-yaml"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return "", fmt.Errorf("tests/toolchain/build.sh printed %q, which holds no %s: %w", dir, bin, err)
+			return "", fmt.Errorf("provider/scripts/toolchain.sh printed %q, which holds no %s: %w", dir, bin, err)
 		}
 	}
 	return dir, nil

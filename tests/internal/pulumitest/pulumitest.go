@@ -36,7 +36,7 @@ type Config struct {
 type Env struct {
 	Root string
 	Tmp  string
-	// ToolBin holds pulumi and pulumi-language-yaml (tests/toolchain/build.sh).
+	// ToolBin holds pulumi and pulumi-language-yaml (provider/scripts/toolchain.sh).
 	ToolBin string
 	// Deps is the directory of tests/deps.sh (node/node_modules, venv).
 	Deps string
@@ -83,14 +83,14 @@ func (s *Steps) Wait() error {
 // NewSteps returns Steps that record their timings in timings (when not nil).
 func NewSteps(timings *[]string) *Steps { return &Steps{timings: timings} }
 
-// Prepare runs tests/toolchain/build.sh and tests/deps.sh, builds the plugin and cfg's
+// Prepare runs provider/scripts/toolchain.sh and tests/deps.sh, builds the plugin and cfg's
 // binaries, side by side, and checks that the scripts produced what the tests run.
 func Prepare(ctx context.Context, cfg Config) (*Env, error) {
 	e := &Env{Root: cfg.Root, Tmp: cfg.Tmp, PluginDir: filepath.Join(cfg.Tmp, "plugin")}
 	e.Plugin = filepath.Join(e.PluginDir, "pulumi-resource-pulumiservice")
 	steps := NewSteps(&e.Timings)
 	steps.Go("toolchain", func() (err error) {
-		e.ToolBin, err = RunScript(ctx, filepath.Join(cfg.Root, "tests", "toolchain", "build.sh"))
+		e.ToolBin, err = RunScript(ctx, filepath.Join(cfg.Root, "provider", "scripts", "toolchain.sh"))
 		return err
 	})
 	steps.Go("deps", func() (err error) {
