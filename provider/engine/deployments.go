@@ -47,8 +47,9 @@ func (e *Engine) DeploymentCreate(ctx context.Context, p DeploymentCreateParams)
 	if !slices.Contains(Operations, p.Operation) {
 		errs.Add("operation", fmt.Sprintf("%q is not an operation: use one of %v", p.Operation, Operations))
 	}
-	if p.Stack.Org == "" || p.Stack.Project == "" || p.Stack.Stack == "" {
-		errs.Add("stack", "name the organization, project and stack to deploy")
+	var stackErrs webhook.FieldErrors
+	if errors.As(p.Stack.CheckStack("a deployment"), &stackErrs) {
+		errs = append(errs, stackErrs...)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, nil, err

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -46,14 +45,15 @@ func TestDeploymentRequestQueuesDeployment(t *testing.T) {
 	if err := json.Unmarshal(ev.Payload, &p); err != nil || p["version"] != float64(3) || p["operation"] != "refresh" || p["status"] != "queued" {
 		t.Fatalf("deployment_queued payload = %v, %v", p, err)
 	}
-	for _, bad := range []DeploymentCreateParams{
-		{Stack: target, Operation: "deploy"},
-		{Stack: webhook.Scope{Org: "acme"}, Operation: "update"},
+	for _, bad := range []struct {
+		p     DeploymentCreateParams
+		field string
+	}{
+		{DeploymentCreateParams{Stack: target, Operation: "deploy"}, "operation"},
+		{DeploymentCreateParams{Stack: webhook.Scope{Org: "acme"}, Operation: "update"}, "stackName"},
+		{DeploymentCreateParams{Stack: webhook.Scope{Org: "acme", Project: "web", Stack: "a b"}, Operation: "update"}, "stackName"},
 	} {
-		_, _, err := b.eng.DeploymentCreate(t.Context(), bad)
-		var fe webhook.FieldErrors
-		if !errors.As(err, &fe) {
-			t.Errorf("DeploymentCreate(%+v) = %v, want field errors", bad, err)
-		}
+		_, _, err := b.eng.DeploymentCreate(t.Context(), bad.p)
+		wantFieldError(t, err, bad.field)
 	}
 }

@@ -175,30 +175,7 @@ func (e *Engine) QueueStats(ctx context.Context) (store.QueueStats, error) {
 
 // DeploymentRequests lists the deployment requests recorded for target, a stack.
 func (e *Engine) DeploymentRequests(ctx context.Context, target webhook.Scope) ([]*store.DeploymentRequest, error) {
-	var errs webhook.FieldErrors
-	if target.Org == "" {
-		errs.Add("organizationName", "is required: name the organization of the stack")
-	}
-	if target.Project == "" {
-		errs.Add("projectName", "is required: name the project of the stack")
-	}
-	if target.Stack == "" {
-		errs.Add("stackName", "is required: deployments target stacks, name one")
-	}
-	if target.Environment != "" {
-		errs.Add("environmentName", "must be empty: deployments target stacks, not environments")
-	}
-	for _, f := range []struct{ name, v string }{
-		{"organizationName", target.Org}, {"projectName", target.Project}, {"stackName", target.Stack},
-	} {
-		if f.v == "" {
-			continue
-		}
-		if err := webhook.CheckScopeName(f.v); err != nil {
-			errs.Add(f.name, err.Error())
-		}
-	}
-	if err := errs.Err(); err != nil {
+	if err := target.CheckStack("the target of deployment requests"); err != nil {
 		return nil, err
 	}
 	rs, err := e.store.DeploymentRequestList(ctx, target)

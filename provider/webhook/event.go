@@ -52,15 +52,7 @@ func (f Filter) checkSubject(s Scope, errs *FieldErrors) {
 	}
 	switch f.Subject() {
 	case ScopeStack:
-		if s.Project == "" {
-			errs.Add("projectName", fmt.Sprintf("is required for %q, a stack event: give the stack's project", f))
-		}
-		if s.Stack == "" {
-			errs.Add("stackName", fmt.Sprintf("is required for %q, a stack event: give the stack's name", f))
-		}
-		if s.Environment != "" {
-			errs.Add("environmentName", fmt.Sprintf("cannot be set for %q, a stack event: give projectName and stackName instead", f))
-		}
+		checkStackFields(s, fmt.Sprintf("%q, a stack event", f), errs)
 	case ScopeEnvironment:
 		if s.Project == "" {
 			errs.Add("projectName", fmt.Sprintf("is required for %q, an environment event: give the environment's project", f))
@@ -72,6 +64,44 @@ func (f Filter) checkSubject(s Scope, errs *FieldErrors) {
 			errs.Add("stackName", fmt.Sprintf("cannot be set for %q, an environment event: give projectName and environmentName instead", f))
 		}
 	}
+	checkNames(s, errs)
+}
+
+// IsStack reports whether s has the shape of one stack: an organization, a project and a
+// stack, and no environment. CheckStack also checks the names.
+func (s Scope) IsStack() bool {
+	return s.Org != "" && s.Project != "" && s.Stack != "" && s.Environment == ""
+}
+
+// CheckStack checks that s names one stack, for what (e.g. "a deployment"): organizationName,
+// projectName and stackName are set, bare names (CheckScopeName), and environmentName is not.
+// Stack events follow the same rule (Filter.CheckSubject). Problems come back as FieldErrors
+// naming the Scope's JSON fields.
+func (s Scope) CheckStack(what string) error {
+	var errs FieldErrors
+	if s.Org == "" {
+		errs.Add("organizationName", fmt.Sprintf("is required for %s: name the organization of the stack", what))
+	}
+	checkStackFields(s, what, &errs)
+	checkNames(s, &errs)
+	return errs.Err()
+}
+
+// checkStackFields checks that s has a project and a stack and no environment, as what needs.
+func checkStackFields(s Scope, what string, errs *FieldErrors) {
+	if s.Project == "" {
+		errs.Add("projectName", fmt.Sprintf("is required for %s: give the stack's project", what))
+	}
+	if s.Stack == "" {
+		errs.Add("stackName", fmt.Sprintf("is required for %s: give the stack's name", what))
+	}
+	if s.Environment != "" {
+		errs.Add("environmentName", fmt.Sprintf("cannot be set for %s: give projectName and stackName instead", what))
+	}
+}
+
+// checkNames checks every name s has with CheckScopeName.
+func checkNames(s Scope, errs *FieldErrors) {
 	for _, n := range []struct{ field, v string }{
 		{"organizationName", s.Org}, {"projectName", s.Project}, {"stackName", s.Stack}, {"environmentName", s.Environment},
 	} {

@@ -88,3 +88,37 @@ func TestCheckHookRefName(t *testing.T) {
 		}
 	}
 }
+
+func TestScopeCheckStack(t *testing.T) {
+	t.Parallel()
+	ok := Scope{Org: "acme", Project: "web", Stack: "prod"}
+	if err := ok.CheckStack("a deployment"); err != nil || !ok.IsStack() {
+		t.Fatalf("CheckStack(%s) = %v, IsStack %t", ok.String(), err, ok.IsStack())
+	}
+	cases := []struct {
+		name  string
+		s     Scope
+		field string
+		parts []string
+	}{
+		{"no organization", Scope{Project: "web", Stack: "prod"}, "organizationName", []string{"is required for a deployment", "organization of the stack"}},
+		{"no project", Scope{Org: "acme", Stack: "prod"}, "projectName", []string{"is required for a deployment", "stack's project"}},
+		{"no stack", Scope{Org: "acme", Project: "web"}, "stackName", []string{"is required for a deployment", "stack's name"}},
+		{"an environment", Scope{Org: "acme", Project: "web", Environment: "dev"}, "environmentName", []string{"cannot be set for a deployment", "projectName and stackName"}},
+		{"a slash in the stack", Scope{Org: "acme", Project: "web", Stack: "a/b"}, "stackName", []string{"bare name"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			// IsStack checks the shape only: a bad name still has it.
+			if want := c.name == "a slash in the stack"; c.s.IsStack() != want {
+				t.Errorf("IsStack(%+v) = %t, want %t", c.s, c.s.IsStack(), want)
+			}
+			var fe FieldErrors
+			if !errors.As(c.s.CheckStack("a deployment"), &fe) {
+				t.Fatalf("CheckStack(%+v) accepted it", c.s)
+			}
+			hasError(t, fe, c.field, c.parts...)
+		})
+	}
+}

@@ -94,16 +94,7 @@ func (s Scope) Validate() error {
 	case s.Project != "" && s.Stack == "" && s.Environment == "":
 		errs.Add("projectName", "is set but neither stackName nor environmentName is: set one of them for a stack or environment webhook, or remove projectName for an organization webhook")
 	}
-	for _, f := range []struct{ name, v string }{
-		{"organizationName", s.Org}, {"projectName", s.Project}, {"stackName", s.Stack}, {"environmentName", s.Environment},
-	} {
-		if f.v == "" {
-			continue
-		}
-		if err := CheckScopeName(f.v); err != nil {
-			errs.Add(f.name, err.Error())
-		}
-	}
+	checkNames(s, &errs)
 	return errs.Err()
 }
 

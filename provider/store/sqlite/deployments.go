@@ -23,7 +23,7 @@ import (
 const RunnersDirSuffix = ".runners"
 
 func checkStack(sc webhook.Scope) error {
-	if sc.Org == "" || sc.Project == "" || sc.Stack == "" || sc.Environment != "" {
+	if !sc.IsStack() {
 		return fmt.Errorf("sqlite: stack %q must name an organization, a project and a stack", sc.String())
 	}
 	return nil
