@@ -44,7 +44,7 @@ func parseStack(s string) (webhook.Scope, error) {
 		return webhook.Scope{}, fmt.Errorf("STACK %q: give ORG/PROJECT/STACK, e.g. acme/web/prod", s)
 	}
 	sc := webhook.Scope{Org: parts[0], Project: parts[1], Stack: parts[2]}
-	if err := sc.Validate(); err != nil {
+	if err := sc.CheckStack("STACK"); err != nil {
 		return webhook.Scope{}, fmt.Errorf("STACK %q: %w", s, err)
 	}
 	return sc, nil

@@ -23,7 +23,7 @@ const (
 // stackFromPath returns the stack the URL names, or a 404 when it is not a valid stack.
 func stackFromPath(r *http.Request) (webhook.Scope, error) {
 	s := webhook.Scope{Org: r.PathValue("org"), Project: r.PathValue("project"), Stack: r.PathValue("stack")}
-	if s.Validate() != nil || s.Kind() != webhook.ScopeStack {
+	if s.CheckStack("a stack page") != nil {
 		return s, errNotFound("page " + webhook.Quote(r.URL.Path))
 	}
 	return s, nil

@@ -125,6 +125,7 @@ func TestSpecValidateURLAndSecretBounds(t *testing.T) {
 		{"http://example.com:/hook", "empty port"},
 		{"https://example.com/" + strings.Repeat("a", PayloadURLMaxLen), "at most 2048"},
 		{"https://example.com/\u202ehook", "text-direction"},
+		{"http://:8080/hook", "no host"},
 	} {
 		s := orgSpec()
 		s.PayloadURL = tc.url

@@ -226,6 +226,9 @@ func withArticle(k ScopeKind) string {
 	return "a " + string(k)
 }
 
+// checkHTTPURL checks the payload URL of a new or changed webhook: ParseHTTPURL's rules, and
+// also at most PayloadURLMaxLen bytes, no invisible characters, no user credentials and no
+// empty port.
 func checkHTTPURL(raw string) error {
 	if raw == "" {
 		return errors.New("is required: give the absolute http:// or https:// URL that receives deliveries")
@@ -236,24 +239,61 @@ func checkHTTPURL(raw string) error {
 	if HasUnsafeRunes(raw) {
 		return errors.New("contains a control, zero-width or text-direction character: percent-encode it or remove it")
 	}
-	u, err := url.Parse(raw)
+	u, err := ParseHTTPURL(raw)
 	if err != nil {
-		return fmt.Errorf("%s is not a valid URL: give an absolute http:// or https:// URL", Quote(redactURL(raw)))
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s is not an absolute http:// or https:// URL: include the scheme and host, e.g. https://example.com/hook", Quote(redactURL(raw)))
+		var pe *urlError
+		if errors.As(err, &pe) && pe.quoteURL {
+			return fmt.Errorf("%s %w", Quote(redactURL(raw)), err)
+		}
+		return err
 	}
 	if u.User != nil {
 		return fmt.Errorf("the URL carries user credentials: remove them and use the webhook secret to authenticate deliveries")
 	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("port %s is not a TCP port: give a port from 1 to 65535, or none for the scheme's default", Quote(p))
-		}
-	} else if strings.HasSuffix(u.Host, ":") {
+	if u.Port() == "" && strings.HasSuffix(u.Host, ":") {
 		return fmt.Errorf("%s has an empty port: give a port from 1 to 65535, or remove the colon", Quote(redactURL(raw)))
 	}
 	return nil
+}
+
+// urlError is a reason ParseHTTPURL refuses a URL. Its message never holds the URL, whose
+// path or user information can carry credentials; quoteURL says the message reads best after
+// the (redacted) URL, as Spec.Validate writes it.
+type urlError struct {
+	msg      string
+	quoteURL bool
+}
+
+func (e *urlError) Error() string { return e.msg }
+
+// ParseHTTPURL parses the URL a webhook's deliveries go to: an absolute http:// or https://
+// URL with a host and, when it has one, a port from 1 to 65535. Spec.Validate adds what a new
+// webhook's URL must also be (checkHTTPURL); the sender parses a stored webhook's URL with it
+// before every attempt. The error says what is wrong and the fix, never the URL itself; the
+// caller names the URL.
+func ParseHTTPURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, &urlError{msg: "is empty: give the absolute http:// or https:// URL that receives deliveries"}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, &urlError{msg: "is not a valid URL: give an absolute http:// or https:// URL", quoteURL: true}
+	}
+	const fix = "include the scheme and host, e.g. https://example.com/hook"
+	switch {
+	case u.Scheme == "":
+		return nil, &urlError{msg: "is not an absolute http:// or https:// URL: it has no scheme; " + fix, quoteURL: true}
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, &urlError{msg: fmt.Sprintf("is not an absolute http:// or https:// URL: the scheme %s is not supported; %s", Quote(u.Scheme), fix), quoteURL: true}
+	case u.Hostname() == "":
+		return nil, &urlError{msg: "is not an absolute http:// or https:// URL: it has no host; " + fix, quoteURL: true}
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, &urlError{msg: fmt.Sprintf("has the port %s, which is not a TCP port: give a port from 1 to 65535, or none for the scheme's default", Quote(p))}
+		}
+	}
+	return u, nil
 }
 
 // ParseDeploymentTarget splits the payloadUrl of a pulumi_deployments hook, "project/stack".

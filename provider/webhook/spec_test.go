@@ -449,3 +449,33 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestParseHTTPURL: the rule every payload URL follows, also for webhooks stored before
+// Spec.Validate's further rules; its errors never hold the URL, which may carry credentials.
+func TestParseHTTPURL(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"http://127.0.0.1:9/hook", "https://bob:hunter2@example.com/x", "http://[::1]:65535/"} {
+		if _, err := ParseHTTPURL(ok); err != nil {
+			t.Errorf("ParseHTTPURL(%q) = %v", ok, err)
+		}
+	}
+	for _, tc := range []struct{ url, want string }{
+		{"", "is empty"},
+		{"http://bob:hunter2@[::1", "is not a valid URL"},
+		{"//hunter2.example.com/hook", "no scheme"},
+		{"ftp://hunter2.example.com/hook", `scheme "ftp" is not supported`},
+		{"http:///hunter2", "no host"},
+		{"http://:8080/hunter2", "no host"},
+		{"http://example.com:0/hunter2", `port "0"`},
+		{"http://example.com:65536/hunter2", "from 1 to 65535"},
+	} {
+		_, err := ParseHTTPURL(tc.url)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseHTTPURL(%q) = %v, want an error with %q", tc.url, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("ParseHTTPURL(%q): the error %q shows the URL", tc.url, err)
+		}
+	}
+}

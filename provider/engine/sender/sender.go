@@ -333,33 +333,13 @@ func (s *Sender) transportFailure(ctx context.Context, res Result, err error, st
 	return res
 }
 
-// parseURL checks that raw is an absolute http(s) URL with a host.
+// parseURL parses a stored webhook's payload URL with the rule of every payload URL
+// (webhook.ParseHTTPURL); a webhook created before a rule Spec.Validate adds (credentials in the
+// URL, for one) is still sent to.
 func parseURL(raw string) (*url.URL, error) {
-	if strings.TrimSpace(raw) == "" {
-		return nil, errors.New("the payload URL is empty: set it to an http:// or https:// address")
-	}
-	u, err := url.Parse(raw)
+	u, err := webhook.ParseHTTPURL(raw)
 	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return nil, fmt.Errorf("the payload URL is not a valid URL (%v): use the form https://host[:port]/path", err)
-	}
-	switch u.Scheme {
-	case "http", "https":
-	case "":
-		return nil, errors.New("the payload URL has no scheme: start it with http:// or https://")
-	default:
-		return nil, fmt.Errorf("the payload URL scheme %q is not supported: use http:// or https://", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return nil, errors.New("the payload URL has no host: use the form https://host[:port]/path")
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("the payload URL port %q is not a port number between 1 and 65535", p)
-		}
+		return nil, fmt.Errorf("the payload URL %w", err)
 	}
 	return u, nil
 }
