@@ -374,7 +374,7 @@ func reportAttempt(o Opts, a *store.Attempt, asJSON bool) error {
 	if err := printAttempts(o.Stdout, []*store.Attempt{a}, asJSON); err != nil {
 		return err
 	}
-	if a.ResponseCode >= 200 && a.ResponseCode < 300 {
+	if a.Succeeded() {
 		return nil
 	}
 	why := a.Error

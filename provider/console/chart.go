@@ -61,7 +61,7 @@ func newChart(attempts []*store.Attempt, now time.Time) chart {
 			continue
 		}
 		i := int(a.StartedAt.Sub(start) / time.Hour)
-		if succeeded(a) {
+		if a.Succeeded() {
 			c.Buckets[i].OK++
 			c.OK++
 		} else {

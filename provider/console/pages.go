@@ -25,11 +25,6 @@ const (
 	DeliveriesPerPage = 100
 )
 
-// succeeded reports whether an attempt counts as delivered: a 2xx answer.
-func succeeded(a *store.Attempt) bool {
-	return a.Error == "" && a.ResponseCode >= 200 && a.ResponseCode < 300
-}
-
 // scopeFromPath returns the scope the URL names (its organization, stack or environment).
 func scopeFromPath(r *http.Request) webhook.Scope {
 	return webhook.Scope{Org: r.PathValue("org"), Project: r.PathValue("project"), Stack: r.PathValue("stack"), Environment: r.PathValue("env")}
@@ -88,7 +83,7 @@ func (c *Console) overviewPage(w http.ResponseWriter, r *http.Request, v *viewer
 		}
 		row := hookRow{Hook: h}
 		if len(as) > 0 {
-			row.Last, row.OK = as[0], succeeded(as[0])
+			row.Last, row.OK = as[0], as[0].Succeeded()
 		}
 		d.Hooks = append(d.Hooks, row)
 	}
@@ -258,7 +253,7 @@ func (c *Console) hookPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 		return hookNotFound(ref, err)
 	}
 	for _, a := range page {
-		if (d.Status == "succeeded") != succeeded(a) && d.Status != "" {
+		if (d.Status == "succeeded") != a.Succeeded() && d.Status != "" {
 			continue
 		}
 		if d.Event != "" && string(a.Filter) != d.Event {

@@ -24,6 +24,11 @@ const (
 	OutcomeDiscarded = "discarded"
 )
 
+// Outcomes lists every attempt outcome the Observer is told, in a fixed order.
+func Outcomes() []string {
+	return []string{OutcomeSucceeded, OutcomeRetry, OutcomeFailed, OutcomeDiscarded}
+}
+
 // completeTimeout bounds the store write that records a batch of attempts, which runs even
 // while the engine stops so that a finished attempt is not sent again.
 const completeTimeout = 10 * time.Second

@@ -20,7 +20,7 @@ import (
 const MetricsNamespace = "pulumi_webhooks"
 
 // The outcomes the engine reports for an attempt.
-var attemptOutcomes = []string{"succeeded", "retry", "failed", "discarded"}
+var attemptOutcomes = engine.Outcomes()
 
 // StatsFunc reads the queue's state; the engine's QueueStats is one.
 type StatsFunc func(context.Context) (store.QueueStats, error)

@@ -319,6 +319,12 @@ type Attempt struct {
 	Error string
 }
 
+// Succeeded reports whether the attempt delivered: a 2xx answer and no error. The store, the
+// console and the CLI all judge a recorded attempt by it.
+func (a *Attempt) Succeeded() bool {
+	return a.Error == "" && a.ResponseCode >= 200 && a.ResponseCode < 300
+}
+
 // DeliveryCompleteParams finishes a claimed attempt. It only writes if the delivery is still
 // running with Attempts == Attempt and ClaimedBy == Worker; otherwise (including when the
 // delivery is gone because its hook was deleted) ErrLeaseLost. It records

@@ -117,7 +117,7 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 			d := *p.Delivery
 			if d.State == "" {
 				d.State = store.DeliveryFailed
-				if rec.Error == "" && rec.ResponseCode >= 200 && rec.ResponseCode < 300 {
+				if rec.Succeeded() {
 					d.State = store.DeliverySucceeded
 				}
 			}
