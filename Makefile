@@ -75,13 +75,15 @@ test-race:
 	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 
 # Go fuzz targets, each for a bounded time: the REST request decoding, the event ingestion
-# body and the resource's Check (`go test -fuzz` takes one target at a time). A failure leaves
-# its input under the package's testdata/fuzz, which then runs with every `go test`.
+# body, the event rules (webhook.Event) and the resource's Check (`go test -fuzz` takes one
+# target at a time). A failure leaves its input under the package's testdata/fuzz, which then
+# runs with every `go test`.
 FUZZTIME ?= 10s
 .PHONY: fuzz
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHookRequest$$' -fuzztime $(FUZZTIME) ./provider/server
 	$(GO) test -run '^$$' -fuzz '^FuzzEmitRequest$$' -fuzztime $(FUZZTIME) ./provider/server
+	$(GO) test -run '^$$' -fuzz '^FuzzEventValidate$$' -fuzztime $(FUZZTIME) ./provider/webhook
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./provider/resource
 
 # The main job end to end on the embedded default store: server, receiver, `pulumi up` on

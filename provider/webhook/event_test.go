@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -121,4 +122,45 @@ func TestScopeCheckStack(t *testing.T) {
 			hasError(t, fe, c.field, c.parts...)
 		})
 	}
+}
+
+// FuzzEventValidate checks arbitrary events with the rules every front end hands to the
+// engine. An event is either refused with short field errors naming request fields, or is a
+// subscribable filter about the kind of subject it needs, every name a bare name.
+//
+//	go test ./provider/webhook -run '^$' -fuzz FuzzEventValidate -fuzztime 30s
+func FuzzEventValidate(f *testing.F) {
+	for _, seed := range []Event{
+		{Filter: UpdateSucceeded, Subject: Scope{Org: "acme", Project: "web", Stack: "prod"}},
+		{Filter: EnvironmentCreated, Subject: Scope{Org: "acme", Project: "app", Environment: "dev"}},
+		{Filter: Ping, Subject: Scope{Org: "acme"}},
+		{Filter: StackCreated, Subject: Scope{Org: "acme", Project: "web", Stack: "a/b", Environment: "x"}},
+		{Filter: "", Subject: Scope{Org: "..", Project: "\u202e", Stack: "\xff"}},
+	} {
+		f.Add(string(seed.Filter), seed.Subject.Org, seed.Subject.Project, seed.Subject.Stack, seed.Subject.Environment)
+	}
+	fields := []string{"filter", "organizationName", "projectName", "stackName", "environmentName"}
+	f.Fuzz(func(t *testing.T, filter, org, project, stack, env string) {
+		e := Event{Filter: Filter(filter), Subject: Scope{Org: org, Project: project, Stack: stack, Environment: env}}
+		err := e.Validate()
+		if err != nil {
+			var fe FieldErrors
+			if !errors.As(err, &fe) || len(fe) == 0 {
+				t.Fatalf("Validate(%+v) = %T %v, want FieldErrors", e, err, err)
+			}
+			for _, x := range fe {
+				if !slices.Contains(fields, x.Field) {
+					t.Fatalf("error names %q, not a field of an event request", x.Field)
+				}
+			}
+			if n := len(err.Error()); n > 4000 {
+				t.Fatalf("an error of %d bytes", n)
+			}
+			return
+		}
+		want := e.Filter.Subject()
+		if !e.Filter.Valid() || want == "" || e.Subject.Kind() != want || e.Subject.Validate() != nil {
+			t.Fatalf("Validate accepted %q about %+v", e.Filter, e.Subject)
+		}
+	})
 }
