@@ -373,10 +373,11 @@ func (em *emitter) deploy(ctx context.Context, ev *store.Event, h *store.Hook) e
 
 // Validate checks p as Emit does, and is the one check of an event request: the REST API and
 // the CLI hand their requests to Emit (the CLI calls Validate first, before it opens the
-// store). The filter and the subject follow the webhook.Event rules; an idempotency key is at
-// most IdempotencyKeyMaxLen bytes of printable ASCII. The payload overrides are checked when
-// the payload is built (render.Payload). Problems come back as webhook.FieldErrors naming
-// "filter", "organizationName", "projectName", "stackName", "environmentName" and
+// store). The filter and the subject follow the webhook.Event rules; the payload overrides are
+// one JSON object (render.CheckOverrides; the types of their fields are checked when the
+// payload is built); an idempotency key is at most IdempotencyKeyMaxLen bytes of printable
+// ASCII. Every problem comes back at once, as webhook.FieldErrors naming "filter",
+// "organizationName", "projectName", "stackName", "environmentName", "payload" and
 // "idempotencyKey".
 func (p EmitParams) Validate() error {
 	var errs webhook.FieldErrors
@@ -384,6 +385,9 @@ func (p EmitParams) Validate() error {
 		if !errors.As(err, &errs) {
 			return err
 		}
+	}
+	if err := render.CheckOverrides(p.Overrides); err != nil {
+		errs.Add("payload", err.Error())
 	}
 	if p.IdempotencyKey != "" {
 		if err := CheckIdempotencyKey(p.IdempotencyKey); err != nil {

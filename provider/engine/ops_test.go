@@ -496,6 +496,12 @@ func TestEmitValidation(t *testing.T) {
 			wantFieldError(t, err, c.field)
 		})
 	}
+	// Every problem is reported at once.
+	_, err := b.eng.Emit(context.Background(), EmitParams{Filter: webhook.UpdateSucceeded, Subject: webhook.Scope{Org: "o", Project: "p"},
+		Overrides: json.RawMessage(`[1]`), IdempotencyKey: "a b"})
+	for _, field := range []string{"stackName", "payload", "idempotencyKey"} {
+		wantFieldError(t, err, field)
+	}
 	var n int
 	if err := b.store.DB().QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("invalid emits stored %d events (%v)", n, err)

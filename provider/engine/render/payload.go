@@ -142,6 +142,13 @@ func consoleBase(raw string) (string, error) {
 	return strings.TrimRight(raw, "/"), nil
 }
 
+// CheckOverrides checks that raw can be the overrides of PayloadParams: nothing, null, or one
+// JSON object. Payload checks them the same way; the types of known fields are checked there.
+func CheckOverrides(raw json.RawMessage) error {
+	_, err := parseOverrides(raw)
+	return err
+}
+
 // parseOverrides reads the overrides object; nothing, white space and null mean none.
 func parseOverrides(raw json.RawMessage) (object, error) {
 	trimmed := bytes.TrimSpace(raw)
