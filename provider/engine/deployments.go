@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/render"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -89,7 +88,9 @@ func (e *Engine) DeploymentCreate(ctx context.Context, p DeploymentCreateParams)
 // queuedEvent builds the deployment_queued event of d.
 func (em *emitter) queuedEvent(d *store.Deployment) (*store.Event, error) {
 	id := newID()
-	payload, err := DeploymentPayload(em.e.cfg.ConsoleURL, id, webhook.DeploymentQueued, d, em.now)
+	payload, err := render.Payload(render.PayloadParams{EventID: id, Filter: webhook.DeploymentQueued, Subject: d.Stack,
+		Overrides: DeploymentOverrides(d), ConsoleURL: em.e.cfg.ConsoleURL, Now: em.now,
+		OrgDisplayName: em.e.cfg.OrgDisplayNames[d.Stack.Org]})
 	if err != nil {
 		return nil, fmt.Errorf("render deployment_queued for %s: %w", d.Stack.String(), err)
 	}
@@ -104,15 +105,6 @@ func (em *emitter) queuedEvent(d *store.Deployment) (*store.Event, error) {
 func DeploymentOverrides(d *store.Deployment) json.RawMessage {
 	b, _ := json.Marshal(map[string]any{"version": d.Version, "operation": d.Operation})
 	return b
-}
-
-// DeploymentPayload renders the raw payload of a deployment_* event about d.
-func DeploymentPayload(consoleURL, eventID string, f webhook.Filter, d *store.Deployment, now time.Time) ([]byte, error) {
-	if f.Kind() != webhook.KindDeployment {
-		return nil, errors.New("engine: DeploymentPayload needs a deployment_* filter")
-	}
-	return render.Payload(render.PayloadParams{EventID: eventID, Filter: f, Subject: d.Stack, Overrides: DeploymentOverrides(d),
-		ConsoleURL: consoleURL, Now: now})
 }
 
 // deploymentVersionScan bounds the deployments of a stack searched for a version.

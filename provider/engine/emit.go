@@ -101,6 +101,10 @@ type EmitParams struct {
 	// Cause, for an event that a deployment produced, is that deployment's chain of targets
 	// (store.Deployment.Cause), so that the hooks it sets off see the chain and cycles stop.
 	Cause []string
+	// Actor, when the event source knows who caused the event (the API token that emitted
+	// it), is the payload's user; a "user" in Overrides replaces it. It is not part of the
+	// request an idempotency key stands for.
+	Actor *webhook.User
 }
 
 // EmitResult says what Emit stored. Deliveries counts the HTTP deliveries enqueued and
@@ -129,7 +133,7 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 	eventID := newID()
 	payload, err := render.Payload(render.PayloadParams{
 		EventID: eventID, Filter: p.Filter, Subject: p.Subject, Overrides: p.Overrides,
-		ConsoleURL: e.cfg.ConsoleURL, Now: now,
+		ConsoleURL: e.cfg.ConsoleURL, Now: now, Actor: p.Actor, OrgDisplayName: e.cfg.OrgDisplayNames[p.Subject.Org],
 	})
 	if err != nil {
 		var fe webhook.FieldErrors

@@ -63,6 +63,17 @@ func IssueToken(ctx context.Context, st store.Store, p IssueTokenParams) (string
 	return plain, t, nil
 }
 
+// TokenUser is the user of the events an API token emits: the token's description (its name,
+// `token create --description`), else "token <id>". Only the token's id and description are
+// used, never the token itself.
+func TokenUser(t *store.Token) *webhook.User {
+	name := strings.TrimSpace(t.Description)
+	if name == "" {
+		name = "token " + t.ID
+	}
+	return &webhook.User{Name: name}
+}
+
 // authenticate returns the token the request carries in "Authorization: token <t>", or a 401.
 // Unknown and revoked tokens get the same answer.
 func (s *Server) authenticate(r *http.Request) (*store.Token, error) {

@@ -19,6 +19,7 @@ func (s *Server) emit(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	p.Actor = TokenUser(c.token)
 	res, err := s.engine.Emit(r.Context(), p)
 	if err != nil {
 		return emitError(err)

@@ -30,8 +30,8 @@ const (
 	quotedMaxLen = 64
 )
 
-// MaxFilters is the longest filters list a spec may have: every filter once.
-func MaxFilters() int { return len(filters) }
+// MaxFilters is the longest filters list a spec may have: every filter (API-only ones too) once.
+func MaxFilters() int { return len(filters) + len(apiFilters) }
 
 // MaxGroups is the longest groups list a spec may have: every group once.
 func MaxGroups() int { return len(groupKinds) }
