@@ -414,6 +414,8 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--retention", "23h"}, "give at least 24h0m0s"},
 		{[]string{"--response-body-limit", "0"}, "--response-body-limit 0"},
 		{[]string{"--allow-target", "10.0.0.0/33"}, "--allow-target"},
+		{[]string{"--org-display-name", "acme"}, `"acme" has no '='`},
+		{[]string{"--org-display-name", "acme=A", "--org-display-name", "acme=B"}, `--org-display-name (or PULUMI_WEBHOOKS_ORG_DISPLAY_NAME): organization "acme" is given twice`},
 		{[]string{"--listen", "127.0.0.1:99999"}, "--listen"},
 		{[]string{"--store", filepath.Join(b.store, "not-a-dir", "x.db")}, "open the store"},
 		{[]string{"extra"}, "unknown command"},

@@ -189,9 +189,10 @@ func (s Spec) Validate() error {
 	seenF := map[Filter]bool{}
 	for i, f := range s.Filters[:min(len(s.Filters), MaxFilters())] {
 		field := fmt.Sprintf("filters[%d]", i)
+		_, parseErr := ParseFilter(string(f))
 		switch {
-		case !f.Valid():
-			errs.Add(field, fmt.Sprintf("unknown filter %s; valid filters are %s", Quote(string(f)), joinQuoted(filters)))
+		case parseErr != nil:
+			errs.Add(field, parseErr.Error())
 		case seenF[f]:
 			errs.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate", string(f)))
 		case !f.ReachesScope(kind):
