@@ -160,8 +160,8 @@ func (s Spec) Validate() error {
 			errs.Add("name", err.Error())
 		}
 	}
-	if len(s.Secret) > SecretMaxLen {
-		errs.Add("secret", fmt.Sprintf("is %d bytes long: use at most %d", len(s.Secret), SecretMaxLen))
+	if err := CheckSecret(s.Secret); err != nil {
+		errs.Add("secret", err.Error())
 	}
 	format := s.Format
 	if format == "" {
