@@ -31,6 +31,10 @@ func TestEmitActorAndOrgDisplayName(t *testing.T) {
 		return m
 	}
 	wantOrg := map[string]any{"name": "Acme Corp", "githubLogin": "acme", "avatarUrl": ""}
+	path := func(m map[string]any, k, sub string) any {
+		inner, _ := m[k].(map[string]any)
+		return inner[sub]
+	}
 
 	res := b.emit(t, EmitParams{Filter: webhook.UpdateSucceeded, Subject: stackSubject, Actor: &webhook.User{Name: "ci token"}})
 	m := payloadOf(res.EventID)
@@ -62,11 +66,13 @@ func TestEmitActorAndOrgDisplayName(t *testing.T) {
 	}
 
 	// A queued deployment's deployment_queued event is rendered by the engine too.
-	_, dres, err := b.eng.DeploymentCreate(ctx, DeploymentCreateParams{Stack: stackSubject, Operation: webhook.OperationUpdate, Source: DeploymentSourceAPI})
+	_, dres, err := b.eng.DeploymentCreate(ctx, DeploymentCreateParams{Stack: stackSubject, Operation: webhook.OperationUpdate,
+		Source: DeploymentSourceAPI, Actor: &webhook.User{Name: "deployer token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := payloadOf(dres.EventID)["organization"]; !reflect.DeepEqual(got, wantOrg) {
-		t.Errorf("deployment_queued organization = %v", got)
+	m = payloadOf(dres.EventID)
+	if !reflect.DeepEqual(m["organization"], wantOrg) || path(m, "user", "name") != "deployer token" {
+		t.Errorf("deployment_queued organization = %v, user = %v", m["organization"], m["user"])
 	}
 }

@@ -37,6 +37,9 @@ type DeploymentCreateParams struct {
 	// Cause is the chain that led here; empty means the deployment starts a chain, which
 	// then begins with its own stack (so the chain it sets off never deploys it again).
 	Cause []string
+	// Actor, when known (the API token that asked for the deployment), is the user of its
+	// deployment_queued event; the system user when nil.
+	Actor *webhook.User
 }
 
 // DeploymentCreate stores a not-started deployment and its deployment_queued event, with the
@@ -67,7 +70,7 @@ func (e *Engine) DeploymentCreate(ctx context.Context, p DeploymentCreateParams)
 		}
 		res = &EmitResult{}
 		em := emitter{e: e, tx: tx, now: now, res: res}
-		ev, err := em.queuedEvent(d)
+		ev, err := em.queuedEvent(d, p.Actor)
 		if err != nil {
 			return err
 		}
@@ -85,11 +88,11 @@ func (e *Engine) DeploymentCreate(ctx context.Context, p DeploymentCreateParams)
 	return d, res, nil
 }
 
-// queuedEvent builds the deployment_queued event of d.
-func (em *emitter) queuedEvent(d *store.Deployment) (*store.Event, error) {
+// queuedEvent builds the deployment_queued event of d, caused by actor (nil: nobody).
+func (em *emitter) queuedEvent(d *store.Deployment, actor *webhook.User) (*store.Event, error) {
 	id := newID()
 	payload, err := render.Payload(render.PayloadParams{EventID: id, Filter: webhook.DeploymentQueued, Subject: d.Stack,
-		Overrides: DeploymentOverrides(d), ConsoleURL: em.e.cfg.ConsoleURL, Now: em.now,
+		Overrides: DeploymentOverrides(d), ConsoleURL: em.e.cfg.ConsoleURL, Now: em.now, Actor: actor,
 		OrgDisplayName: em.e.cfg.OrgDisplayNames[d.Stack.Org]})
 	if err != nil {
 		return nil, fmt.Errorf("render deployment_queued for %s: %w", d.Stack.String(), err)

@@ -367,7 +367,7 @@ func (em *emitter) deploy(ctx context.Context, ev *store.Event, h *store.Hook) e
 	if err := em.tx.DeploymentInsert(ctx, d); err != nil {
 		return fmt.Errorf("store deployment of %s: %w", name, err)
 	}
-	ev2, err := em.queuedEvent(d)
+	ev2, err := em.queuedEvent(d, nil)
 	if err != nil {
 		return err
 	}

@@ -136,3 +136,23 @@ func TestPolicyViolationFilters(t *testing.T) {
 	e = b.do("acme", "POST", "/api/orgs/acme/hooks", bad).want(http.StatusBadRequest).apiError()
 	mustContain(t, "unknown filter error", e.Message, `"policy_violation_mandatory"`, `"policy_violation_advisory"`)
 }
+
+// TestDeploymentQueuedUserIsTheToken checks a deployment asked for through the API announces
+// itself (deployment_queued) with the token's name as user.
+func TestDeploymentQueuedUserIsTheToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withCron)
+	rcv := servertest.NewReceiver(t)
+	b.do("acme", "POST", "/api/orgs/acme/hooks", hookBody("acme", rcv.URL())).want(http.StatusCreated)
+	const p = "/api/stacks/acme/web/prod/deployments"
+	b.do("acme", http.MethodPost, p+"/settings", map[string]any{"sourceContext": map[string]any{"local": map[string]any{"path": "/srv/web"}}}).want(http.StatusOK)
+	b.do("acme", http.MethodPost, p, map[string]any{"operation": "update"}).want(http.StatusAccepted)
+	got := rcv.Wait(t, 1)[0]
+	var pl webhook.DeploymentPayload
+	if err := json.Unmarshal(got.Body, &pl); err != nil {
+		t.Fatal(err)
+	}
+	if got.Header.Get(signature.HeaderKind) != "deployment" || pl.Status != "queued" || pl.User.Name != "test" {
+		t.Errorf("deployment_queued: kind %q, payload %s", got.Header.Get(signature.HeaderKind), got.Body)
+	}
+}
