@@ -3,7 +3,7 @@
 // specification with its validation rules, and the JSON payloads of each event kind.
 //
 // It is the one home of the input rules: the REST server, the provider's Check, the CLI and
-// the engine all call Spec.Validate (and CheckHookName, CheckScopeName, CheckText), which
+// the engine all call Spec.Validate (and CheckHookName, CheckScopeName, CheckText, CheckSecret), which
 // bound every string and list, refuse control, zero-width and text-direction characters and
 // path-like names, and keep every error short (Quote, FieldErrorsMax).
 //
