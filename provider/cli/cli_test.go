@@ -149,6 +149,7 @@ func TestTokenCommands(t *testing.T) {
 	b.fails([]string{"no token with ID", "tok_nope"}, "token", "revoke", "tok_nope")
 	b.fails([]string{"--org is required"}, "token", "create")
 	b.fails([]string{"--org", "slash"}, "token", "create", "--org", "a/b")
+	b.fails([]string{"--description", "invisible character U+001B"}, "token", "create", "--org", "acme", "--description", "ci\x1b[2J")
 	b.fails([]string{"accepts 1 arg"}, "token", "revoke")
 }
 

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"reflect"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/signature"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -154,5 +156,30 @@ func TestDeploymentQueuedUserIsTheToken(t *testing.T) {
 	}
 	if got.Header.Get(signature.HeaderKind) != "deployment" || pl.Status != "queued" || pl.User.Name != "test" {
 		t.Errorf("deployment_queued: kind %q, payload %s", got.Header.Get(signature.HeaderKind), got.Body)
+	}
+}
+
+// TestTokenDescriptionChecked checks a token's description, which names it in payloads, is
+// displayable text of bounded length, and that a description stored before that rule is not
+// used as a user name.
+func TestTokenDescriptionChecked(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, tc := range []struct{ descr, want string }{
+		{"ci\x1b[31m", "invisible character U+001B"},
+		{strings.Repeat("d", 257), "at most 256"},
+		{"\xff", "not valid UTF-8"},
+	} {
+		_, _, err := server.IssueToken(t.Context(), b.Store, server.IssueTokenParams{Org: "acme", Description: tc.descr})
+		var fe webhook.FieldErrors
+		if !errors.As(err, &fe) || len(fe) != 1 || fe[0].Field != "description" || !strings.Contains(fe[0].Message, tc.want) {
+			t.Errorf("IssueToken(description %q) = %v, want a description error saying %q", tc.descr, err, tc.want)
+		}
+	}
+	if u := server.TokenUser(&store.Token{ID: "t1", Description: "ci\u202e"}); u.Name != "token t1" {
+		t.Errorf("TokenUser of an undisplayable description = %q, want token t1", u.Name)
+	}
+	if u := server.TokenUser(&store.Token{ID: "t2", Description: "  release bot "}); u.Name != "release bot" {
+		t.Errorf("TokenUser = %q, want the trimmed description", u.Name)
 	}
 }
