@@ -40,6 +40,31 @@ type Webhook struct {
 	SecretCiphertext *string `json:"secretCiphertext,omitempty"`
 }
 
+// SecretUpdate returns what the secret of an update (PATCH) body asks, in the terms of
+// engine.HookUpdateParams.Secret: left out or "" keeps the stored secret (nil), as Pulumi Cloud
+// takes it; webhook.RemoveSecret removes it (a pointer to ""); anything else replaces it.
+func SecretUpdate(wire *string) *string {
+	switch {
+	case wire == nil || *wire == "":
+		return nil
+	case *wire == webhook.RemoveSecret:
+		empty := ""
+		return &empty
+	default:
+		return wire
+	}
+}
+
+// SecretUpdateWire is SecretUpdate's inverse: the "secret" of an update body that keeps (nil),
+// removes (a pointer to "") or replaces the stored secret.
+func SecretUpdateWire(secret *string) *string {
+	if secret != nil && *secret == "" {
+		remove := webhook.RemoveSecret
+		return &remove
+	}
+	return secret
+}
+
 // WebhookFromSpec returns the request body that creates (or fully updates) a hook with spec:
 // every field is set, so an update through it means what HookUpdate means in embedded mode.
 // The secret is included only when secret is non-nil.

@@ -149,6 +149,7 @@ func TestTokenCommands(t *testing.T) {
 	b.fails([]string{"no token with ID", "tok_nope"}, "token", "revoke", "tok_nope")
 	b.fails([]string{"--org is required"}, "token", "create")
 	b.fails([]string{"--org", "slash"}, "token", "create", "--org", "a/b")
+	b.fails([]string{"--description", "invisible character U+001B"}, "token", "create", "--org", "acme", "--description", "ci\x1b[2J")
 	b.fails([]string{"accepts 1 arg"}, "token", "revoke")
 }
 
@@ -416,6 +417,8 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--retention", "23h"}, "give at least 24h0m0s"},
 		{[]string{"--response-body-limit", "0"}, "--response-body-limit 0"},
 		{[]string{"--allow-target", "10.0.0.0/33"}, "--allow-target"},
+		{[]string{"--org-display-name", "acme"}, `"acme" has no '='`},
+		{[]string{"--org-display-name", "acme=A", "--org-display-name", "acme=B"}, `--org-display-name (or PULUMI_WEBHOOKS_ORG_DISPLAY_NAME): organization "acme" is given twice`},
 		{[]string{"--listen", "127.0.0.1:99999"}, "--listen"},
 		{[]string{"--store", filepath.Join(b.store, "not-a-dir", "x.db")}, "open the store"},
 		{[]string{"extra"}, "unknown command"},

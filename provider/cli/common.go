@@ -25,6 +25,7 @@ import (
 const (
 	EnvStore        = sqlite.EnvStorePath
 	EnvAllowTargets = EnvPrefix + "ALLOW_TARGETS"
+	EnvOrgNames     = EnvPrefix + "ORG_DISPLAY_NAME"
 )
 
 // storeOpts locates the store; every command that touches it embeds it.
@@ -76,11 +77,54 @@ func (t *targetOpts) prefixes() ([]netip.Prefix, error) {
 	return p, nil
 }
 
+// orgNameOpts are the organizations' display names: the organization.name of the payloads of
+// the events a command fires. Every command that fires events (serve, emit, pulumi) takes them,
+// so that an event says the same whichever command fired it.
+type orgNameOpts struct {
+	settings []string
+}
+
+func (n *orgNameOpts) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&n.settings, "org-display-name", nil,
+		"ORG=NAME: the display name the payloads of organization ORG give as organization.name, e.g. acme='Acme Corp' "+
+			"(repeatable; the variable holds one setting per line)")
+	withEnv(cmd.Flags(), "org-display-name", EnvOrgNames)
+}
+
+// names returns the display names the flags give; a setting may hold several lines (the
+// environment variable's form), one ORG=NAME each, as a display name has no line breaks.
+func (n *orgNameOpts) names() (webhook.OrgDisplayNames, error) {
+	var settings []string
+	for _, s := range n.settings {
+		for _, line := range strings.Split(s, "\n") {
+			if line = strings.TrimSuffix(line, "\r"); strings.TrimSpace(line) != "" {
+				settings = append(settings, line)
+			}
+		}
+	}
+	names, err := webhook.ParseOrgDisplayNames(settings)
+	if err != nil {
+		return nil, fmt.Errorf("--org-display-name (or %s): %w", EnvOrgNames, err)
+	}
+	return names, nil
+}
+
 // withEngine opens the store and an engine on it (without delivery workers), runs fn, and
 // closes the store.
 func withEngine(ctx context.Context, so *storeOpts, to *targetOpts, version string, fn func(*engine.Engine, store.Store) error) (err error) {
+	return withEngineNames(ctx, so, to, nil, version, fn)
+}
+
+// withEngineNames is withEngine for commands that fire events: the engine gives the
+// organizations the display names of no (nil).
+func withEngineNames(ctx context.Context, so *storeOpts, to *targetOpts, no *orgNameOpts, version string, fn func(*engine.Engine, store.Store) error) (err error) {
 	log := slog.New(slog.DiscardHandler)
 	cfg := engine.Config{Logger: log, Version: version}
+	if no != nil {
+		if cfg.OrgDisplayNames, err = no.names(); err != nil {
+			return err
+		}
+	}
 	if to != nil {
 		if cfg.AllowTargets, err = to.prefixes(); err != nil {
 			return err

@@ -25,6 +25,7 @@ var emitFlags = map[string]string{
 func newEmitCmd(o Opts) *cobra.Command {
 	var (
 		so      storeOpts
+		names   orgNameOpts
 		out     outputOpts
 		p       engine.EmitParams
 		filter  string
@@ -59,7 +60,7 @@ replace the generated payload's, e.g. '{"user": {"name": "ci"}}'.`,
 				return flagErrors(err, emitFlags)
 			}
 			var res *engine.EmitResult
-			err = withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, _ store.Store) error {
+			err = withEngineNames(cmd.Context(), &so, nil, &names, o.Version, func(e *engine.Engine, _ store.Store) error {
 				res, err = e.Emit(cmd.Context(), p)
 				return err
 			})
@@ -82,6 +83,7 @@ replace the generated payload's, e.g. '{"user": {"name": "ci"}}'.`,
 		},
 	}
 	so.addFlags(cmd)
+	names.addFlags(cmd)
 	out.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&p.Subject.Org, "org", "", "organization the event happened in (required)")

@@ -36,6 +36,7 @@ var (
 
 type pulumiOpts struct {
 	so     storeOpts
+	names  orgNameOpts
 	org    string
 	pulumi string
 }
@@ -64,10 +65,15 @@ Against Pulumi Cloud it only runs pulumi: the Cloud fires its own webhooks.`,
 		Args:               cobra.MinimumNArgs(1),
 		DisableFlagParsing: false,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Refuse bad display names before pulumi runs, not after.
+			if _, err := po.names.names(); err != nil {
+				return err
+			}
 			return runPulumi(cmd.Context(), o, po, args)
 		},
 	}
 	po.so.addFlags(cmd)
+	po.names.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&po.org, "org", watch.OrgDefault, "organization of the events")
 	f.StringVar(&po.pulumi, "pulumi-bin", "pulumi", "the pulumi executable")
@@ -260,7 +266,7 @@ func reportPulumi(ctx context.Context, o Opts, po pulumiOpts, bin string, call p
 			return err
 		}
 	}
-	return withEngine(ctx, &po.so, nil, o.Version, func(e *engine.Engine, _ store.Store) error {
+	return withEngineNames(ctx, &po.so, nil, &po.names, o.Version, func(e *engine.Engine, _ store.Store) error {
 		_, err := e.Emit(ctx, p)
 		return err
 	})

@@ -40,6 +40,7 @@ const (
 type serveOpts struct {
 	storeOpts
 	targetOpts
+	names            orgNameOpts
 	listen           string
 	logFormat        string
 	logLevel         string
@@ -95,6 +96,7 @@ are answered 429 with a Retry-After header.`,
 	f := cmd.Flags()
 	so.storeOpts.addFlags(cmd)
 	so.targetOpts.addFlags(cmd)
+	so.names.addFlags(cmd)
 	f.StringVar(&so.listen, "listen", ListenDefault, "address to serve the API on, host:port")
 	f.StringVar(&so.logFormat, "log-format", LogFormatDefault, "log format: text or json")
 	f.StringVar(&so.logLevel, "log-level", LogLevelDefault, "lowest level logged: debug, info, warn or error")
@@ -156,6 +158,11 @@ func (so serveOpts) engineConfig(o Opts, log *slog.Logger) (engine.Config, error
 		MaxDeploymentRequestsPerEvent: so.maxDeployRequest, MaxDeploymentChainLength: so.maxDeployChain,
 	}
 	var errs []error
+	names, err := so.names.names()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.OrgDisplayNames = names
 	if so.workers < 1 {
 		errs = append(errs, fmt.Errorf("--workers %d: give at least 1", so.workers))
 	}

@@ -71,7 +71,7 @@ standard error, or with --json everything is printed as one JSON object.`,
 			defer st.Close()
 			plain, t, err := server.IssueToken(cmd.Context(), st, server.IssueTokenParams{Org: org, Description: descr})
 			if err != nil {
-				return flagErrors(err, map[string]string{"organizationName": "--org"})
+				return flagErrors(err, map[string]string{"organizationName": "--org", "description": "--description"})
 			}
 			if out.json {
 				j := toTokenJSON(t)

@@ -159,8 +159,9 @@ func (c *remote) Update(ctx context.Context, ref store.HookRef, spec webhook.Spe
 	if spec.Name == "" {
 		spec.Name = ref.Name
 	}
+	// The wire keeps a secret sent as "": removing one takes webhook.RemoveSecret.
 	var out api.WebhookResponse
-	if err := c.do(ctx, http.MethodPatch, api.HookPath(ref), api.WebhookFromSpec(spec, secret), &out); err != nil {
+	if err := c.do(ctx, http.MethodPatch, api.HookPath(ref), api.WebhookFromSpec(spec, api.SecretUpdateWire(secret)), &out); err != nil {
 		return nil, c.explainNotFound(ctx, ref.Org, err)
 	}
 	return out.Hook(), nil

@@ -17,9 +17,10 @@
 //
 // # Pages
 //
-// The paths of the console links that payloads carry (updateUrl, deploymentUrl,
-// environmentUrl, see engine/render) are pages here, so setting `serve --console-url` to the
-// server's own URL makes those links open the console:
+// The paths of the console links that payloads and chat messages carry (updateUrl,
+// deploymentUrl, and the environment links of Slack and Teams messages, see engine/render) are
+// pages here, so setting `serve --console-url` to the server's own URL makes those links open
+// the console:
 //
 //	/{org}                                       hooks of every scope, 24-hour chart, recent events
 //	/{org}/{project}/{stack}[/updates/{n}, ...]  the same for one stack, with its newest deployments

@@ -42,7 +42,7 @@ func newFormData(create bool, action, cancel string, vals formValues) formData {
 	for _, f := range webhook.Formats() {
 		d.Formats = append(d.Formats, string(f))
 	}
-	for _, f := range webhook.Filters() {
+	for _, f := range webhook.AllFilters() {
 		d.Filters = append(d.Filters, string(f))
 	}
 	for _, g := range webhook.Groups() {

@@ -228,7 +228,7 @@ func (c *Console) hookPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 	q := r.URL.Query()
 	d := hookData{Hook: h, Groups: h.EffectiveGroups(), Status: q.Get("status"), Event: q.Get("event"),
 		Statuses: []string{"succeeded", "failed"}}
-	for _, f := range webhook.Filters() {
+	for _, f := range webhook.AllFilters() {
 		d.Events = append(d.Events, string(f))
 	}
 	d.Events = append(d.Events, string(webhook.Ping))

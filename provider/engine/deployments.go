@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/render"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -38,6 +37,9 @@ type DeploymentCreateParams struct {
 	// Cause is the chain that led here; empty means the deployment starts a chain, which
 	// then begins with its own stack (so the chain it sets off never deploys it again).
 	Cause []string
+	// Actor, when known (the API token that asked for the deployment), is the user of its
+	// deployment_queued event; the system user when nil.
+	Actor *webhook.User
 }
 
 // DeploymentCreate stores a not-started deployment and its deployment_queued event, with the
@@ -69,7 +71,7 @@ func (e *Engine) DeploymentCreate(ctx context.Context, p DeploymentCreateParams)
 		}
 		res = &EmitResult{}
 		em := emitter{e: e, tx: tx, now: now, res: res}
-		ev, err := em.queuedEvent(d)
+		ev, err := em.queuedEvent(d, p.Actor)
 		if err != nil {
 			return err
 		}
@@ -87,10 +89,12 @@ func (e *Engine) DeploymentCreate(ctx context.Context, p DeploymentCreateParams)
 	return d, res, nil
 }
 
-// queuedEvent builds the deployment_queued event of d.
-func (em *emitter) queuedEvent(d *store.Deployment) (*store.Event, error) {
+// queuedEvent builds the deployment_queued event of d, caused by actor (nil: nobody).
+func (em *emitter) queuedEvent(d *store.Deployment, actor *webhook.User) (*store.Event, error) {
 	id := newID()
-	payload, err := DeploymentPayload(em.e.cfg.ConsoleURL, id, webhook.DeploymentQueued, d, em.now)
+	payload, err := render.Payload(render.PayloadParams{EventID: id, Filter: webhook.DeploymentQueued, Subject: d.Stack,
+		Overrides: DeploymentOverrides(d), ConsoleURL: em.e.cfg.ConsoleURL, Now: em.now, Actor: actor,
+		OrgDisplayName: em.e.cfg.OrgDisplayNames[d.Stack.Org]})
 	if err != nil {
 		return nil, fmt.Errorf("render deployment_queued for %s: %w", d.Stack.String(), err)
 	}
@@ -105,15 +109,6 @@ func (em *emitter) queuedEvent(d *store.Deployment) (*store.Event, error) {
 func DeploymentOverrides(d *store.Deployment) json.RawMessage {
 	b, _ := json.Marshal(map[string]any{"version": d.Version, "operation": d.Operation})
 	return b
-}
-
-// DeploymentPayload renders the raw payload of a deployment_* event about d.
-func DeploymentPayload(consoleURL, eventID string, f webhook.Filter, d *store.Deployment, now time.Time) ([]byte, error) {
-	if f.Kind() != webhook.KindDeployment {
-		return nil, errors.New("engine: DeploymentPayload needs a deployment_* filter")
-	}
-	return render.Payload(render.PayloadParams{EventID: eventID, Filter: f, Subject: d.Stack, Overrides: DeploymentOverrides(d),
-		ConsoleURL: consoleURL, Now: now})
 }
 
 // deploymentVersionScan bounds the deployments of a stack searched for a version.

@@ -101,6 +101,10 @@ type EmitParams struct {
 	// Cause, for an event that a deployment produced, is that deployment's chain of targets
 	// (store.Deployment.Cause), so that the hooks it sets off see the chain and cycles stop.
 	Cause []string
+	// Actor, when the event source knows who caused the event (the API token that emitted
+	// it), is the payload's user; a "user" in Overrides replaces it. It is not part of the
+	// request an idempotency key stands for.
+	Actor *webhook.User
 }
 
 // EmitResult says what Emit stored. Deliveries counts the HTTP deliveries enqueued and
@@ -129,7 +133,7 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 	eventID := newID()
 	payload, err := render.Payload(render.PayloadParams{
 		EventID: eventID, Filter: p.Filter, Subject: p.Subject, Overrides: p.Overrides,
-		ConsoleURL: e.cfg.ConsoleURL, Now: now,
+		ConsoleURL: e.cfg.ConsoleURL, Now: now, Actor: p.Actor, OrgDisplayName: e.cfg.OrgDisplayNames[p.Subject.Org],
 	})
 	if err != nil {
 		var fe webhook.FieldErrors
@@ -363,7 +367,7 @@ func (em *emitter) deploy(ctx context.Context, ev *store.Event, h *store.Hook) e
 	if err := em.tx.DeploymentInsert(ctx, d); err != nil {
 		return fmt.Errorf("store deployment of %s: %w", name, err)
 	}
-	ev2, err := em.queuedEvent(d)
+	ev2, err := em.queuedEvent(d, nil)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/sender"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // Defaults for Config fields left zero.
@@ -84,6 +85,9 @@ type Config struct {
 	MaxDeploymentChainLength      int
 	// ConsoleURL is the base of links in payloads (updateUrl, deploymentUrl).
 	ConsoleURL string
+	// OrgDisplayNames are the organizations' display names, the organization.name of their
+	// payloads; an organization without one is shown by its name.
+	OrgDisplayNames webhook.OrgDisplayNames
 	// Observer, when set, is told about every attempt (for metrics).
 	Observer Observer
 }
@@ -145,6 +149,9 @@ func (c Config) WithDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if err := c.OrgDisplayNames.Validate(); err != nil {
+		return fmt.Errorf("engine: Config.OrgDisplayNames: %w", err)
+	}
 	switch {
 	case c.Store == nil:
 		return errors.New("engine: Config.Store is required")

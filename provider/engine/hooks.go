@@ -76,6 +76,11 @@ func (e *Engine) HookUpdate(ctx context.Context, p HookUpdateParams) (*store.Hoo
 	if spec.Name != "" && spec.Name != p.Ref.Name {
 		errs.Add("name", fmt.Sprintf("the webhook is named %q and cannot be renamed to %q: delete it and create a new one instead", p.Ref.Name, spec.Name))
 	}
+	if p.Secret != nil && *p.Secret != "" {
+		if err := webhook.CheckSecret(*p.Secret); err != nil {
+			errs.Add("secret", err.Error())
+		}
+	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,10 @@ func TestPing(t *testing.T) {
 	if d.State != store.DeliverySucceeded || string(d.Body) != string(got.body) {
 		t.Errorf("ping delivery = %+v", d)
 	}
+	// The body is exactly Pulumi Cloud's ping, whatever the hook's scope.
+	if want := fmt.Sprintf(`{"timestamp":%d,"message":"%s"}`, b.clock.Now().Unix(), webhook.PingMessage); string(got.body) != want {
+		t.Errorf("ping body %s, want %s", got.body, want)
+	}
 
 	// A failing endpoint is an attempt with its answer, not an error.
 	broken := b.createHook(t, hookSpec("broken", rc.url("/broken")))
@@ -657,6 +661,7 @@ func TestNewConfig(t *testing.T) {
 		"ResponseBodyLimit":             {Store: st, ResponseBodyLimit: -1},
 		"MaxDeploymentRequestsPerEvent": {Store: st, MaxDeploymentRequestsPerEvent: -1},
 		"MaxDeploymentChainLength":      {Store: st, MaxDeploymentChainLength: -1},
+		"OrgDisplayNames":               {Store: st, OrgDisplayNames: webhook.OrgDisplayNames{"acme": ""}},
 	} {
 		if _, err := New(c); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("bad %s: %v, want an error naming it", name, err)

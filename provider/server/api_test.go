@@ -87,10 +87,15 @@ func TestHookLifecycle(t *testing.T) {
 			if !slices.Equal(upd.Filters, filters) || upd.Active || upd.DisplayName != "renamed" || upd.SecretCiphertext == h.SecretCiphertext || !upd.HasSecret {
 				t.Errorf("after PATCH filters/active/secret: %+v", upd)
 			}
-			var cleared api.WebhookResponse
-			b.do("acme", "PATCH", sc.base+"/h1", map[string]any{"filters": []string{}, "secret": ""}).want(http.StatusOK).decode(&cleared)
+			// An empty secret keeps the secret, as Pulumi Cloud does; "__remove-secret" removes it.
+			var kept, cleared api.WebhookResponse
+			b.do("acme", "PATCH", sc.base+"/h1", map[string]any{"filters": []string{}, "secret": ""}).want(http.StatusOK).decode(&kept)
+			if len(kept.Filters) != 0 || !kept.HasSecret || kept.SecretCiphertext != upd.SecretCiphertext || kept.Active {
+				t.Errorf("after clearing filters with an empty secret: %+v", kept)
+			}
+			b.do("acme", "PATCH", sc.base+"/h1", map[string]any{"secret": "__remove-secret"}).want(http.StatusOK).decode(&cleared)
 			if len(cleared.Filters) != 0 || cleared.HasSecret || cleared.SecretCiphertext != "" || cleared.Active {
-				t.Errorf("after clearing filters and secret: %+v", cleared)
+				t.Errorf("after removing the secret: %+v", cleared)
 			}
 			// Sending back what GET returned (with its response-only fields) is accepted.
 			var again api.WebhookResponse

@@ -35,7 +35,16 @@ type IssueTokenParams struct {
 // IssueToken creates a random API token, stores its hash, and returns the token itself, which
 // is never stored or shown again, with the stored record.
 func IssueToken(ctx context.Context, st store.Store, p IssueTokenParams) (string, *store.Token, error) {
-	if err := (webhook.Scope{Org: p.Org}).Validate(); err != nil {
+	var errs webhook.FieldErrors
+	var scopeErrs webhook.FieldErrors
+	if errors.As((webhook.Scope{Org: p.Org}).Validate(), &scopeErrs) {
+		errs = append(errs, scopeErrs...)
+	}
+	// The description names the token in the payloads of the events it emits (TokenUser).
+	if err := webhook.CheckText(p.Description, webhook.DisplayNameMaxLen); err != nil {
+		errs.Add("description", err.Error())
+	}
+	if err := errs.Err(); err != nil {
 		return "", nil, err
 	}
 	secret := make([]byte, 32)
@@ -61,6 +70,19 @@ func IssueToken(ctx context.Context, st store.Store, p IssueTokenParams) (string
 		return "", nil, fmt.Errorf("store token: %w", err)
 	}
 	return plain, t, nil
+}
+
+// TokenUser is the user of the events an API token emits: the token's description (its name,
+// `token create --description`), else (or when the description is not displayable text)
+// "token <id>". Only the token's id and description are
+// used, never the token itself.
+func TokenUser(t *store.Token) *webhook.User {
+	name := strings.TrimSpace(t.Description)
+	if name == "" || webhook.CheckText(name, webhook.DisplayNameMaxLen) != nil {
+		// No description, or one stored before descriptions were checked.
+		name = "token " + t.ID
+	}
+	return &webhook.User{Name: name}
 }
 
 // authenticate returns the token the request carries in "Authorization: token <t>", or a 401.

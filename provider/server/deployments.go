@@ -124,7 +124,8 @@ func (s *Server) deploymentCreate(w http.ResponseWriter, r *http.Request, c *cal
 	} else if err != nil {
 		return err
 	}
-	d, _, err := s.engine.DeploymentCreate(r.Context(), engine.DeploymentCreateParams{Stack: c.scope, Operation: body.Operation, Source: engine.DeploymentSourceAPI})
+	d, _, err := s.engine.DeploymentCreate(r.Context(), engine.DeploymentCreateParams{Stack: c.scope, Operation: body.Operation, Source: engine.DeploymentSourceAPI,
+		Actor: TokenUser(c.token)})
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,9 @@ func (s *Server) emit(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	res, err := s.engine.Emit(r.Context(), emitParams(c.scope.Org, body, r.Header.Get(api.HeaderIdempotencyKey)))
+	ep := emitParams(c.scope.Org, body, r.Header.Get(api.HeaderIdempotencyKey))
+	ep.Actor = TokenUser(c.token)
+	res, err := s.engine.Emit(r.Context(), ep)
 	if err != nil {
 		return emitError(err)
 	}

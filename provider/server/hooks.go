@@ -71,7 +71,7 @@ func (s *Server) hookUpdate(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	h, err := s.engine.HookUpdate(r.Context(), engine.HookUpdateParams{Ref: ref, Spec: spec, Secret: body.Secret})
+	h, err := s.engine.HookUpdate(r.Context(), engine.HookUpdateParams{Ref: ref, Spec: spec, Secret: api.SecretUpdate(body.Secret)})
 	if err != nil {
 		return hookFieldError(hookError(ref, err))
 	}

@@ -4,7 +4,7 @@
 //
 // It is the one home of the input rules: the REST server, the provider's Check, the CLI and
 // the engine all call Spec.Validate (and CheckHookName, CheckHookRefName, CheckScopeName,
-// CheckText); an emitted event is checked by Event.Validate (which kinds of event are about a
+// CheckText, CheckSecret); an emitted event is checked by Event.Validate (which kinds of event are about a
 // stack, which about an environment, and which names each needs), called by the engine. They
 // bound every string and list, refuse control, zero-width and text-direction characters and
 // path-like names, and keep every error short (Quote, FieldErrorsMax).

@@ -51,6 +51,11 @@ const (
 	EnvironmentRotationSucceeded  Filter = "environment_rotation_succeeded"
 	EnvironmentRotationFailed     Filter = "environment_rotation_failed"
 
+	// The policy violation filters are accepted by the REST API, as Pulumi Cloud's are, but are
+	// not members of the provider schema's WebhookFilters enum (APIOnly).
+	PolicyViolationMandatory Filter = "policy_violation_mandatory"
+	PolicyViolationAdvisory  Filter = "policy_violation_advisory"
+
 	// Ping is not a subscribable filter: it is the event a ping request sends to one hook.
 	Ping Filter = "ping"
 )
@@ -69,6 +74,7 @@ const (
 	KindEnvironmentTag             Kind = "environment_tag"
 	KindImportedEnvironmentChanged Kind = "imported_environment_changed"
 	KindEnvironmentRotation        Kind = "environment_rotation"
+	KindPolicyViolation            Kind = "policy_violation"
 	KindPing                       Kind = "ping"
 )
 
@@ -83,6 +89,7 @@ type filterInfo struct {
 	name    string // enum member name in the provider schema
 	kind    Kind
 	orgOnly bool // reaches organization hooks only
+	apiOnly bool // accepted by the REST API, not a member of the schema's enum
 }
 
 var filters = []Filter{
@@ -97,40 +104,45 @@ var filters = []Filter{
 	EnvironmentRotationFailed,
 }
 
+// apiFilters are the subscribable filters beyond the schema's enum.
+var apiFilters = []Filter{PolicyViolationMandatory, PolicyViolationAdvisory}
+
 var filterTable = map[Filter]filterInfo{
-	StackCreated:                  {"StackCreated", KindStack, true},
-	StackDeleted:                  {"StackDeleted", KindStack, true},
-	UpdateSucceeded:               {"UpdateSucceeded", KindStackUpdate, false},
-	UpdateFailed:                  {"UpdateFailed", KindStackUpdate, false},
-	PreviewSucceeded:              {"PreviewSucceeded", KindStackPreview, false},
-	PreviewFailed:                 {"PreviewFailed", KindStackPreview, false},
-	DestroySucceeded:              {"DestroySucceeded", KindStackUpdate, false},
-	DestroyFailed:                 {"DestroyFailed", KindStackUpdate, false},
-	RefreshSucceeded:              {"RefreshSucceeded", KindStackUpdate, false},
-	RefreshFailed:                 {"RefreshFailed", KindStackUpdate, false},
-	DeploymentQueued:              {"DeploymentQueued", KindDeployment, false},
-	DeploymentStarted:             {"DeploymentStarted", KindDeployment, false},
-	DeploymentSucceeded:           {"DeploymentSucceeded", KindDeployment, false},
-	DeploymentFailed:              {"DeploymentFailed", KindDeployment, false},
-	DriftDetected:                 {"DriftDetected", KindDriftDetection, false},
-	DriftDetectionSucceeded:       {"DriftDetectionSucceeded", KindDriftDetection, false},
-	DriftDetectionFailed:          {"DriftDetectionFailed", KindDriftDetection, false},
-	DriftRemediationSucceeded:     {"DriftRemediationSucceeded", KindDriftRemediation, false},
-	DriftRemediationFailed:        {"DriftRemediationFailed", KindDriftRemediation, false},
-	EnvironmentCreated:            {"EnvironmentCreated", KindEnvironment, true},
-	EnvironmentDeleted:            {"EnvironmentDeleted", KindEnvironment, true},
-	EnvironmentRevisionCreated:    {"EnvironmentRevisionCreated", KindEnvironmentRevision, false},
-	EnvironmentRevisionRetracted:  {"EnvironmentRevisionRetracted", KindEnvironmentRevision, false},
-	EnvironmentRevisionTagCreated: {"EnvironmentRevisionTagCreated", KindEnvironmentRevisionTag, false},
-	EnvironmentRevisionTagDeleted: {"EnvironmentRevisionTagDeleted", KindEnvironmentRevisionTag, false},
-	EnvironmentRevisionTagUpdated: {"EnvironmentRevisionTagUpdated", KindEnvironmentRevisionTag, false},
-	EnvironmentTagCreated:         {"EnvironmentTagCreated", KindEnvironmentTag, false},
-	EnvironmentTagDeleted:         {"EnvironmentTagDeleted", KindEnvironmentTag, false},
-	EnvironmentTagUpdated:         {"EnvironmentTagUpdated", KindEnvironmentTag, false},
-	ImportedEnvironmentChanged:    {"ImportedEnvironmentChanged", KindImportedEnvironmentChanged, false},
-	EnvironmentRotationSucceeded:  {"EnvironmentRotationSucceeded", KindEnvironmentRotation, false},
-	EnvironmentRotationFailed:     {"EnvironmentRotationFailed", KindEnvironmentRotation, false},
-	Ping:                          {"Ping", KindPing, false},
+	StackCreated:                  {"StackCreated", KindStack, true, false},
+	StackDeleted:                  {"StackDeleted", KindStack, true, false},
+	UpdateSucceeded:               {"UpdateSucceeded", KindStackUpdate, false, false},
+	UpdateFailed:                  {"UpdateFailed", KindStackUpdate, false, false},
+	PreviewSucceeded:              {"PreviewSucceeded", KindStackPreview, false, false},
+	PreviewFailed:                 {"PreviewFailed", KindStackPreview, false, false},
+	DestroySucceeded:              {"DestroySucceeded", KindStackUpdate, false, false},
+	DestroyFailed:                 {"DestroyFailed", KindStackUpdate, false, false},
+	RefreshSucceeded:              {"RefreshSucceeded", KindStackUpdate, false, false},
+	RefreshFailed:                 {"RefreshFailed", KindStackUpdate, false, false},
+	DeploymentQueued:              {"DeploymentQueued", KindDeployment, false, false},
+	DeploymentStarted:             {"DeploymentStarted", KindDeployment, false, false},
+	DeploymentSucceeded:           {"DeploymentSucceeded", KindDeployment, false, false},
+	DeploymentFailed:              {"DeploymentFailed", KindDeployment, false, false},
+	DriftDetected:                 {"DriftDetected", KindDriftDetection, false, false},
+	DriftDetectionSucceeded:       {"DriftDetectionSucceeded", KindDriftDetection, false, false},
+	DriftDetectionFailed:          {"DriftDetectionFailed", KindDriftDetection, false, false},
+	DriftRemediationSucceeded:     {"DriftRemediationSucceeded", KindDriftRemediation, false, false},
+	DriftRemediationFailed:        {"DriftRemediationFailed", KindDriftRemediation, false, false},
+	EnvironmentCreated:            {"EnvironmentCreated", KindEnvironment, true, false},
+	EnvironmentDeleted:            {"EnvironmentDeleted", KindEnvironment, true, false},
+	EnvironmentRevisionCreated:    {"EnvironmentRevisionCreated", KindEnvironmentRevision, false, false},
+	EnvironmentRevisionRetracted:  {"EnvironmentRevisionRetracted", KindEnvironmentRevision, false, false},
+	EnvironmentRevisionTagCreated: {"EnvironmentRevisionTagCreated", KindEnvironmentRevisionTag, false, false},
+	EnvironmentRevisionTagDeleted: {"EnvironmentRevisionTagDeleted", KindEnvironmentRevisionTag, false, false},
+	EnvironmentRevisionTagUpdated: {"EnvironmentRevisionTagUpdated", KindEnvironmentRevisionTag, false, false},
+	EnvironmentTagCreated:         {"EnvironmentTagCreated", KindEnvironmentTag, false, false},
+	EnvironmentTagDeleted:         {"EnvironmentTagDeleted", KindEnvironmentTag, false, false},
+	EnvironmentTagUpdated:         {"EnvironmentTagUpdated", KindEnvironmentTag, false, false},
+	ImportedEnvironmentChanged:    {"ImportedEnvironmentChanged", KindImportedEnvironmentChanged, false, false},
+	EnvironmentRotationSucceeded:  {"EnvironmentRotationSucceeded", KindEnvironmentRotation, false, false},
+	EnvironmentRotationFailed:     {"EnvironmentRotationFailed", KindEnvironmentRotation, false, false},
+	PolicyViolationMandatory:      {"PolicyViolationMandatory", KindPolicyViolation, false, true},
+	PolicyViolationAdvisory:       {"PolicyViolationAdvisory", KindPolicyViolation, false, true},
+	Ping:                          {"Ping", KindPing, false, false},
 }
 
 var groupKinds = map[Group][]Kind{
@@ -140,14 +152,21 @@ var groupKinds = map[Group][]Kind{
 		KindEnvironmentTag, KindImportedEnvironmentChanged, KindEnvironmentRotation},
 }
 
-// Filters returns every subscribable filter (all 32), in the schema's enum order. Ping is not
-// among them.
+// Filters returns the 32 filters of the provider schema's WebhookFilters enum, in its order.
+// Ping and the API-only filters are not among them.
 func Filters() []Filter { return slices.Clone(filters) }
+
+// AllFilters returns every subscribable filter: the schema's 32, then the API-only ones.
+func AllFilters() []Filter { return append(slices.Clone(filters), apiFilters...) }
+
+// APIOnly reports whether f is a filter the REST API accepts that the provider schema's enum
+// does not have (policy_violation_mandatory and policy_violation_advisory).
+func (f Filter) APIOnly() bool { return filterTable[f].apiOnly }
 
 // Groups returns every group, in the schema's enum order.
 func Groups() []Group { return []Group{GroupStacks, GroupDeployments, GroupEnvironments} }
 
-// Valid reports whether f is one of the 32 subscribable filters.
+// Valid reports whether f is a subscribable filter: one of the schema's 32 or an API-only one.
 func (f Filter) Valid() bool {
 	_, ok := filterTable[f]
 	return ok && f != Ping
@@ -190,7 +209,7 @@ func (f Filter) ReachesScope(s ScopeKind) bool {
 func ParseFilter(s string) (Filter, error) {
 	f := Filter(s)
 	if !f.Valid() {
-		return "", fmt.Errorf("unknown filter %s; valid filters are %s", Quote(s), joinQuoted(filters))
+		return "", fmt.Errorf("unknown filter %s; valid filters are %s", Quote(s), joinQuoted(AllFilters()))
 	}
 	return f, nil
 }
@@ -217,7 +236,7 @@ func (k Kind) InGroup(g Group) bool { return slices.Contains(groupKinds[g], k) }
 func Kinds() []Kind {
 	seen := map[Kind]bool{}
 	var out []Kind
-	for _, f := range filters {
+	for _, f := range AllFilters() {
 		if k := f.Kind(); !seen[k] {
 			seen[k] = true
 			out = append(out, k)

@@ -164,7 +164,8 @@ func TestGroups(t *testing.T) {
 			t.Errorf("changing %s.Kinds() changed the package's table", g)
 		}
 	}
-	// Every kind but ping is in exactly one group.
+	// Every kind but ping and policy_violation (whose filters are API-only, and whose group,
+	// "policies", the schema does not have) is in exactly one group.
 	for _, k := range append(Kinds(), KindPing) {
 		var in []Group
 		for _, g := range Groups() {
@@ -172,7 +173,7 @@ func TestGroups(t *testing.T) {
 				in = append(in, g)
 			}
 		}
-		if wantN := 1 - boolInt(k == KindPing); len(in) != wantN {
+		if wantN := 1 - boolInt(k == KindPing || k == KindPolicyViolation); len(in) != wantN {
 			t.Errorf("kind %s is in groups %v, want %d group(s)", k, in, wantN)
 		}
 	}
@@ -211,8 +212,8 @@ func TestParseGroup(t *testing.T) {
 func TestKinds(t *testing.T) {
 	t.Parallel()
 	got := Kinds()
-	if len(got) != 12 {
-		t.Errorf("Kinds() has %d kinds, want 12: %v", len(got), got)
+	if len(got) != 13 {
+		t.Errorf("Kinds() has %d kinds, want 13: %v", len(got), got)
 	}
 	if !slices.IsSorted(got) {
 		t.Errorf("Kinds() is not sorted: %v", got)
@@ -222,7 +223,7 @@ func TestKinds(t *testing.T) {
 	}
 	for _, k := range got {
 		found := false
-		for _, f := range Filters() {
+		for _, f := range AllFilters() {
 			found = found || f.Kind() == k
 		}
 		if !found {
@@ -269,5 +270,47 @@ func TestReachesScope(t *testing.T) {
 		if Ping.ReachesScope(s) {
 			t.Errorf("ping reaches %s hooks through matching", s)
 		}
+	}
+}
+
+// TestAPIOnlyFilters checks the policy violation filters: accepted (ParseFilter, Valid) and
+// subscribable, stack events of kind policy_violation reaching stack and organization hooks,
+// but not members of the schema's enum (Filters) nor of any group.
+func TestAPIOnlyFilters(t *testing.T) {
+	t.Parallel()
+	all := AllFilters()
+	if len(all) != 34 || !slices.Equal(all[:32], Filters()) {
+		t.Fatalf("AllFilters() = %v, want the schema's 32 then the 2 API-only filters", all)
+	}
+	if MaxFilters() != len(all) {
+		t.Errorf("MaxFilters() = %d, want %d", MaxFilters(), len(all))
+	}
+	for _, f := range []Filter{PolicyViolationMandatory, PolicyViolationAdvisory} {
+		if got, err := ParseFilter(string(f)); err != nil || got != f {
+			t.Errorf("ParseFilter(%q) = %q, %v", f, got, err)
+		}
+		if !f.Valid() || !f.APIOnly() || f.OrgOnly() || f.Kind() != KindPolicyViolation || f.Subject() != ScopeStack {
+			t.Errorf("%s: valid %v, apiOnly %v, orgOnly %v, kind %s, subject %s", f, f.Valid(), f.APIOnly(), f.OrgOnly(), f.Kind(), f.Subject())
+		}
+		if slices.Contains(Filters(), f) {
+			t.Errorf("Filters() lists %s, which the schema does not have", f)
+		}
+		for _, s := range []ScopeKind{ScopeOrganization, ScopeStack} {
+			if !f.ReachesScope(s) {
+				t.Errorf("%s does not reach %s hooks", f, s)
+			}
+		}
+		if f.ReachesScope(ScopeEnvironment) {
+			t.Errorf("%s reaches environment hooks", f)
+		}
+	}
+	for _, f := range Filters() {
+		if f.APIOnly() {
+			t.Errorf("schema filter %s is API-only", f)
+		}
+	}
+	_, err := ParseFilter("policy_violation")
+	if err == nil || !strings.Contains(err.Error(), `"policy_violation_advisory"`) {
+		t.Errorf("ParseFilter(policy_violation) error %v does not list the API-only filters", err)
 	}
 }

@@ -30,11 +30,27 @@ const (
 	quotedMaxLen = 64
 )
 
-// MaxFilters is the longest filters list a spec may have: every filter once.
-func MaxFilters() int { return len(filters) }
+// MaxFilters is the longest filters list a spec may have: every filter (API-only ones too) once.
+func MaxFilters() int { return len(filters) + len(apiFilters) }
 
 // MaxGroups is the longest groups list a spec may have: every group once.
 func MaxGroups() int { return len(groupKinds) }
+
+// RemoveSecret is the secret that, in an update, removes a webhook's secret, as Pulumi Cloud
+// takes it: an empty secret in an update leaves the secret as it is. It cannot be a secret.
+const RemoveSecret = "__remove-secret"
+
+// CheckSecret checks a webhook secret: at most SecretMaxLen bytes, and not RemoveSecret. The
+// error says what is wrong and the fix, never the secret; the caller names the field.
+func CheckSecret(s string) error {
+	if len(s) > SecretMaxLen {
+		return fmt.Errorf("is %d bytes long: use at most %d", len(s), SecretMaxLen)
+	}
+	if s == RemoveSecret {
+		return fmt.Errorf("is %q, the value that removes a secret in an update: leave the secret out for a webhook without one, or choose another secret", RemoveSecret)
+	}
+	return nil
+}
 
 // Quote returns v quoted for an error message, cut to a few dozen characters so that an error
 // never grows with the input.

@@ -205,3 +205,23 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSecret(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"", "s3cret", strings.Repeat("x", SecretMaxLen), RemoveSecret + "x", "whsec_abc"} {
+		if err := CheckSecret(ok); err != nil {
+			t.Errorf("CheckSecret(%d bytes) = %v", len(ok), err)
+		}
+	}
+	err := CheckSecret(strings.Repeat("x", SecretMaxLen+1))
+	if err == nil || !strings.Contains(err.Error(), "1025 bytes long: use at most 1024") {
+		t.Errorf("CheckSecret(too long) = %v", err)
+	}
+	err = CheckSecret(RemoveSecret)
+	if err == nil || !strings.Contains(err.Error(), "removes a secret in an update") || !strings.Contains(err.Error(), "choose another secret") {
+		t.Errorf("CheckSecret(RemoveSecret) = %v", err)
+	}
+	s := orgSpec()
+	s.Secret = RemoveSecret
+	hasError(t, fieldErrors(t, s), "secret", "removes a secret")
+}

@@ -1,18 +1,22 @@
 package webhook
 
-// The JSON payloads of each event kind, as raw-format hooks receive them. Field names follow
-// the Pulumi Cloud reference payloads: camelCase, `user` and `organization` first. Kinds the
-// reference shows no example for (drift, environments, ping) follow the same style: the
-// subject's names, a console link, then the facts of the event.
+// The JSON payloads of each event kind, as raw-format hooks receive them. Fields and their
+// order follow Pulumi's documented examples: the stack and deployment payloads of the Pulumi
+// Cloud webhooks page, the environment payloads of the ESC webhooks page, the ping of the REST
+// API reference. Kinds with no documented example (drift, environment rotation, policy
+// violations) follow the same style: user and organization, the subject's names, then the
+// facts of the event.
 
-// User is who caused an event.
+// User is who caused an event: the name of the API token that emitted it, the author of the
+// backend history entry a watcher read, or SystemUser when no person caused it.
 type User struct {
 	Name        string `json:"name"`
 	GithubLogin string `json:"githubLogin"`
 	AvatarURL   string `json:"avatarUrl"`
 }
 
-// Organization is the organization an event happened in.
+// Organization is the organization an event happened in: Name is its display name (the
+// configured one, else its name), GithubLogin its name as it appears in URLs.
 type Organization struct {
 	Name        string `json:"name"`
 	GithubLogin string `json:"githubLogin"`
@@ -33,7 +37,6 @@ const (
 	ActionDeleted   = "deleted"
 	ActionUpdated   = "updated"
 	ActionRetracted = "retracted"
-	ActionChanged   = "changed"
 	ActionRotated   = "rotated"
 
 	// StackUpdatePayload.Kind.
@@ -50,6 +53,10 @@ const (
 	StatusRunning   = "running"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
+
+	// PolicyViolationPayload.EnforcementLevel.
+	EnforcementMandatory = "mandatory"
+	EnforcementAdvisory  = "advisory"
 
 	// DeploymentPayload.Operation: the operations of Pulumi Deployments.
 	OperationUpdate         = "update"
@@ -128,93 +135,110 @@ type DriftRemediationPayload struct {
 	ReferenceURL    string         `json:"referenceUrl"`
 }
 
+// The environment payloads follow the examples of Pulumi's ESC webhook documentation: the
+// environment's names, then the facts of the event. They carry no console link (the
+// documentation shows none); chat formats link the environment from its names.
+
 // EnvironmentPayload is the payload of the environment kind: environment_created and
 // environment_deleted.
 type EnvironmentPayload struct {
 	User            User         `json:"user"`
 	Organization    Organization `json:"organization"`
-	Action          string       `json:"action"` // created | deleted
 	ProjectName     string       `json:"projectName"`
 	EnvironmentName string       `json:"environmentName"`
-	EnvironmentURL  string       `json:"environmentUrl"`
+	Action          string       `json:"action"` // created | deleted
 }
 
 // EnvironmentRevisionPayload is the payload of the environment_revision kind.
 type EnvironmentRevisionPayload struct {
 	User            User         `json:"user"`
 	Organization    Organization `json:"organization"`
-	Action          string       `json:"action"` // created | retracted
 	ProjectName     string       `json:"projectName"`
 	EnvironmentName string       `json:"environmentName"`
-	EnvironmentURL  string       `json:"environmentUrl"`
+	Action          string       `json:"action"` // created | retracted
 	Revision        int          `json:"revision"`
 }
 
 // EnvironmentRevisionTagPayload is the payload of the environment_revision_tag kind: a named
-// tag (such as "stable") pointing at a revision. PreviousRevision is set on updates only.
+// tag (such as "stable") pointing at a revision.
 type EnvironmentRevisionTagPayload struct {
-	User             User         `json:"user"`
-	Organization     Organization `json:"organization"`
-	Action           string       `json:"action"` // created | deleted | updated
-	ProjectName      string       `json:"projectName"`
-	EnvironmentName  string       `json:"environmentName"`
-	EnvironmentURL   string       `json:"environmentUrl"`
-	TagName          string       `json:"tagName"`
-	Revision         int          `json:"revision"`
-	PreviousRevision *int         `json:"previousRevision,omitempty"`
+	User            User         `json:"user"`
+	Organization    Organization `json:"organization"`
+	ProjectName     string       `json:"projectName"`
+	EnvironmentName string       `json:"environmentName"`
+	TagName         string       `json:"tagName"`
+	Action          string       `json:"action"` // created | deleted | updated
+	Revision        int          `json:"revision"`
 }
 
 // EnvironmentTagPayload is the payload of the environment_tag kind: a key/value tag on the
-// environment itself. PreviousTagValue is set on updates only.
+// environment itself. As in Pulumi's documentation, it names the tag only.
 type EnvironmentTagPayload struct {
-	User             User         `json:"user"`
-	Organization     Organization `json:"organization"`
-	Action           string       `json:"action"` // created | deleted | updated
-	ProjectName      string       `json:"projectName"`
-	EnvironmentName  string       `json:"environmentName"`
-	EnvironmentURL   string       `json:"environmentUrl"`
-	TagName          string       `json:"tagName"`
-	TagValue         string       `json:"tagValue"`
-	PreviousTagValue *string      `json:"previousTagValue,omitempty"`
+	User            User         `json:"user"`
+	Organization    Organization `json:"organization"`
+	ProjectName     string       `json:"projectName"`
+	EnvironmentName string       `json:"environmentName"`
+	TagName         string       `json:"tagName"`
+	Action          string       `json:"action"` // created | deleted | updated
+}
+
+// EnvironmentReference names one revision of an environment.
+type EnvironmentReference struct {
+	ProjectName     string `json:"projectName"`
+	EnvironmentName string `json:"environmentName"`
+	Revision        int    `json:"revision"`
 }
 
 // ImportedEnvironmentChangedPayload is the payload of the imported_environment_changed kind:
-// an environment that this one imports got a new revision.
+// an environment this one imports got a new revision (ImportedEnvironmentReference), which
+// changes the revisions of this environment listed in AffectedRevisions.
 type ImportedEnvironmentChangedPayload struct {
-	User                    User         `json:"user"`
-	Organization            Organization `json:"organization"`
-	Action                  string       `json:"action"` // changed
-	ProjectName             string       `json:"projectName"`
-	EnvironmentName         string       `json:"environmentName"`
-	EnvironmentURL          string       `json:"environmentUrl"`
-	ImportedProjectName     string       `json:"importedProjectName"`
-	ImportedEnvironmentName string       `json:"importedEnvironmentName"`
+	User                         User                 `json:"user"`
+	Organization                 Organization         `json:"organization"`
+	ProjectName                  string               `json:"projectName"`
+	EnvironmentName              string               `json:"environmentName"`
+	AffectedRevisions            []int                `json:"affectedRevisions"`
+	ImportedEnvironmentReference EnvironmentReference `json:"importedEnvironmentReference"`
 }
 
 // EnvironmentRotationPayload is the payload of the environment_rotation kind: a secret
-// rotation ran. Revision, the revision the rotation wrote, is set when it succeeded.
+// rotation ran. Pulumi's documentation shows no example of it; it has the shape of the other
+// environment payloads, with the rotation's result and, when it succeeded, the revision it
+// wrote.
 type EnvironmentRotationPayload struct {
 	User            User         `json:"user"`
 	Organization    Organization `json:"organization"`
-	Action          string       `json:"action"` // rotated
 	ProjectName     string       `json:"projectName"`
 	EnvironmentName string       `json:"environmentName"`
-	EnvironmentURL  string       `json:"environmentUrl"`
+	Action          string       `json:"action"` // rotated
 	Result          string       `json:"result"` // succeeded | failed
 	Revision        *int         `json:"revision,omitempty"`
 }
 
-// PingPayload is the payload of a ping: it proves the hook is reachable. The names of the
-// hook's stack or environment are set when the hook has one.
+// PolicyViolationPayload is the payload of the policy_violation kind
+// (policy_violation_mandatory, policy_violation_advisory): a policy of a policy pack found a
+// violation in a stack's operation. Pulumi's documentation shows no example of it; it has the
+// shape of the other stack payloads and the facts of the violation, which the emitter gives.
+type PolicyViolationPayload struct {
+	User             User         `json:"user"`
+	Organization     Organization `json:"organization"`
+	ProjectName      string       `json:"projectName"`
+	StackName        string       `json:"stackName"`
+	EnforcementLevel string       `json:"enforcementLevel"` // mandatory | advisory
+	PolicyPack       string       `json:"policyPack"`
+	PolicyName       string       `json:"policyName"`
+	ResourceURN      string       `json:"resourceUrn"`
+	Message          string       `json:"message"`
+}
+
+// PingMessage is the message of every ping, as Pulumi Cloud sends it.
+const PingMessage = "🍹 Just a friendly ping from Pulumi 🍹"
+
+// PingPayload is the payload of a ping, exactly as Pulumi Cloud sends it: when it was sent, in
+// Unix seconds, and PingMessage.
 type PingPayload struct {
-	User            User         `json:"user"`
-	Organization    Organization `json:"organization"`
-	Message         string       `json:"message"`
-	ProjectName     string       `json:"projectName,omitempty"`
-	StackName       string       `json:"stackName,omitempty"`
-	EnvironmentName string       `json:"environmentName,omitempty"`
-	// Timestamp is when the ping was sent, in Unix seconds.
-	Timestamp int64 `json:"timestamp"`
+	Timestamp int64  `json:"timestamp"`
+	Message   string `json:"message"`
 }
 
 // NewPayload returns a pointer to a zero payload of kind k, ready to unmarshal a raw body
@@ -243,6 +267,8 @@ func NewPayload(k Kind) any {
 		return &ImportedEnvironmentChangedPayload{}
 	case KindEnvironmentRotation:
 		return &EnvironmentRotationPayload{}
+	case KindPolicyViolation:
+		return &PolicyViolationPayload{}
 	case KindPing:
 		return &PingPayload{}
 	}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/refdocs"
@@ -131,6 +132,7 @@ func TestNewPayload(t *testing.T) {
 		KindEnvironmentTag:             &EnvironmentTagPayload{},
 		KindImportedEnvironmentChanged: &ImportedEnvironmentChangedPayload{},
 		KindEnvironmentRotation:        &EnvironmentRotationPayload{},
+		KindPolicyViolation:            &PolicyViolationPayload{},
 		KindPing:                       &PingPayload{},
 	}
 	for _, k := range append(Kinds(), KindPing) {
@@ -149,8 +151,8 @@ func TestNewPayload(t *testing.T) {
 	}
 }
 
-// TestPayloadFieldNames checks every payload: user and organization first, camelCase JSON
-// names, none twice, and the subject's names where its kind has a subject.
+// TestPayloadFieldNames checks every payload: user and organization first (a ping has
+// neither), camelCase JSON names, none twice, and the subject's names.
 func TestPayloadFieldNames(t *testing.T) {
 	t.Parallel()
 	camel := regexp.MustCompile(`^[a-z][a-zA-Z]*$`)
@@ -173,6 +175,12 @@ func TestPayloadFieldNames(t *testing.T) {
 			names[name] = true
 			order = append(order, name)
 		}
+		if k == KindPing {
+			if !slices.Equal(order, []string{"timestamp", "message"}) {
+				t.Errorf("%s has %v, want exactly timestamp, message", typ.Name(), order)
+			}
+			continue
+		}
 		if len(order) < 2 || order[0] != "user" || order[1] != "organization" {
 			t.Errorf("%s starts with %v, want user, organization", typ.Name(), order)
 		}
@@ -181,9 +189,8 @@ func TestPayloadFieldNames(t *testing.T) {
 		}
 		var subject []string
 		switch {
-		case k == KindPing:
 		case k.InGroup(GroupEnvironments):
-			subject = []string{"projectName", "environmentName", "environmentUrl", "action"}
+			subject = []string{"projectName", "environmentName"}
 		default:
 			subject = []string{"projectName", "stackName"}
 		}
@@ -199,15 +206,12 @@ func TestPayloadFieldNames(t *testing.T) {
 // sent as null or zero, and appear when set.
 func TestOptionalFieldsOmitted(t *testing.T) {
 	t.Parallel()
-	two, old := 2, "old"
+	two := 2
 	for _, tc := range []struct {
 		empty, set any
 		key        string
 	}{
-		{&EnvironmentRevisionTagPayload{}, &EnvironmentRevisionTagPayload{PreviousRevision: &two}, "previousRevision"},
-		{&EnvironmentTagPayload{}, &EnvironmentTagPayload{PreviousTagValue: &old}, "previousTagValue"},
 		{&EnvironmentRotationPayload{}, &EnvironmentRotationPayload{Revision: &two}, "revision"},
-		{&PingPayload{}, &PingPayload{StackName: "prod"}, "stackName"},
 	} {
 		for _, c := range []struct {
 			v    any
@@ -244,5 +248,63 @@ func TestSystemUser(t *testing.T) {
 	u.Name = "changed"
 	if SystemUser().Name != SystemUserName {
 		t.Error("SystemUser shares state between callers")
+	}
+}
+
+// documentedExamples are the payloads Pulumi documents beyond the reference page's four (which
+// TestPayloadStructsRoundTripReference checks against the reference facts): the examples of
+// the ESC webhooks page (https://www.pulumi.com/docs/esc/environments/webhooks/) and the ping
+// of the REST API reference (https://www.pulumi.com/docs/reference/cloud-rest-api/webhooks/),
+// with their keys in the documented order and values of our own.
+var documentedExamples = []struct {
+	kind Kind
+	json string
+}{
+	{KindEnvironment, `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","action":"created"}`},
+	{KindEnvironmentRevision, `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","action":"created","revision":3}`},
+	{KindEnvironmentRevisionTag, `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","tagName":"t","action":"created","revision":3}`},
+	{KindEnvironmentTag, `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","tagName":"t","action":"created"}`},
+	{KindImportedEnvironmentChanged, `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","affectedRevisions":[1,4],"importedEnvironmentReference":{"projectName":"p","environmentName":"base","revision":9}}`},
+	{KindPing, `{"timestamp":1700000000,"message":"🍹 Just a friendly ping from Pulumi 🍹"}`},
+}
+
+// TestPayloadStructsRoundTripDocumented decodes each documented example into its kind's struct,
+// refusing unknown fields, and encodes it back: the same keys, in the same order, at every
+// level, so our payloads have exactly the documented fields.
+func TestPayloadStructsRoundTripDocumented(t *testing.T) {
+	t.Parallel()
+	for _, ex := range documentedExamples {
+		t.Run(string(ex.kind), func(t *testing.T) {
+			t.Parallel()
+			pl := NewPayload(ex.kind)
+			dec := json.NewDecoder(strings.NewReader(ex.json))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(pl); err != nil {
+				t.Fatalf("decoding the documented example into %T: %v", pl, err)
+			}
+			got, err := json.Marshal(pl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != ex.json {
+				t.Errorf("round trip through %T:\ngot  %s\nwant %s", pl, got, ex.json)
+			}
+		})
+	}
+}
+
+func TestPingMessage(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(PingPayload{Timestamp: 1632735487, Message: PingMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"timestamp":1632735487,"message":"🍹 Just a friendly ping from Pulumi 🍹"}`; string(b) != want {
+		t.Errorf("ping = %s, want %s", b, want)
 	}
 }

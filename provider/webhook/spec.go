@@ -151,8 +151,8 @@ func (s Spec) Validate() error {
 			errs.Add("name", err.Error())
 		}
 	}
-	if len(s.Secret) > SecretMaxLen {
-		errs.Add("secret", fmt.Sprintf("is %d bytes long: use at most %d", len(s.Secret), SecretMaxLen))
+	if err := CheckSecret(s.Secret); err != nil {
+		errs.Add("secret", err.Error())
 	}
 	format := s.Format
 	if format == "" {
@@ -180,9 +180,10 @@ func (s Spec) Validate() error {
 	seenF := map[Filter]bool{}
 	for i, f := range s.Filters[:min(len(s.Filters), MaxFilters())] {
 		field := fmt.Sprintf("filters[%d]", i)
+		_, parseErr := ParseFilter(string(f))
 		switch {
-		case !f.Valid():
-			errs.Add(field, fmt.Sprintf("unknown filter %s; valid filters are %s", Quote(string(f)), joinQuoted(filters)))
+		case parseErr != nil:
+			errs.Add(field, parseErr.Error())
 		case seenF[f]:
 			errs.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate", string(f)))
 		case !f.ReachesScope(kind):

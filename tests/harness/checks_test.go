@@ -118,6 +118,13 @@ var referenceFields = map[string][]string{
 	// referenceUrl; both beside the stack's user, organization and names.
 	"drift_detection":   {"driftDetected", "driftRunId", "organization", "projectName", "referenceUrl", "resourceChanges", "stackName", "status", "user"},
 	"drift_remediation": {"organization", "projectName", "referenceUrl", "resourceChanges", "stackName", "status", "user"},
+	// Pulumi's ESC webhook documentation: the environment payloads name the environment and
+	// the facts of the event, beside the user and organization.
+	"environment":                  {"action", "environmentName", "organization", "projectName", "user"},
+	"environment_revision":         {"action", "environmentName", "organization", "projectName", "revision", "user"},
+	"environment_revision_tag":     {"action", "environmentName", "organization", "projectName", "revision", "tagName", "user"},
+	"environment_tag":              {"action", "environmentName", "organization", "projectName", "tagName", "user"},
+	"imported_environment_changed": {"affectedRevisions", "environmentName", "importedEnvironmentReference", "organization", "projectName", "user"},
 }
 
 // title is how chat messages head an event: "update_succeeded" -> "Update succeeded".

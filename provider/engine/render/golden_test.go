@@ -132,25 +132,44 @@ var kindShapes = map[webhook.Kind]map[string]string{
 		"status": "string", "resourceChanges": "object", "referenceUrl": "string"},
 	webhook.KindDriftRemediation: {"projectName": "string", "stackName": "string", "status": "string",
 		"resourceChanges": "object", "referenceUrl": "string"},
-	webhook.KindEnvironment: {"action": "string", "projectName": "string", "environmentName": "string", "environmentUrl": "string"},
-	webhook.KindEnvironmentRevision: {"action": "string", "projectName": "string", "environmentName": "string",
-		"environmentUrl": "string", "revision": "number"},
-	webhook.KindEnvironmentRevisionTag: {"action": "string", "projectName": "string", "environmentName": "string",
-		"environmentUrl": "string", "tagName": "string", "revision": "number"},
-	webhook.KindEnvironmentTag: {"action": "string", "projectName": "string", "environmentName": "string",
-		"environmentUrl": "string", "tagName": "string", "tagValue": "string"},
-	webhook.KindImportedEnvironmentChanged: {"action": "string", "projectName": "string", "environmentName": "string",
-		"environmentUrl": "string", "importedProjectName": "string", "importedEnvironmentName": "string"},
-	webhook.KindEnvironmentRotation: {"action": "string", "projectName": "string", "environmentName": "string",
-		"environmentUrl": "string", "result": "string"},
-	webhook.KindPing: {"message": "string", "timestamp": "number"},
+	webhook.KindEnvironment: {"projectName": "string", "environmentName": "string", "action": "string"},
+	webhook.KindEnvironmentRevision: {"projectName": "string", "environmentName": "string", "action": "string",
+		"revision": "number"},
+	webhook.KindEnvironmentRevisionTag: {"projectName": "string", "environmentName": "string", "tagName": "string",
+		"action": "string", "revision": "number"},
+	webhook.KindEnvironmentTag: {"projectName": "string", "environmentName": "string", "tagName": "string",
+		"action": "string"},
+	webhook.KindImportedEnvironmentChanged: {"projectName": "string", "environmentName": "string",
+		"affectedRevisions": "array", "importedEnvironmentReference": "object"},
+	webhook.KindEnvironmentRotation: {"projectName": "string", "environmentName": "string", "action": "string",
+		"result": "string"},
+	webhook.KindPolicyViolation: {"projectName": "string", "stackName": "string", "enforcementLevel": "string",
+		"policyPack": "string", "policyName": "string", "resourceUrn": "string", "message": "string"},
+	webhook.KindPing: {"timestamp": "number", "message": "string"},
 }
 
 // filterExtras are keys only some filters of a kind carry.
 var filterExtras = map[webhook.Filter]map[string]string{
-	webhook.EnvironmentRevisionTagUpdated: {"previousRevision": "number"},
-	webhook.EnvironmentTagUpdated:         {"previousTagValue": "string"},
-	webhook.EnvironmentRotationSucceeded:  {"revision": "number"},
+	webhook.EnvironmentRotationSucceeded: {"revision": "number"},
+}
+
+// documentedExample is, for the kinds Pulumi documents outside the reference page (the ESC
+// webhooks page, https://www.pulumi.com/docs/esc/environments/webhooks/, and the ping of the
+// REST API reference, https://www.pulumi.com/docs/reference/cloud-rest-api/webhooks/), an
+// example with the documented keys in the documented order (values of our own). The reference
+// facts of package refdocs hold only the reference page's four examples.
+var documentedExample = map[webhook.Kind]string{
+	webhook.KindEnvironment: `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","action":"created"}`,
+	webhook.KindEnvironmentRevision: `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","action":"created","revision":5}`,
+	webhook.KindEnvironmentRevisionTag: `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","tagName":"t","action":"created","revision":5}`,
+	webhook.KindEnvironmentTag: `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","tagName":"t","action":"created"}`,
+	webhook.KindImportedEnvironmentChanged: `{"user":{"name":"u","githubLogin":"u","avatarUrl":""},"organization":{"name":"o","githubLogin":"o","avatarUrl":""},` +
+		`"projectName":"p","environmentName":"e","affectedRevisions":[2,5],"importedEnvironmentReference":{"projectName":"p","environmentName":"b","revision":10}}`,
+	webhook.KindPing: `{"timestamp":1632735487,"message":"m"}`,
 }
 
 // referenceExample names the documentation example of a kind, when there is one.
@@ -216,6 +235,9 @@ func TestRawMatchesReferenceShapes(t *testing.T) {
 			raw := golden(t, f, webhook.FormatRaw)
 			m := decode(t, raw)
 			want := map[string]string{"user": "object", "organization": "object"}
+			if f == webhook.Ping {
+				want = map[string]string{}
+			}
 			for k, v := range kindShapes[f.Kind()] {
 				want[k] = v
 			}
@@ -233,6 +255,9 @@ func TestRawMatchesReferenceShapes(t *testing.T) {
 				}
 			}
 			for _, who := range []string{"user", "organization"} {
+				if f == webhook.Ping {
+					break
+				}
 				for _, k := range []string{"name", "githubLogin", "avatarUrl"} {
 					if got := jsonType(path(m, who, k)); got != "string" {
 						t.Errorf("%s.%s is %s, want string", who, k, got)
@@ -241,6 +266,9 @@ func TestRawMatchesReferenceShapes(t *testing.T) {
 			}
 			if name, ok := referenceExample[f.Kind()]; ok {
 				sameShape(t, name, raw, readReference(t, name))
+			}
+			if ex, ok := documentedExample[f.Kind()]; ok {
+				sameShape(t, string(f.Kind()), raw, []byte(ex))
 			}
 		})
 	}
@@ -292,8 +320,9 @@ func expectedLink(t *testing.T, f webhook.Filter) (url, text string) {
 		return m["updateUrl"].(string), "View update"
 	case m["deploymentUrl"] != nil:
 		return m["deploymentUrl"].(string), "View deployment"
-	case m["environmentUrl"] != nil:
-		return m["environmentUrl"].(string), "View environment"
+	case f.Subject() == webhook.ScopeEnvironment:
+		// Environment payloads carry no link: the message links the environment by its names.
+		return testConsole + "/acme/esc/platform/production", "View environment"
 	case f == webhook.Ping:
 		return testConsole + "/acme", "View organization"
 	default:

@@ -32,7 +32,7 @@ var referenceExamples = map[string]string{
 }
 
 // events returns every filter and ping: everything Payload builds.
-func events() []webhook.Filter { return append(webhook.Filters(), webhook.Ping) }
+func events() []webhook.Filter { return append(webhook.AllFilters(), webhook.Ping) }
 
 // httpFormats are the formats Render turns into HTTP bodies.
 func httpFormats() []webhook.Format {

@@ -27,8 +27,6 @@ const (
 	VersionDefault = 1
 	// RevisionDefault is the environment revision of generated environment events.
 	RevisionDefault = 1
-	// PingMessageDefault is the message of a ping.
-	PingMessageDefault = "Ping from pulumi-webhooks: this webhook is reachable."
 )
 
 // PayloadParams describes the event to build a raw payload for.
@@ -46,6 +44,12 @@ type PayloadParams struct {
 	ConsoleURL string
 	// Now is when the event happened; time.Now when zero.
 	Now time.Time
+	// Actor is who caused the event, when the event source knows it (the API token that
+	// emitted it); webhook.SystemUser when nil. A "user" override replaces it.
+	Actor *webhook.User
+	// OrgDisplayName is the organization's display name, the payloads' organization.name;
+	// the organization's name (Subject.Org) when empty.
+	OrgDisplayName string
 }
 
 // Payload builds the raw-format JSON payload of an event, in the shape of the Pulumi Cloud
@@ -166,7 +170,13 @@ func parseOverrides(raw json.RawMessage) (object, error) {
 func defaultPayload(p PayloadParams, console string) any {
 	s := p.Subject
 	user := webhook.SystemUser()
+	if p.Actor != nil {
+		user = *p.Actor
+	}
 	org := webhook.Organization{Name: s.Org, GithubLogin: s.Org}
+	if p.OrgDisplayName != "" {
+		org.Name = p.OrgDisplayName
+	}
 	f := p.Filter
 	result := webhook.ResultSucceeded
 	if strings.HasSuffix(string(f), "_failed") {
@@ -217,61 +227,58 @@ func defaultPayload(p PayloadParams, console string) any {
 		if f == webhook.EnvironmentDeleted {
 			action = webhook.ActionDeleted
 		}
-		return &webhook.EnvironmentPayload{User: user, Organization: org, Action: action, ProjectName: s.Project, EnvironmentName: s.Environment}
+		return &webhook.EnvironmentPayload{User: user, Organization: org, ProjectName: s.Project, EnvironmentName: s.Environment, Action: action}
 	case webhook.KindEnvironmentRevision:
 		action := webhook.ActionCreated
 		if f == webhook.EnvironmentRevisionRetracted {
 			action = webhook.ActionRetracted
 		}
 		return &webhook.EnvironmentRevisionPayload{
-			User: user, Organization: org, Action: action, ProjectName: s.Project, EnvironmentName: s.Environment,
-			Revision: RevisionDefault,
+			User: user, Organization: org, ProjectName: s.Project, EnvironmentName: s.Environment,
+			Action: action, Revision: RevisionDefault,
 		}
 	case webhook.KindEnvironmentRevisionTag:
-		pl := &webhook.EnvironmentRevisionTagPayload{
-			User: user, Organization: org, Action: tagAction(f), ProjectName: s.Project, EnvironmentName: s.Environment,
-			TagName: "stable", Revision: RevisionDefault,
+		return &webhook.EnvironmentRevisionTagPayload{
+			User: user, Organization: org, ProjectName: s.Project, EnvironmentName: s.Environment,
+			TagName: "stable", Action: tagAction(f), Revision: RevisionDefault,
 		}
-		if f == webhook.EnvironmentRevisionTagUpdated {
-			prev := RevisionDefault
-			pl.Revision, pl.PreviousRevision = RevisionDefault+1, &prev
-		}
-		return pl
 	case webhook.KindEnvironmentTag:
-		pl := &webhook.EnvironmentTagPayload{
-			User: user, Organization: org, Action: tagAction(f), ProjectName: s.Project, EnvironmentName: s.Environment,
-			TagName: "owner", TagValue: "platform",
+		return &webhook.EnvironmentTagPayload{
+			User: user, Organization: org, ProjectName: s.Project, EnvironmentName: s.Environment,
+			TagName: "owner", Action: tagAction(f),
 		}
-		if f == webhook.EnvironmentTagUpdated {
-			prev := "infrastructure"
-			pl.PreviousTagValue = &prev
-		}
-		return pl
 	case webhook.KindImportedEnvironmentChanged:
 		return &webhook.ImportedEnvironmentChangedPayload{
-			User: user, Organization: org, Action: webhook.ActionChanged, ProjectName: s.Project, EnvironmentName: s.Environment,
-			ImportedProjectName: s.Project, ImportedEnvironmentName: "common",
+			User: user, Organization: org, ProjectName: s.Project, EnvironmentName: s.Environment,
+			AffectedRevisions: []int{RevisionDefault},
+			ImportedEnvironmentReference: webhook.EnvironmentReference{
+				ProjectName: s.Project, EnvironmentName: "common", Revision: RevisionDefault,
+			},
 		}
 	case webhook.KindEnvironmentRotation:
 		pl := &webhook.EnvironmentRotationPayload{
-			User: user, Organization: org, Action: webhook.ActionRotated, ProjectName: s.Project, EnvironmentName: s.Environment,
-			Result: result,
+			User: user, Organization: org, ProjectName: s.Project, EnvironmentName: s.Environment,
+			Action: webhook.ActionRotated, Result: result,
 		}
 		if result == webhook.ResultSucceeded {
 			rev := RevisionDefault + 1
 			pl.Revision = &rev
 		}
 		return pl
+	case webhook.KindPolicyViolation:
+		level := webhook.EnforcementMandatory
+		if f == webhook.PolicyViolationAdvisory {
+			level = webhook.EnforcementAdvisory
+		}
+		return &webhook.PolicyViolationPayload{
+			User: user, Organization: org, ProjectName: s.Project, StackName: s.Stack, EnforcementLevel: level,
+		}
 	default: // ping; checkEvent admits nothing else
 		now := p.Now
 		if now.IsZero() {
 			now = time.Now()
 		}
-		return &webhook.PingPayload{
-			User: user, Organization: org, Message: PingMessageDefault,
-			ProjectName: s.Project, StackName: s.Stack, EnvironmentName: s.Environment,
-			Timestamp: now.Unix(),
-		}
+		return &webhook.PingPayload{Timestamp: now.Unix(), Message: webhook.PingMessage}
 	}
 }
 
@@ -318,30 +325,6 @@ func deriveLinks(pl any, p PayloadParams, console string, overrides object) {
 	case *webhook.DriftRemediationPayload:
 		if !given("referenceUrl") {
 			pl.ReferenceURL = stackURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.StackName, "drift")
-		}
-	case *webhook.EnvironmentPayload:
-		if !given("environmentUrl") {
-			pl.EnvironmentURL = environmentURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.EnvironmentName)
-		}
-	case *webhook.EnvironmentRevisionPayload:
-		if !given("environmentUrl") {
-			pl.EnvironmentURL = environmentURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.EnvironmentName)
-		}
-	case *webhook.EnvironmentRevisionTagPayload:
-		if !given("environmentUrl") {
-			pl.EnvironmentURL = environmentURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.EnvironmentName)
-		}
-	case *webhook.EnvironmentTagPayload:
-		if !given("environmentUrl") {
-			pl.EnvironmentURL = environmentURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.EnvironmentName)
-		}
-	case *webhook.ImportedEnvironmentChangedPayload:
-		if !given("environmentUrl") {
-			pl.EnvironmentURL = environmentURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.EnvironmentName)
-		}
-	case *webhook.EnvironmentRotationPayload:
-		if !given("environmentUrl") {
-			pl.EnvironmentURL = environmentURL(console, orgSlug(pl.Organization), pl.ProjectName, pl.EnvironmentName)
 		}
 	}
 }
@@ -445,6 +428,15 @@ func checkDecoded(path string, t reflect.Type, v any, errs *webhook.FieldErrors)
 		for _, k := range sortedKeys(m) {
 			checkDecoded(path+"."+k, t.Elem(), m[k], errs)
 		}
+	case reflect.Slice:
+		items, ok := v.([]any)
+		if !ok {
+			wrong()
+			return
+		}
+		for i, item := range items {
+			checkDecoded(fmt.Sprintf("%s[%d]", path, i), t.Elem(), item, errs)
+		}
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -471,6 +463,8 @@ func expectedType(t reflect.Type) string {
 		return "an integer"
 	case reflect.Map:
 		return "an object of " + strings.TrimPrefix(strings.TrimPrefix(expectedType(t.Elem()), "an "), "a ") + " values"
+	case reflect.Slice:
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(expectedType(t.Elem()), "an "), "a ") + "s"
 	default:
 		return "an object"
 	}

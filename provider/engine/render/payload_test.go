@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -38,16 +39,19 @@ func TestPayloadDefaults(t *testing.T) {
 		webhook.EnvironmentDeleted:            {"action": "deleted"},
 		webhook.EnvironmentRevisionCreated:    {"action": "created", "revision": json.Number("1")},
 		webhook.EnvironmentRevisionRetracted:  {"action": "retracted", "revision": json.Number("1")},
-		webhook.EnvironmentRevisionTagCreated: {"action": "created", "tagName": "stable", "previousRevision": nil},
-		webhook.EnvironmentRevisionTagDeleted: {"action": "deleted", "tagName": "stable", "previousRevision": nil},
-		webhook.EnvironmentRevisionTagUpdated: {"action": "updated", "revision": json.Number("2"), "previousRevision": json.Number("1")},
-		webhook.EnvironmentTagCreated:         {"action": "created", "previousTagValue": nil},
-		webhook.EnvironmentTagDeleted:         {"action": "deleted", "previousTagValue": nil},
-		webhook.EnvironmentTagUpdated:         {"action": "updated", "previousTagValue": "infrastructure"},
-		webhook.ImportedEnvironmentChanged:    {"action": "changed", "importedEnvironmentName": "common"},
-		webhook.EnvironmentRotationSucceeded:  {"action": "rotated", "result": "succeeded", "revision": json.Number("2")},
-		webhook.EnvironmentRotationFailed:     {"action": "rotated", "result": "failed", "revision": nil},
-		webhook.Ping:                          {"message": PingMessageDefault, "timestamp": json.Number("1735787045")},
+		webhook.EnvironmentRevisionTagCreated: {"action": "created", "tagName": "stable", "revision": json.Number("1")},
+		webhook.EnvironmentRevisionTagDeleted: {"action": "deleted", "tagName": "stable", "revision": json.Number("1")},
+		webhook.EnvironmentRevisionTagUpdated: {"action": "updated", "tagName": "stable", "revision": json.Number("1")},
+		webhook.EnvironmentTagCreated:         {"action": "created", "tagName": "owner"},
+		webhook.EnvironmentTagDeleted:         {"action": "deleted", "tagName": "owner"},
+		webhook.EnvironmentTagUpdated:         {"action": "updated", "tagName": "owner"},
+		webhook.ImportedEnvironmentChanged: {"action": nil, "affectedRevisions": []any{json.Number("1")},
+			"importedEnvironmentReference": map[string]any{"projectName": "platform", "environmentName": "common", "revision": json.Number("1")}},
+		webhook.EnvironmentRotationSucceeded: {"action": "rotated", "result": "succeeded", "revision": json.Number("2")},
+		webhook.EnvironmentRotationFailed:    {"action": "rotated", "result": "failed", "revision": nil},
+		webhook.PolicyViolationMandatory:     {"enforcementLevel": "mandatory", "policyPack": "", "policyName": "", "resourceUrn": "", "message": ""},
+		webhook.PolicyViolationAdvisory:      {"enforcementLevel": "advisory", "policyPack": "", "policyName": "", "resourceUrn": "", "message": ""},
+		webhook.Ping:                         {"message": webhook.PingMessage, "timestamp": json.Number("1735787045")},
 	}
 	for _, f := range events() {
 		t.Run(string(f), func(t *testing.T) {
@@ -59,9 +63,15 @@ func TestPayloadDefaults(t *testing.T) {
 				t.Fatalf("no expectations for %s", f)
 			}
 			for k, v := range facts {
-				if m[k] != v {
+				if !reflect.DeepEqual(m[k], v) {
 					t.Errorf("%s = %#v, want %#v", k, m[k], v)
 				}
+			}
+			if f == webhook.Ping {
+				if len(m) != 2 {
+					t.Errorf("ping has %d fields, want timestamp and message only: %v", len(m), m)
+				}
+				return
 			}
 			if got := path(m, "user", "name"); got != "pulumi-webhooks" {
 				t.Errorf("user.name = %v", got)
@@ -76,7 +86,7 @@ func TestPayloadDefaults(t *testing.T) {
 				t.Errorf("organization.name = %v", got)
 			}
 			s := subjectFor(f)
-			if f != webhook.Ping && m["projectName"] != s.Project {
+			if m["projectName"] != s.Project {
 				t.Errorf("projectName = %v, want %s", m["projectName"], s.Project)
 			}
 			switch f.Subject() {
@@ -107,7 +117,6 @@ func TestPayloadLinks(t *testing.T) {
 		{webhook.PreviewSucceeded, "updateUrl", "https://app.pulumi.com/acme/website/prod/previews/"},
 		{webhook.DeploymentQueued, "deploymentUrl", "https://app.pulumi.com/acme/website/prod/deployments/1"},
 		{webhook.DriftRemediationFailed, "referenceUrl", "https://app.pulumi.com/acme/website/prod/drift"},
-		{webhook.EnvironmentTagUpdated, "environmentUrl", "https://app.pulumi.com/acme/esc/platform/production"},
 	} {
 		t.Run(string(tc.filter), func(t *testing.T) {
 			t.Parallel()
@@ -170,30 +179,56 @@ func TestPayloadEscapesLinkSegments(t *testing.T) {
 	}
 }
 
+// TestPayloadPing checks a ping is exactly Pulumi Cloud's: the timestamp and the message,
+// whatever the hook's scope, with no user, organization or names.
 func TestPayloadPing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, webhook.Ping)
-	org := decode(t, b.payload(t, ""))
-	for _, k := range []string{"projectName", "stackName", "environmentName"} {
-		if _, ok := org[k]; ok {
-			t.Errorf("organization ping carries %s", k)
+	want := `{"timestamp":1735787045,"message":"🍹 Just a friendly ping from Pulumi 🍹"}`
+	for _, s := range []webhook.Scope{orgScope, stackScope, envScope} {
+		b.params.Subject = s
+		b.params.Actor = &webhook.User{Name: "ci"}
+		b.params.OrgDisplayName = "Acme Corp"
+		if got := string(b.payload(t, "")); got != want {
+			t.Errorf("ping of %s = %s, want %s", s.String(), got, want)
 		}
-	}
-	b.params.Subject = stackScope
-	stack := decode(t, b.payload(t, ""))
-	if stack["projectName"] != "website" || stack["stackName"] != "prod" {
-		t.Errorf("stack ping: %v", stack)
-	}
-	b.params.Subject = envScope
-	env := decode(t, b.payload(t, ""))
-	if env["projectName"] != "platform" || env["environmentName"] != "production" || env["stackName"] != nil {
-		t.Errorf("environment ping: %v", env)
 	}
 	b.params.Now = time.Time{}
 	before := time.Now().Unix()
 	ts, err := decode(t, b.payload(t, ""))["timestamp"].(json.Number).Int64()
 	if err != nil || ts < before || ts > time.Now().Unix() {
 		t.Errorf("zero Now: timestamp %d, want the current time", ts)
+	}
+}
+
+// TestPayloadActorAndOrgDisplayName checks the user is the actor when one is given (and a
+// "user" override still wins), and organization.name the display name, while links keep the
+// organization's name.
+func TestPayloadActorAndOrgDisplayName(t *testing.T) {
+	t.Parallel()
+	for _, f := range webhook.AllFilters() {
+		t.Run(string(f), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, f)
+			b.params.Actor = &webhook.User{Name: "deploy bot"}
+			b.params.OrgDisplayName = "Acme Corp"
+			m := decode(t, b.payload(t, ""))
+			if got := m["user"]; !reflect.DeepEqual(got, map[string]any{"name": "deploy bot", "githubLogin": "", "avatarUrl": ""}) {
+				t.Errorf("user = %v", got)
+			}
+			if got := m["organization"]; !reflect.DeepEqual(got, map[string]any{"name": "Acme Corp", "githubLogin": "acme", "avatarUrl": ""}) {
+				t.Errorf("organization = %v", got)
+			}
+			for _, k := range []string{"updateUrl", "deploymentUrl", "referenceUrl"} {
+				if u, ok := m[k].(string); ok && !strings.HasPrefix(u, testConsole+"/acme/") {
+					t.Errorf("%s = %s, want a link under the organization's name", k, u)
+				}
+			}
+			m = decode(t, b.payload(t, `{"user": {"name": "Morty"}}`))
+			if got := path(m, "user", "name"); got != "Morty" {
+				t.Errorf("with a user override, user.name = %v", got)
+			}
+		})
 	}
 }
 
@@ -256,12 +291,6 @@ func TestPayloadOverrides(t *testing.T) {
 			{webhook.UpdateSucceeded, `{"organization": {"name": "Acme Corp", "githubLogin": "acme-corp"}}`, "updateUrl", "https://app.pulumi.com/acme-corp/website/prod/updates/1"},
 			{webhook.UpdateSucceeded, `{"organization": {"name": "Acme Corp"}}`, "updateUrl", "https://app.pulumi.com/acme/website/prod/updates/1"},
 			{webhook.UpdateSucceeded, `{"organization": {"githubLogin": ""}}`, "updateUrl", "https://app.pulumi.com/acme/website/prod/updates/1"},
-			{webhook.EnvironmentCreated, `{"environmentName": "staging"}`, "environmentUrl", "https://app.pulumi.com/acme/esc/platform/staging"},
-			{webhook.EnvironmentRevisionCreated, `{"projectName": "shared"}`, "environmentUrl", "https://app.pulumi.com/acme/esc/shared/production"},
-			{webhook.EnvironmentRevisionTagUpdated, `{"environmentName": "a"}`, "environmentUrl", "https://app.pulumi.com/acme/esc/platform/a"},
-			{webhook.EnvironmentTagDeleted, `{"environmentName": "b"}`, "environmentUrl", "https://app.pulumi.com/acme/esc/platform/b"},
-			{webhook.ImportedEnvironmentChanged, `{"environmentName": "c"}`, "environmentUrl", "https://app.pulumi.com/acme/esc/platform/c"},
-			{webhook.EnvironmentRotationFailed, `{"environmentName": "d"}`, "environmentUrl", "https://app.pulumi.com/acme/esc/platform/d"},
 			// A link given outright wins over the facts it would be derived from.
 			{webhook.DeploymentStarted, `{"version": 127, "deploymentUrl": "https://ci.example.com/run/5"}`, "deploymentUrl", "https://ci.example.com/run/5"},
 			{webhook.PreviewFailed, `{"updateUrl": "https://ci.example.com/p"}`, "updateUrl", "https://ci.example.com/p"},
@@ -275,10 +304,10 @@ func TestPayloadOverrides(t *testing.T) {
 	})
 	t.Run("pointer fields can be set where the filter leaves them out", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, webhook.EnvironmentRevisionTagCreated)
-		m := decode(t, b.payload(t, `{"previousRevision": 4}`))
-		if m["previousRevision"] != json.Number("4") {
-			t.Errorf("previousRevision %v", m["previousRevision"])
+		b := setup(t, webhook.EnvironmentRotationFailed)
+		m := decode(t, b.payload(t, `{"revision": 4}`))
+		if m["revision"] != json.Number("4") {
+			t.Errorf("revision %v", m["revision"])
 		}
 	})
 	t.Run("HTML characters are not escaped", func(t *testing.T) {
@@ -338,8 +367,11 @@ func TestPayloadErrors(t *testing.T) {
 		{name: "nested field", filter: webhook.StackDeleted, overrides: `{"user": {"name": "Morty", "githubLogin": false}}`, field: "payload.user.githubLogin", parts: []string{"must be a string, not a boolean"}},
 		{name: "map given an array", filter: webhook.UpdateFailed, overrides: `{"resourceChanges": [1]}`, field: "payload.resourceChanges", parts: []string{"must be an object of integer values, not an array"}},
 		{name: "map value", filter: webhook.UpdateFailed, overrides: `{"resourceChanges": {"update": "3"}}`, field: "payload.resourceChanges.update", parts: []string{"must be an integer, not a string"}},
-		{name: "optional pointer field", filter: webhook.EnvironmentRevisionTagUpdated, overrides: `{"previousRevision": "one"}`, field: "payload.previousRevision", parts: []string{"must be an integer"}},
-		{name: "optional string pointer field", filter: webhook.EnvironmentTagUpdated, overrides: `{"previousTagValue": 3}`, field: "payload.previousTagValue", parts: []string{"must be a string"}},
+		{name: "optional pointer field", filter: webhook.EnvironmentRotationFailed, overrides: `{"revision": "one"}`, field: "payload.revision", parts: []string{"must be an integer"}},
+		{name: "array field", filter: webhook.ImportedEnvironmentChanged, overrides: `{"affectedRevisions": 3}`, field: "payload.affectedRevisions", parts: []string{"must be an array of integers, not a number (3)"}},
+		{name: "array item", filter: webhook.ImportedEnvironmentChanged, overrides: `{"affectedRevisions": [1, "two"]}`, field: "payload.affectedRevisions[1]", parts: []string{"must be an integer, not a string"}},
+		{name: "nested reference", filter: webhook.ImportedEnvironmentChanged, overrides: `{"importedEnvironmentReference": {"revision": true}}`, field: "payload.importedEnvironmentReference.revision", parts: []string{"must be an integer, not a boolean"}},
+		{name: "policy fact", filter: webhook.PolicyViolationMandatory, overrides: `{"policyName": 7}`, field: "payload.policyName", parts: []string{"must be a string"}},
 		{name: "ping timestamp", filter: webhook.Ping, overrides: `{"timestamp": "now"}`, field: "payload.timestamp", parts: []string{"must be an integer"}},
 		{name: "drift flag", filter: webhook.DriftDetectionFailed, overrides: `{"driftDetected": 1}`, field: "payload.driftDetected", parts: []string{"must be a boolean"}},
 	} {

@@ -45,7 +45,7 @@ func Render(format webhook.Format, in Input) ([]byte, error) {
 			string(format), webhook.FormatRaw, webhook.FormatSlack, webhook.FormatMicrosoftTeams)
 	}
 	if in.Filter != webhook.Ping && !in.Filter.Valid() {
-		return nil, fmt.Errorf("render: unknown filter %q: give one of the 32 event filters or %q", string(in.Filter), webhook.Ping)
+		return nil, fmt.Errorf("render: unknown filter %q: give one of the %d event filters or %q", string(in.Filter), len(webhook.AllFilters()), webhook.Ping)
 	}
 	fields, err := decodePayload(in.Payload)
 	if err != nil {
@@ -196,9 +196,25 @@ func summarize(in Input, p map[string]any) summary {
 	add("Tag", p["tagName"])
 	add("Tag value", p["tagValue"])
 	add("Previous value", p["previousTagValue"])
-	if ip, ie := str(p["importedProjectName"]), str(p["importedEnvironmentName"]); ie != "" {
-		add("Imported environment", joinNames(ip, ie))
+	if ref, ok := p["importedEnvironmentReference"].(map[string]any); ok {
+		if name := joinNames(str(ref["projectName"]), str(ref["environmentName"])); name != "" {
+			if rev := display(ref["revision"]); rev != "" {
+				name += " (revision " + rev + ")"
+			}
+			add("Imported environment", name)
+		}
 	}
+	if revs, ok := p["affectedRevisions"].([]any); ok && len(revs) > 0 {
+		parts := make([]string, 0, len(revs))
+		for _, r := range revs {
+			parts = append(parts, display(r))
+		}
+		add("Affected revisions", strings.Join(parts, ", "))
+	}
+	add("Enforcement", p["enforcementLevel"])
+	add("Policy pack", p["policyPack"])
+	add("Policy", p["policyName"])
+	add("Resource", p["resourceUrn"])
 	if rc, ok := p["resourceChanges"]; ok {
 		add("Resource changes", resourceChanges(rc))
 	}
@@ -218,9 +234,9 @@ func toneOf(f webhook.Filter) tone {
 	switch {
 	case strings.HasSuffix(name, "_succeeded"):
 		return toneGood
-	case strings.HasSuffix(name, "_failed"):
+	case strings.HasSuffix(name, "_failed"), f == webhook.PolicyViolationMandatory:
 		return toneBad
-	case f == webhook.DriftDetected, strings.HasSuffix(name, "_deleted"), strings.HasSuffix(name, "_retracted"):
+	case f == webhook.DriftDetected, f == webhook.PolicyViolationAdvisory, strings.HasSuffix(name, "_deleted"), strings.HasSuffix(name, "_retracted"):
 		return toneWarn
 	case f == webhook.DeploymentQueued, f == webhook.DeploymentStarted:
 		return toneProgress

@@ -314,7 +314,7 @@ func TestRenderPingScopes(t *testing.T) {
 		if url, _, _ := slackButton(slack); url != tc.link {
 			t.Errorf("ping %s: link %q, want %q", tc.subject, url, tc.link)
 		}
-		if got := factValue(card, "Message"); got != PingMessageDefault {
+		if got := factValue(card, "Message"); got != webhook.PingMessage {
 			t.Errorf("ping message %q", got)
 		}
 	}
@@ -327,6 +327,7 @@ func TestRenderTone(t *testing.T) {
 		webhook.StackDeleted: "Warning", webhook.EnvironmentRevisionRetracted: "Warning",
 		webhook.DeploymentQueued: "Accent", webhook.DeploymentStarted: "Accent",
 		webhook.StackCreated: "Default", webhook.Ping: "Default",
+		webhook.PolicyViolationMandatory: "Attention", webhook.PolicyViolationAdvisory: "Warning",
 	} {
 		card := checkTeams(t, golden(t, f, webhook.FormatMicrosoftTeams))
 		if got := path(card, "body", 0, "color"); got != want {
