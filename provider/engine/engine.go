@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/render"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/sender"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 )
@@ -82,7 +83,8 @@ type Config struct {
 	// are recorded with status skipped and the reason, and go no further (see Emit).
 	MaxDeploymentRequestsPerEvent int
 	MaxDeploymentChainLength      int
-	// ConsoleURL is the base of links in payloads (updateUrl, deploymentUrl).
+	// ConsoleURL is the base of links in payloads (updateUrl, deploymentUrl);
+	// render.ConsoleURLDefault when empty.
 	ConsoleURL string
 	// Observer, when set, is told about every attempt (for metrics).
 	Observer Observer
@@ -139,7 +141,7 @@ func (c Config) WithDefaults() Config {
 		c.MaxDeploymentChainLength = MaxDeploymentChainLengthDefault
 	}
 	if c.ConsoleURL == "" {
-		c.ConsoleURL = "https://app.pulumi.com"
+		c.ConsoleURL = render.ConsoleURLDefault
 	}
 	return c
 }
