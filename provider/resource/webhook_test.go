@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/integration"
+	presource "github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -886,35 +888,98 @@ func TestLifeCycle(t *testing.T) {
 	})
 }
 
+// TestConfigFailures: CheckConfig applies client.Config's rules (client.TestResolveRefusals has
+// every one): each refusal is on the setting to fix, says how, and never quotes the token.
+// Not parallel: it empties PULUMI_ACCESS_TOKEN, which the rules read.
 func TestConfigFailures(t *testing.T) {
-	t.Parallel()
+	t.Setenv("PULUMI_ACCESS_TOKEN", "")
+	explicitURN := presource.NewURN("test", "webhooks", "", "pulumi:providers:pulumiservice", "hooks")
 	cases := []struct {
 		name     string
+		urn      presource.URN
 		config   map[string]property.Value
 		property string
-		reason   string
+		reason   []string
 	}{
-		{"token without server", map[string]property.Value{"accessToken": str("tok-7f3a").WithSecret(true)},
-			"accessToken", "accessToken is set but apiUrl is not"},
-		{"store and server", map[string]property.Value{"storePath": str("/tmp/x.db"), "apiUrl": str("https://webhooks.example.com")},
-			"storePath", "cannot both be set"},
-		{"relative server URL", map[string]property.Value{"apiUrl": str("webhooks.example.com")},
-			"apiUrl", "is not an absolute http:// or https:// URL"},
-		{"store path not a string", map[string]property.Value{"storePath": property.New(3.0)},
-			"storePath", "storePath must be a string"},
+		{"token without server (a program written for Pulumi Cloud)", providerURN,
+			map[string]property.Value{"accessToken": str("tok-7f3a").WithSecret(true)},
+			"accessToken", []string{"pulumiservice:apiUrl is not set", "`pulumi config set pulumiservice:apiUrl http://your-server:8080`",
+				"`pulumi config rm pulumiservice:accessToken`"}},
+		{"token without server, explicit provider", explicitURN,
+			map[string]property.Value{"accessToken": str("tok-7f3a").WithSecret(true)},
+			"accessToken", []string{`apiUrl (of provider "hooks") is not set`, `the argument apiUrl: "http://your-server:8080" of provider "hooks"`}},
+		{"an unknown token without server", providerURN,
+			map[string]property.Value{"accessToken": property.New(property.Computed)},
+			"accessToken", []string{"pulumiservice:apiUrl is not set"}},
+		{"server without token", providerURN,
+			map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")},
+			"accessToken", []string{"pulumiservice:accessToken is not set", "`pulumi config set --secret pulumiservice:accessToken TOKEN`", "PULUMI_ACCESS_TOKEN"}},
+		{"server with a blank token", providerURN,
+			map[string]property.Value{"apiUrl": str("http://127.0.0.1:1"), "accessToken": str(" ").WithSecret(true)},
+			"accessToken", []string{"pulumiservice:accessToken is not set"}},
+		{"store and server", providerURN,
+			map[string]property.Value{"storePath": str("/tmp/x.db"), "apiUrl": str("https://webhooks.example.com"), "accessToken": str("tok-7f3a")},
+			"storePath", []string{"pulumiservice:storePath and pulumiservice:apiUrl are both set", "`pulumi config rm pulumiservice:storePath`"}},
+		{"relative server URL", providerURN,
+			map[string]property.Value{"apiUrl": str("webhooks.example.com"), "accessToken": str("tok-7f3a")},
+			"apiUrl", []string{"is not an absolute http:// or https:// URL", "`pulumi config set pulumiservice:apiUrl http://your-server:8080`"}},
+		{"credentials in the server URL", providerURN,
+			map[string]property.Value{"apiUrl": str("http://ci:tok-7f3a@127.0.0.1:1"), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"apiUrl", []string{"pulumiservice:apiUrl carries user credentials"}},
+		{"credentials in a malformed server URL", providerURN,
+			map[string]property.Value{"apiUrl": str("ci:tok-7f3a@127.0.0.1"), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"apiUrl", []string{"pulumiservice:apiUrl carries user credentials"}},
+		{"server URL without a host", providerURN,
+			map[string]property.Value{"apiUrl": str("http://"), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"apiUrl", []string{"is not an absolute http:// or https:// URL"}},
+		{"store path not a string", providerURN,
+			map[string]property.Value{"storePath": property.New(3.0)},
+			"storePath", []string{"storePath must be a string"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
 			require.NoError(t, err)
-			resp, err := s.CheckConfig(p.CheckRequest{Urn: providerURN, Inputs: property.NewMap(tc.config)})
+			resp, err := s.CheckConfig(p.CheckRequest{Urn: tc.urn, Inputs: property.NewMap(tc.config)})
 			require.NoError(t, err)
 			require.Len(t, resp.Failures, 1, "%v", resp.Failures)
 			assert.Equal(t, tc.property, resp.Failures[0].Property)
-			assert.Contains(t, resp.Failures[0].Reason, tc.reason)
+			for _, r := range tc.reason {
+				assert.Contains(t, resp.Failures[0].Reason, r)
+			}
 			assert.NotContains(t, resp.Failures[0].Reason, "tok-7f3a", "the token never appears in messages")
 		})
+	}
+}
+
+// TestConfigAccepted: what CheckConfig lets through, PULUMI_ACCESS_TOKEN set or not. Not
+// parallel: it sets the environment.
+func TestConfigAccepted(t *testing.T) {
+	for _, envToken := range []string{"", "pul-env-token-3e9b"} {
+		t.Setenv("PULUMI_ACCESS_TOKEN", envToken)
+		cases := map[string]map[string]property.Value{
+			"nothing":                      {},
+			"storePath":                    {"storePath": str("/tmp/hooks.db")},
+			"storePath as a URL":           {"storePath": str("postgres://hooks@127.0.0.1:5432/hooks")},
+			"server and token":             {"apiUrl": str("http://127.0.0.1:1"), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"an unknown server with token": {"apiUrl": property.New(property.Computed), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"server and an unknown token":  {"apiUrl": str("http://127.0.0.1:1"), "accessToken": property.New(property.Computed)},
+		}
+		if envToken != "" {
+			cases["server, token from PULUMI_ACCESS_TOKEN"] = map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")}
+		}
+		for name, config := range cases {
+			t.Run(fmt.Sprintf("%s, PULUMI_ACCESS_TOKEN=%q", name, envToken), func(t *testing.T) {
+				s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
+				require.NoError(t, err)
+				resp, err := s.CheckConfig(p.CheckRequest{Urn: providerURN, Inputs: property.NewMap(config)})
+				require.NoError(t, err)
+				require.Empty(t, resp.Failures)
+				_, given := config["accessToken"]
+				assert.False(t, has(resp.Inputs, "accessToken") && !given,
+					"a token from the environment is never recorded in the provider's inputs")
+			})
+		}
 	}
 }
 
@@ -955,52 +1020,43 @@ func TestRemoteConfiguration(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "remote mode never opens the embedded store")
 }
 
-// TestRemoteConfigurationErrors: a remote configuration that cannot work fails at
-// CheckConfig or Configure, naming the property, and never quotes the token.
-func TestRemoteConfigurationErrors(t *testing.T) {
-	t.Parallel()
-	const token = "pwh_never-shown-5d1c"
-	cases := []struct {
-		name   string
-		config map[string]property.Value
-		// property is the CheckConfig failure; empty means CheckConfig passes and Configure fails.
-		property string
-		want     string
-	}{
-		{"server without token", map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")},
-			"", "accessToken is required with apiUrl"},
-		{"blank token", map[string]property.Value{"apiUrl": str("http://127.0.0.1:1"), "accessToken": str(" ").WithSecret(true)},
-			"", "accessToken is required with apiUrl"},
-		{"credentials in the server URL", map[string]property.Value{
-			"apiUrl": str("http://ci:" + token + "@127.0.0.1:1"), "accessToken": str(token).WithSecret(true),
-		}, "apiUrl", "apiUrl carries user credentials"},
-		{"credentials in a malformed server URL", map[string]property.Value{
-			"apiUrl": str("ci:" + token + "@127.0.0.1"), "accessToken": str(token).WithSecret(true),
-		}, "apiUrl", "apiUrl carries user credentials"},
-		{"server URL without a host", map[string]property.Value{"apiUrl": str("http://"), "accessToken": str(token).WithSecret(true)},
-			"apiUrl", "is not an absolute http:// or https:// URL"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
-			require.NoError(t, err)
-			checked, err := s.CheckConfig(p.CheckRequest{Urn: providerURN, Inputs: property.NewMap(tc.config)})
-			require.NoError(t, err)
-			if tc.property != "" {
-				require.Len(t, checked.Failures, 1, "%v", checked.Failures)
-				assert.Equal(t, tc.property, checked.Failures[0].Property)
-				assert.Contains(t, checked.Failures[0].Reason, tc.want)
-				assert.NotContains(t, checked.Failures[0].Reason, token)
-				return
-			}
-			require.Empty(t, checked.Failures)
-			err = s.Configure(p.ConfigureRequest{Args: checked.Inputs})
-			require.ErrorContains(t, err, tc.want)
-			assertCleanError(t, err)
-			assert.NotContains(t, err.Error(), token)
-		})
-	}
+// TestRemoteTokenFromEnvironment: a program that sets only apiUrl (one setting added to a
+// program written for the official provider, which relies on PULUMI_ACCESS_TOKEN) works with
+// the token from the environment, and a token the server refuses is named by where it came
+// from. Not parallel: it sets the environment.
+func TestRemoteTokenFromEnvironment(t *testing.T) {
+	srv := servertest.Start(t, servertest.Opts{NoWorkers: true})
+	t.Setenv("PULUMI_ACCESS_TOKEN", srv.Tokens[remoteOrg])
+	tb := &testBundle{server: newServer(t, property.NewMap(map[string]property.Value{"apiUrl": str(srv.URL)})), api: srv}
+	c := tb.created(t, stackHook())
+	ref, err := ParseID(c.id)
+	require.NoError(t, err)
+	_, err = srv.Engine.HookGet(context.Background(), ref)
+	require.NoError(t, err, "the hook is in the server's store")
+
+	const wrong = "pwh_never-shown-5d1c"
+	t.Setenv("PULUMI_ACCESS_TOKEN", wrong)
+	refused := newServer(t, property.NewMap(map[string]property.Value{"apiUrl": str(srv.URL)}))
+	_, err = refused.Create(p.CreateRequest{Urn: webhookURN, Properties: c.inputs})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refused the access token from the environment variable PULUMI_ACCESS_TOKEN")
+	assert.Contains(t, err.Error(), "`pulumi config set --secret pulumiservice:accessToken TOKEN`")
+	assert.NotContains(t, err.Error(), wrong)
+	assertCleanError(t, err)
+}
+
+// TestEnvironmentTokenKeepsEmbeddedStore: PULUMI_ACCESS_TOKEN in the environment of a program
+// on a self-managed backend leaves the provider on the embedded store. Not parallel: it sets
+// the environment.
+func TestEnvironmentTokenKeepsEmbeddedStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "default.db")
+	t.Setenv("PULUMI_WEBHOOKS_STORE", path)
+	t.Setenv("PULUMI_ACCESS_TOKEN", "pul-env-token-3e9b")
+	tb := &testBundle{server: newServer(t, property.NewMap(nil))}
+	c := tb.created(t, stackHook())
+	_, err := os.Stat(path)
+	require.NoError(t, err, "the webhook went to the embedded store")
+	require.NoError(t, tb.server.Delete(p.DeleteRequest{ID: c.id, Urn: webhookURN, Properties: c.state}))
 }
 
 // TestRemoteServerErrors: what the server refuses reaches the user with the server's own
