@@ -130,8 +130,8 @@ func (c Config) Resolve() (Resolved, error) {
 	if !hasAPIURL {
 		if hasToken {
 			refuse(SettingAccessToken, fmt.Sprintf("%s is not set: %s is an API token of a pulumi-webhooks server "+
-				"(the embedded store takes no token), and without the server's URL it has nowhere to go; "+
-				"set it with %s, or remove the token to keep webhooks in the embedded store on this machine: %s",
+				"(the embedded store takes no token) and needs that server's URL; add it with %s, or remove the "+
+				"token to keep webhooks in the embedded store on this machine: %s",
 				c.name(SettingAPIURL), c.name(SettingAccessToken), c.setHint(SettingAPIURL, "http://your-server:8080", false),
 				c.rmHint(SettingAccessToken)))
 			return Resolved{}, errs

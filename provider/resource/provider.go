@@ -152,9 +152,44 @@ func (c *Config) Annotate(a infer.Annotator) {
 }
 
 var (
-	_ infer.CustomCheck[*Config] = (*Config)(nil)
-	_ infer.CustomConfigure      = (*Config)(nil)
+	_ infer.CustomCheck[*Config]         = (*Config)(nil)
+	_ infer.CustomConfigure              = (*Config)(nil)
+	_ infer.CustomDiff[*Config, *Config] = (*Config)(nil)
 )
+
+// Diff compares the configuration with the recorded one. A new accessToken (a rotated token,
+// or one now taken from PULUMI_ACCESS_TOKEN) reaches the same webhooks, so the provider is
+// updated in place and no webhook changes. A change of storePath or apiUrl moves where the
+// webhooks live, so the provider is replaced, and with it its webhooks: they are created
+// where the configuration now points and deleted where they were.
+func (*Config) Diff(_ context.Context, req infer.DiffRequest[*Config, *Config]) (infer.DiffResponse, error) {
+	olds, news := req.State, req.Inputs
+	if olds == nil {
+		olds = &Config{}
+	}
+	if news == nil {
+		news = &Config{}
+	}
+	d := map[string]p.PropertyDiff{}
+	for _, f := range []struct {
+		key      string
+		old, new *string
+	}{
+		{client.SettingStorePath, olds.StorePath, news.StorePath},
+		{client.SettingAPIURL, olds.APIURL, news.APIURL},
+		{client.SettingAccessToken, olds.AccessToken, news.AccessToken},
+	} {
+		kind, changed := changeKind(deref(f.old) != "", deref(f.new) != "", deref(f.old) != deref(f.new))
+		if !changed {
+			continue
+		}
+		if f.key != client.SettingAccessToken {
+			kind = asReplace(kind)
+		}
+		d[f.key] = p.PropertyDiff{Kind: kind, InputDiff: true}
+	}
+	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d}, nil
+}
 
 // Check reads the configuration as given and applies the rules of client.Config.Resolve to it,
 // reporting each refused setting on its property. Defaults from the environment are not filled

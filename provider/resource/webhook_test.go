@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi-go-provider/integration"
 	presource "github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
@@ -1204,4 +1205,43 @@ func TestUnconfiguredProvider(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Create(p.CreateRequest{Urn: webhookURN, Properties: checked.Inputs})
 	require.ErrorContains(t, err, "was not configured")
+}
+
+// TestConfigDiff: a new token updates the provider in place (its webhooks stay); a new store or
+// server replaces it, and so its webhooks.
+func TestConfigDiff(t *testing.T) {
+	t.Parallel()
+	sp := func(s string) *string { return &s }
+	cases := []struct {
+		name       string
+		old, new   Config
+		want       map[string]p.DiffKind
+		hasChanges bool
+	}{
+		{"nothing changed", Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, map[string]p.DiffKind{}, false},
+		{"token rotated", Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, Config{APIURL: sp("http://a"), AccessToken: sp("t2")},
+			map[string]p.DiffKind{"accessToken": p.Update}, true},
+		{"token now from the environment", Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, Config{APIURL: sp("http://a")},
+			map[string]p.DiffKind{"accessToken": p.Delete}, true},
+		{"embedded to a server", Config{}, Config{APIURL: sp("http://a"), AccessToken: sp("t1")},
+			map[string]p.DiffKind{"apiUrl": p.AddReplace, "accessToken": p.Add}, true},
+		{"another server", Config{APIURL: sp("http://a")}, Config{APIURL: sp("http://b")},
+			map[string]p.DiffKind{"apiUrl": p.UpdateReplace}, true},
+		{"store path dropped", Config{StorePath: sp("/a.db")}, Config{},
+			map[string]p.DiffKind{"storePath": p.DeleteReplace}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := (&Config{}).Diff(t.Context(), infer.DiffRequest[*Config, *Config]{State: &tc.old, Inputs: &tc.new})
+			require.NoError(t, err)
+			assert.Equal(t, tc.hasChanges, resp.HasChanges)
+			got := map[string]p.DiffKind{}
+			for k, d := range resp.DetailedDiff {
+				got[k] = d.Kind
+				assert.True(t, d.InputDiff)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

@@ -1,0 +1,103 @@
+package provider
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+)
+
+// TestYAMLMigration runs a program written for the official provider through the real CLI and
+// moves it over by configuration alone: with PULUMI_ACCESS_TOKEN in the environment (and the
+// file backend's PULUMI_BACKEND_URL, which the official provider would take for its API) it
+// stays on the embedded store; a Pulumi Cloud accessToken is refused naming apiUrl; one added
+// setting, apiUrl, moves it to a server, with the token from config or from the environment.
+func TestYAMLMigration(t *testing.T) {
+	t.Parallel()
+	b := setup(t, pluginInstalled)
+	proj := filepath.Join(b.dir, "project")
+	copyDir(t, filepath.Join(suite.root, "tests", "provider", "testdata", "yaml", "migrated"), proj)
+	srv := servertest.Start(t, servertest.Opts{NoWorkers: true, Orgs: []string{org}})
+	serverToken := srv.Tokens[org]
+	const cloudToken = "pul-cloud-token-never-shown-4a1f"
+	envWith := func(token string) []string { return []string{"PULUMI_ACCESS_TOKEN=" + token} }
+	pulumi := func(env []string, args ...string) cmdResult {
+		t.Helper()
+		return b.execEnv(proj, env, filepath.Join(suite.toolBin, "pulumi"), append(args, "--non-interactive")...)
+	}
+	mustPulumi := func(env []string, args ...string) string {
+		t.Helper()
+		r := pulumi(env, args...)
+		if r.err != nil {
+			t.Fatalf("pulumi %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.err, r.stdout, r.stderr)
+		}
+		assertSecretHidden(t, cloudToken, r.stdout, r.stderr)
+		assertSecretHidden(t, serverToken, r.stdout, r.stderr)
+		return r.stdout
+	}
+	serverHooks := func() []*store.Hook {
+		t.Helper()
+		hs, err := srv.Engine.HookList(t.Context(), store.HookListParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hs
+	}
+	b.pulumi(proj, "stack", "init", "test")
+
+	// A Pulumi access token in the environment leaves the program on the embedded store.
+	mustPulumi(envWith(cloudToken), "up", "--yes", "--skip-preview")
+	if hs := b.hooks(); len(hs) != 1 || hs[0].DisplayName != "Migrated hook" {
+		t.Fatalf("with PULUMI_ACCESS_TOKEN alone the embedded store holds %v, want the program's hook", hs)
+	}
+	mustPulumi(envWith(cloudToken), "destroy", "--yes", "--skip-preview")
+
+	// accessToken as the program had it for Pulumi Cloud: refused, naming the setting to add.
+	b.pulumi(proj, "config", "set", "--secret", "pulumiservice:accessToken", cloudToken)
+	r := pulumi(nil, "preview")
+	out := r.stdout + r.stderr
+	if r.err == nil {
+		t.Fatalf("preview with accessToken and no apiUrl succeeded:\n%s", out)
+	}
+	for _, want := range []string{"pulumiservice:apiUrl is not set", "pulumi config set pulumiservice:apiUrl http://your-server:8080",
+		"pulumi config rm pulumiservice:accessToken"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the refused preview does not say %q:\n%s", want, out)
+		}
+	}
+	assertSecretHidden(t, cloudToken, out)
+
+	// One added setting, apiUrl (and the token's value changed to one of the server).
+	b.pulumi(proj, "config", "set", "pulumiservice:apiUrl", srv.URL)
+	b.pulumi(proj, "config", "set", "--secret", "pulumiservice:accessToken", serverToken)
+	mustPulumi(nil, "up", "--yes", "--skip-preview")
+	if hs := serverHooks(); len(hs) != 1 || hs[0].DisplayName != "Migrated hook" {
+		t.Fatalf("after up with apiUrl the server holds %v, want the program's hook", hs)
+	}
+	if hs := b.hooks(); len(hs) != 0 {
+		t.Fatalf("remote mode wrote %d hooks to the embedded store", len(hs))
+	}
+
+	// The token from PULUMI_ACCESS_TOKEN, as with the official provider. A new token reaches
+	// the same webhooks: the provider is updated, the hook kept. A refresh then reads the hook
+	// back with it, and a token the server refuses is named by where it came from.
+	b.pulumi(proj, "config", "rm", "pulumiservice:accessToken")
+	before := serverHooks()[0].Name
+	mustPulumi(envWith(serverToken), "up", "--yes", "--skip-preview")
+	if hs := serverHooks(); len(hs) != 1 || hs[0].Name != before {
+		t.Fatalf("a new token replaced the webhook: the server holds %v, want %s only", hs, before)
+	}
+	mustPulumi(envWith(serverToken), "refresh", "--yes", "--skip-preview")
+	r = pulumi(envWith(cloudToken), "refresh", "--yes", "--skip-preview")
+	out = r.stdout + r.stderr
+	if r.err == nil || !strings.Contains(out, "refused the access token from the environment variable PULUMI_ACCESS_TOKEN") {
+		t.Fatalf("refresh with a token the server refuses: %v\n%s", r.err, out)
+	}
+	assertSecretHidden(t, cloudToken, out)
+	mustPulumi(envWith(serverToken), "destroy", "--yes", "--skip-preview")
+	if hs := serverHooks(); len(hs) != 0 {
+		t.Fatalf("after destroy the server holds %d hooks", len(hs))
+	}
+}
