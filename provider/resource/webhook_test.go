@@ -1,10 +1,12 @@
 package resource
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -193,34 +195,10 @@ func TestCheckFailures(t *testing.T) {
 			}, "environmentName", "cannot be set together with stackName"},
 			{"slash in organization", func(in map[string]property.Value) { in["organizationName"] = str("acme/dev") },
 				"organizationName", "contains a slash or white space"},
-			{"organization-only filter on a stack hook", func(in map[string]property.Value) {
-				in["projectName"], in["stackName"] = str("web"), str("prod")
-				in["filters"] = strs("update_succeeded", "stack_created")
-			}, "filters", `filters[1] "stack_created" fires for organization webhooks only`},
-			{"environment filter on a stack hook", func(in map[string]property.Value) {
-				in["projectName"], in["stackName"] = str("web"), str("prod")
-				in["filters"] = strs("environment_revision_created")
-			}, "filters", "is an environment event and never reaches a stack webhook"},
-			{"environment creation on an environment hook", func(in map[string]property.Value) {
-				in["projectName"], in["environmentName"] = str("shared"), str("aws")
-				in["filters"] = strs("environment_created")
-			}, "filters", "fires for organization webhooks only"},
-			{"stack filter on an environment hook", func(in map[string]property.Value) {
-				in["projectName"], in["environmentName"] = str("shared"), str("aws")
-				in["filters"] = strs("update_failed")
-			}, "filters", "is a stack event and never reaches an environment webhook"},
-			{"deployment filter on an environment hook", func(in map[string]property.Value) {
-				in["projectName"], in["environmentName"] = str("shared"), str("aws")
-				in["filters"] = strs("deployment_started")
-			}, "filters", `"deployment_started" is a stack event`},
 			{"unknown filter", func(in map[string]property.Value) { in["filters"] = strs("update_done") },
 				"filters", `unknown filter "update_done"; valid filters are`},
-			{"duplicate filter", func(in map[string]property.Value) { in["filters"] = strs("update_failed", "update_failed") },
-				"filters", `filters[1] "update_failed" is listed twice`},
 			{"unknown group", func(in map[string]property.Value) { in["groups"] = strs("policies") },
 				"groups", `unknown group "policies"`},
-			{"duplicate group", func(in map[string]property.Value) { in["groups"] = strs("stacks", "stacks") },
-				"groups", `"stacks" is listed twice`},
 			{"unknown format", func(in map[string]property.Value) { in["format"] = str("discord") },
 				"format", `unknown format "discord"`},
 			{"pulumi_deployments on an organization hook", func(in map[string]property.Value) {
@@ -267,7 +245,7 @@ func TestCheckReportsEveryFailure(t *testing.T) {
 		in := orgHook()
 		delete(in, "displayName")
 		in["payloadUrl"] = str("not a url")
-		in["groups"] = strs("stacks", "stacks")
+		in["groups"] = strs("stacks", "policies")
 		resp, err := tb.server.Check(p.CheckRequest{Urn: webhookURN, Inputs: property.NewMap(in)})
 		require.NoError(t, err)
 		var props []string
@@ -276,6 +254,80 @@ func TestCheckReportsEveryFailure(t *testing.T) {
 		}
 		assert.ElementsMatch(t, []string{"displayName", "payloadUrl", "groups"}, props)
 	})
+}
+
+// TestCheckWarnings: what Pulumi Cloud and the official provider accept but is probably a
+// mistake passes Check with a warning that names the field, why and the fix; the webhook is
+// created as written, and its lists read back without drift. Not parallel: the warnings go to
+// the default logger, which it captures.
+func TestCheckWarnings(t *testing.T) {
+	var logs bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	cases := []warningCase{
+		{"organization-only filter on a stack hook", func(in map[string]property.Value) {
+			in["projectName"], in["stackName"] = str("web"), str("prod")
+			in["filters"] = strs("update_succeeded", "stack_created")
+		}, []string{`filters[1] \"stack_created\" fires for organization webhooks only, so this webhook never receives it: remove it`}},
+		{"environment filter on a stack hook", func(in map[string]property.Value) {
+			in["projectName"], in["stackName"] = str("web"), str("prod")
+			in["filters"] = strs("environment_revision_created")
+		}, []string{"is an environment event and never reaches a stack webhook"}},
+		{"environment creation on an environment hook", func(in map[string]property.Value) {
+			in["projectName"], in["environmentName"] = str("shared"), str("aws")
+			in["filters"] = strs("environment_created")
+		}, []string{"fires for organization webhooks only"}},
+		{"stack filter on an environment hook", func(in map[string]property.Value) {
+			in["projectName"], in["environmentName"] = str("shared"), str("aws")
+			in["filters"] = strs("update_failed")
+		}, []string{"is a stack event and never reaches an environment webhook"}},
+		{"duplicate filter", func(in map[string]property.Value) {
+			in["filters"] = strs("update_failed", "update_succeeded", "update_failed")
+		},
+			[]string{`filters[2] \"update_failed\" is listed twice: remove the duplicate`}},
+		{"duplicate group", func(in map[string]property.Value) { in["groups"] = strs("stacks", "stacks") },
+			[]string{`groups[1] \"stacks\" is listed twice`}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { checkWarnings(t, setup(t, m), &logs, cases) })
+	}
+}
+
+// warningCase is a change to orgHook that Check accepts with warnings containing want.
+type warningCase struct {
+	name   string
+	change func(map[string]property.Value)
+	want   []string
+}
+
+func checkWarnings(t *testing.T, tb *testBundle, logs *bytes.Buffer, cases []warningCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			logs.Reset()
+			in := orgHook()
+			c.change(in)
+			resp, err := tb.server.Check(p.CheckRequest{Urn: webhookURN, Inputs: property.NewMap(in)})
+			require.NoError(t, err)
+			require.Empty(t, resp.Failures, "Pulumi Cloud accepts it, so Check does")
+			for _, w := range c.want {
+				assert.Contains(t, logs.String(), w)
+			}
+			assert.Contains(t, logs.String(), "level=WARN")
+			assert.Contains(t, logs.String(), string(webhookURN), "the warning is about the resource")
+
+			got := tb.created(t, in)
+			assert.Equal(t, resp.Inputs.Get("filters"), got.state.Get("filters"), "filters as written")
+			assert.Equal(t, resp.Inputs.Get("groups"), got.state.Get("groups"), "groups as written")
+			assert.False(t, tb.diff(t, got, in).HasChanges, "the lists read back as written")
+		})
+	}
+	logs.Reset()
+	resp, err := tb.server.Check(p.CheckRequest{Urn: webhookURN, Inputs: property.NewMap(orgHook())})
+	require.NoError(t, err)
+	require.Empty(t, resp.Failures)
+	assert.Empty(t, logs.String(), "a clean webhook gets no warning")
 }
 
 func TestCheckDefaults(t *testing.T) {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,10 +48,17 @@ func TestYAMLMigration(t *testing.T) {
 	}
 	b.pulumi(proj, "stack", "init", "test")
 
-	// A Pulumi access token in the environment leaves the program on the embedded store.
-	mustPulumi(envWith(cloudToken), "up", "--yes", "--skip-preview")
-	if hs := b.hooks(); len(hs) != 1 || hs[0].DisplayName != "Migrated hook" {
-		t.Fatalf("with PULUMI_ACCESS_TOKEN alone the embedded store holds %v, want the program's hook", hs)
+	// A Pulumi access token in the environment leaves the program on the embedded store. A
+	// filter that never fires for its scope is accepted, as Pulumi Cloud accepts it, with a
+	// warning.
+	up := mustPulumi(envWith(cloudToken), "up", "--yes", "--skip-preview")
+	if hs := b.hooks(); len(hs) != 2 {
+		t.Fatalf("with PULUMI_ACCESS_TOKEN alone the embedded store holds %v, want the program's two hooks", hs)
+	}
+	for _, want := range []string{"warning:", `filters[1] "stack_created" fires for organization webhooks only`} {
+		if !strings.Contains(up, want) {
+			t.Errorf("up does not say %q:\n%s", want, up)
+		}
 	}
 	mustPulumi(envWith(cloudToken), "destroy", "--yes", "--skip-preview")
 
@@ -73,8 +81,8 @@ func TestYAMLMigration(t *testing.T) {
 	b.pulumi(proj, "config", "set", "pulumiservice:apiUrl", srv.URL)
 	b.pulumi(proj, "config", "set", "--secret", "pulumiservice:accessToken", serverToken)
 	mustPulumi(nil, "up", "--yes", "--skip-preview")
-	if hs := serverHooks(); len(hs) != 1 || hs[0].DisplayName != "Migrated hook" {
-		t.Fatalf("after up with apiUrl the server holds %v, want the program's hook", hs)
+	if hs := serverHooks(); len(hs) != 2 {
+		t.Fatalf("after up with apiUrl the server holds %v, want the program's two hooks", hs)
 	}
 	if hs := b.hooks(); len(hs) != 0 {
 		t.Fatalf("remote mode wrote %d hooks to the embedded store", len(hs))
@@ -84,10 +92,10 @@ func TestYAMLMigration(t *testing.T) {
 	// the same webhooks: the provider is updated, the hook kept. A refresh then reads the hook
 	// back with it, and a token the server refuses is named by where it came from.
 	b.pulumi(proj, "config", "rm", "pulumiservice:accessToken")
-	before := serverHooks()[0].Name
+	before := hookNames(serverHooks())
 	mustPulumi(envWith(serverToken), "up", "--yes", "--skip-preview")
-	if hs := serverHooks(); len(hs) != 1 || hs[0].Name != before {
-		t.Fatalf("a new token replaced the webhook: the server holds %v, want %s only", hs, before)
+	if after := hookNames(serverHooks()); !slices.Equal(after, before) {
+		t.Fatalf("a new token replaced the webhooks: the server holds %v, want %v", after, before)
 	}
 	mustPulumi(envWith(serverToken), "refresh", "--yes", "--skip-preview")
 	r = pulumi(envWith(cloudToken), "refresh", "--yes", "--skip-preview")
@@ -100,4 +108,14 @@ func TestYAMLMigration(t *testing.T) {
 	if hs := serverHooks(); len(hs) != 0 {
 		t.Fatalf("after destroy the server holds %d hooks", len(hs))
 	}
+}
+
+// hookNames returns the hooks' names, sorted.
+func hookNames(hs []*store.Hook) []string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.Name
+	}
+	slices.Sort(names)
+	return names
 }
