@@ -371,7 +371,11 @@ func (*Webhook) Read(ctx context.Context, req infer.ReadRequest[WebhookArgs, Web
 		return infer.ReadResponse[WebhookArgs, WebhookState]{}, nil // gone: Pulumi drops it
 	}
 	if err != nil {
-		return infer.ReadResponse[WebhookArgs, WebhookState]{}, diagnose(op, req.ID, err)
+		err = diagnose(op, req.ID, err)
+		if hint := webhook.HookIDHint(ref.Scope, ref.Name); hint != "" && errors.Is(err, store.ErrNotFound) {
+			err = fmt.Errorf("%w; %s", err, hint)
+		}
+		return infer.ReadResponse[WebhookArgs, WebhookState]{}, err
 	}
 	var secret *string
 	if !importing {

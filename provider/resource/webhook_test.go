@@ -812,6 +812,10 @@ func TestImport(t *testing.T) {
 				Groups: []webhook.Group{webhook.GroupStacks}, Format: webhook.FormatSlack}, "acme/web/prod/stack-hook"},
 			{"environment", webhook.Spec{Scope: webhook.Scope{Org: "acme", Project: "shared", Environment: "aws"}, Name: "env-hook",
 				Groups: []webhook.Group{webhook.GroupEnvironments}}, "acme/environment/shared/aws/env-hook"},
+			{"environment of the default project", webhook.Spec{Scope: webhook.Scope{Org: "acme", Project: "default", Environment: "aws"}, Name: "env-hook",
+				Groups: []webhook.Group{webhook.GroupEnvironments}}, "acme/environment/default/aws/env-hook"},
+			{"stack of a project called environment", webhook.Spec{Scope: webhook.Scope{Org: "acme", Project: "environment", Stack: "aws"}, Name: "stack-hook",
+				Groups: []webhook.Group{webhook.GroupStacks}}, "acme/environment/aws/stack-hook"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -878,6 +882,9 @@ func TestImportErrors(t *testing.T) {
 			"acme",
 			"acme/web/hook",
 			"acme/envs/shared/aws/hook",
+			"acme/Environment/shared/aws/hook",
+			"/hook",
+			"acme/environment//aws/hook",
 			"acme/environment/shared/aws/hook/extra",
 			"acme//hook",
 			"acme/ hook",
@@ -891,6 +898,14 @@ func TestImportErrors(t *testing.T) {
 				assert.Contains(t, err.Error(), "{org}/{project}/{stack}/{name}")
 			})
 		}
+		t.Run("environment without its project", func(t *testing.T) {
+			t.Parallel()
+			_, err := tb.server.Read(p.ReadRequest{ID: "acme/environment/aws/nope", Urn: webhookURN})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "no such webhook exists")
+			assert.Contains(t, err.Error(), `in the project "default": acme/environment/default/aws/nope`)
+			assertCleanError(t, err)
+		})
 		t.Run("missing", func(t *testing.T) {
 			t.Parallel()
 			_, err := tb.server.Read(p.ReadRequest{ID: "acme/web/prod/nope", Urn: webhookURN})

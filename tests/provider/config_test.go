@@ -8,13 +8,15 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // TestYAMLMigration runs a program written for the official provider through the real CLI and
 // moves it over by configuration alone: with PULUMI_ACCESS_TOKEN in the environment (and the
 // file backend's PULUMI_BACKEND_URL, which the official provider would take for its API) it
 // stays on the embedded store; a Pulumi Cloud accessToken is refused naming apiUrl; one added
-// setting, apiUrl, moves it to a server, with the token from config or from the environment.
+// setting, apiUrl, moves it to a server, with the token from config or from the environment;
+// and `pulumi import` takes the official provider's ID of an environment webhook.
 func TestYAMLMigration(t *testing.T) {
 	t.Parallel()
 	b := setup(t, pluginInstalled)
@@ -104,6 +106,25 @@ func TestYAMLMigration(t *testing.T) {
 		t.Fatalf("refresh with a token the server refuses: %v\n%s", r.err, out)
 	}
 	assertSecretHidden(t, cloudToken, out)
+
+	// pulumi import takes the official provider's IDs: an environment webhook of an environment
+	// created without a project (so in the project "default").
+	env, err := srv.Engine.HookCreate(t.Context(), webhook.Spec{
+		Scope:       webhook.Scope{Org: org, Project: "default", Environment: "aws"},
+		DisplayName: "Environment hook made elsewhere", PayloadURL: "https://receiver.example.com/env", Active: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envID := org + "/environment/default/aws/" + env.Name
+	mustPulumi(envWith(serverToken), "import", "pulumiservice:index:Webhook", "envHook", envID, "--yes", "--protect=false")
+	if st := b.stateResources(proj)["envHook"]; st.ID != envID || st.Inputs["projectName"] != "default" || st.Inputs["environmentName"] != "aws" {
+		t.Fatalf("the imported environment webhook: id %q inputs %v", st.ID, st.Inputs)
+	}
+	r = pulumi(envWith(serverToken), "import", "pulumiservice:index:Webhook", "badHook", org+"/envs/default/aws/"+env.Name, "--yes")
+	if out := r.stdout + r.stderr; r.err == nil || !strings.Contains(out, `needs "environment" as its second segment`) {
+		t.Fatalf("import of a malformed ID: %v\n%s", r.err, out)
+	}
 	mustPulumi(envWith(serverToken), "destroy", "--yes", "--skip-preview")
 	if hs := serverHooks(); len(hs) != 0 {
 		t.Fatalf("after destroy the server holds %d hooks", len(hs))
