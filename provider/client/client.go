@@ -1,6 +1,8 @@
 // Package client is how the Pulumi provider reaches the webhooks it manages. A Client creates,
 // reads, updates and deletes hooks either in an embedded engine on a local SQLite store (the
-// default) or, in remote mode, through the REST API of a pulumi-webhooks server.
+// default) or, in remote mode, through the REST API of a pulumi-webhooks server. Config holds
+// the provider configuration that chooses between them, and Config.Resolve every rule about it
+// (the provider's CheckConfig and New both apply it).
 //
 // Both modes report problems the same way, so the provider maps them in one place: a missing
 // hook wraps store.ErrNotFound, a duplicate wraps store.ErrAlreadyExists, and a rejected spec

@@ -183,7 +183,8 @@ func checkAPIURL(raw string) (base, why string) {
 	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		return "", fmt.Sprintf("%q is not an absolute http:// or https:// URL: include the scheme and host", raw)
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return "", fmt.Sprintf("%q has a query or fragment, which a base URL cannot have", raw)
+		// The query is not repeated: it may carry a credential.
+		return "", fmt.Sprintf("%q has a query or fragment, which a base URL cannot have", u.Scheme+"://"+u.Host+u.Path+"?...")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""

@@ -1020,6 +1020,23 @@ func TestConfigFailures(t *testing.T) {
 	}
 }
 
+// TestConfigureRefusesAlike: Configure without CheckConfig (the engine always checks first)
+// applies the same rules with the same messages.
+func TestConfigureRefusesAlike(t *testing.T) {
+	t.Setenv("PULUMI_ACCESS_TOKEN", "")
+	s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
+	require.NoError(t, err)
+	err = s.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{"accessToken": str("tok-7f3a")})})
+	require.ErrorContains(t, err, "pulumiservice:apiUrl is not set")
+	assert.Contains(t, err.Error(), "`pulumi config set pulumiservice:apiUrl http://your-server:8080`")
+	assert.NotContains(t, err.Error(), "tok-7f3a")
+	// A provider is configured once: a second one starts afresh.
+	s, err = integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
+	require.NoError(t, err)
+	err = s.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")})})
+	require.ErrorContains(t, err, "pulumiservice:accessToken is not set")
+}
+
 // TestConfigAccepted: what CheckConfig lets through, PULUMI_ACCESS_TOKEN set or not. Not
 // parallel: it sets the environment.
 func TestConfigAccepted(t *testing.T) {
