@@ -157,11 +157,13 @@ var (
 	_ infer.CustomDiff[*Config, *Config] = (*Config)(nil)
 )
 
-// Diff compares the configuration with the recorded one. A new accessToken (a rotated token,
-// or one now taken from PULUMI_ACCESS_TOKEN) reaches the same webhooks, so the provider is
-// updated in place and no webhook changes. A change of storePath or apiUrl moves where the
-// webhooks live, so the provider is replaced, and with it its webhooks: they are created
-// where the configuration now points and deleted where they were.
+// Diff compares the configuration with the recorded one. Every change updates the provider in
+// place, as with the official provider: a new accessToken (rotated, or now taken from
+// PULUMI_ACCESS_TOKEN) reaches the same webhooks, so nothing about them changes. A new
+// storePath or apiUrl points the provider at another place, which Pulumi does not take for a
+// change of the webhooks themselves either (it replaces no resource for a change of its
+// provider's configuration), so moving webhooks is done with `pulumi destroy` under the old
+// configuration and `pulumi up` under the new (see README, Configuration).
 func (*Config) Diff(_ context.Context, req infer.DiffRequest[*Config, *Config]) (infer.DiffResponse, error) {
 	olds, news := req.State, req.Inputs
 	if olds == nil {
@@ -182,9 +184,6 @@ func (*Config) Diff(_ context.Context, req infer.DiffRequest[*Config, *Config]) 
 		kind, changed := changeKind(deref(f.old) != "", deref(f.new) != "", deref(f.old) != deref(f.new))
 		if !changed {
 			continue
-		}
-		if f.key != client.SettingAccessToken {
-			kind = asReplace(kind)
 		}
 		d[f.key] = p.PropertyDiff{Kind: kind, InputDiff: true}
 	}

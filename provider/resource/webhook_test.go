@@ -1291,8 +1291,8 @@ func TestUnconfiguredProvider(t *testing.T) {
 	require.ErrorContains(t, err, "was not configured")
 }
 
-// TestConfigDiff: a new token updates the provider in place (its webhooks stay); a new store or
-// server replaces it, and so its webhooks.
+// TestConfigDiff: every change of the configuration updates the provider in place, as with the
+// official provider: no replacement, so a rotated token never touches a webhook.
 func TestConfigDiff(t *testing.T) {
 	t.Parallel()
 	sp := func(s string) *string { return &s }
@@ -1308,11 +1308,13 @@ func TestConfigDiff(t *testing.T) {
 		{"token now from the environment", Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, Config{APIURL: sp("http://a")},
 			map[string]p.DiffKind{"accessToken": p.Delete}, true},
 		{"embedded to a server", Config{}, Config{APIURL: sp("http://a"), AccessToken: sp("t1")},
-			map[string]p.DiffKind{"apiUrl": p.AddReplace, "accessToken": p.Add}, true},
+			map[string]p.DiffKind{"apiUrl": p.Add, "accessToken": p.Add}, true},
 		{"another server", Config{APIURL: sp("http://a")}, Config{APIURL: sp("http://b")},
-			map[string]p.DiffKind{"apiUrl": p.UpdateReplace}, true},
+			map[string]p.DiffKind{"apiUrl": p.Update}, true},
 		{"store path dropped", Config{StorePath: sp("/a.db")}, Config{},
-			map[string]p.DiffKind{"storePath": p.DeleteReplace}, true},
+			map[string]p.DiffKind{"storePath": p.Delete}, true},
+		{"store path added", Config{}, Config{StorePath: sp("/a.db")},
+			map[string]p.DiffKind{"storePath": p.Add}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,6 +62,7 @@ func TestYAMLMigration(t *testing.T) {
 			t.Errorf("up does not say %q:\n%s", want, up)
 		}
 	}
+	// Moving webhooks to another place: destroy them with the old configuration first.
 	mustPulumi(envWith(cloudToken), "destroy", "--yes", "--skip-preview")
 
 	// accessToken as the program had it for Pulumi Cloud: refused, naming the setting to add.
@@ -91,7 +92,7 @@ func TestYAMLMigration(t *testing.T) {
 	}
 
 	// The token from PULUMI_ACCESS_TOKEN, as with the official provider. A new token reaches
-	// the same webhooks: the provider is updated, the hook kept. A refresh then reads the hook
+	// the same webhooks: the provider is updated in place, the hooks kept. A refresh then reads the hook
 	// back with it, and a token the server refuses is named by where it came from.
 	b.pulumi(proj, "config", "rm", "pulumiservice:accessToken")
 	before := hookNames(serverHooks())
