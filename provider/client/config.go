@@ -26,6 +26,14 @@ const (
 // configPackage prefixes setting names in stack config.
 const configPackage = "pulumiservice"
 
+// pulumiCloudTokenPrefix starts Pulumi Cloud's access tokens; a pulumi-webhooks server's own
+// tokens start with pwh_ and never with it.
+const pulumiCloudTokenPrefix = "pul-"
+
+// pulumiCloudHosts are Pulumi Cloud's API and console: the official provider's default apiUrl
+// and its console, never a pulumi-webhooks server.
+var pulumiCloudHosts = []string{"api.pulumi.com", "app.pulumi.com"}
+
 // Config is the provider configuration as a program gives it. Resolve applies every rule about
 // it, for the provider's CheckConfig and for New alike, so each rule and message has one home:
 //
@@ -45,6 +53,10 @@ const configPackage = "pulumiservice"
 //     setting, apiUrl, moves such a program to a server; removing the token moves it to the
 //     embedded store.
 //   - storePath with apiUrl: refused naming storePath; they select different modes.
+//   - apiUrl naming Pulumi Cloud (https://api.pulumi.com, the official default, or its
+//     console), and a Pulumi Cloud token (pul-...) as the token, from accessToken or
+//     PULUMI_ACCESS_TOKEN: refused naming the setting, before anything is sent. A
+//     pulumi-webhooks server takes neither; its tokens start with pwh_.
 //
 // Every refusal names the setting to add, change or remove, and how; none quotes the token.
 type Config struct {
@@ -142,9 +154,15 @@ func (c Config) Resolve() (Resolved, error) {
 	out := Resolved{Mode: ModeRemote, AccessToken: token, TokenFrom: c.name(SettingAccessToken)}
 	if !unknown(SettingAPIURL) {
 		base, why := checkAPIURL(apiURL)
-		if why != "" {
+		switch {
+		case why != "":
 			refuse(SettingAPIURL, fmt.Sprintf("%s %s; give the base URL of a pulumi-webhooks server with %s",
 				c.name(SettingAPIURL), why, c.setHint(SettingAPIURL, "http://your-server:8080", false)))
+		case isPulumiCloud(base):
+			refuse(SettingAPIURL, fmt.Sprintf("%s is %s, Pulumi Cloud (the official provider's default), not a "+
+				"pulumi-webhooks server; point it at your server with %s, or remove it to keep webhooks in the "+
+				"embedded store on this machine: %s", c.name(SettingAPIURL), base,
+				c.setHint(SettingAPIURL, "http://your-server:8080", false), c.rmHint(SettingAPIURL)))
 		}
 		out.APIURL = base
 	}
@@ -163,10 +181,26 @@ func (c Config) Resolve() (Resolved, error) {
 				c.setHint(SettingAccessToken, "TOKEN", true), EnvAccessToken))
 		}
 	}
+	if strings.HasPrefix(out.AccessToken, pulumiCloudTokenPrefix) {
+		where := c.name(SettingAccessToken) + " is"
+		if out.TokenFrom != c.name(SettingAccessToken) {
+			where = "the environment variable " + EnvAccessToken + " holds"
+		}
+		refuse(SettingAccessToken, fmt.Sprintf("%s a Pulumi Cloud access token (it starts with %s), which a "+
+			"pulumi-webhooks server does not take: create a token of the server with `pulumi-webhooks token create "+
+			"--org ORG` and set it with %s (it takes precedence over %s)", where, pulumiCloudTokenPrefix,
+			c.setHint(SettingAccessToken, "TOKEN", true), EnvAccessToken))
+	}
 	if len(errs) > 0 {
 		return Resolved{}, errs
 	}
 	return out, nil
+}
+
+// isPulumiCloud reports whether base is Pulumi Cloud's API or console.
+func isPulumiCloud(base string) bool {
+	u, err := url.Parse(base)
+	return err == nil && slices.Contains(pulumiCloudHosts, strings.ToLower(u.Hostname()))
 }
 
 // checkAPIURL returns the base URL raw names without a trailing slash, or why it cannot be a

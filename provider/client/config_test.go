@@ -14,21 +14,29 @@ func env(vars map[string]string) func(string) string {
 }
 
 const (
-	cfgToken = "pwh_never-shown-91ac"
-	envToken = "pul-env-never-shown-27fd"
+	cfgToken   = "pwh_never-shown-91ac"
+	envToken   = "pwh_env-never-shown-27fd"
+	cloudToken = "pul-0f3c9d-never-shown"
 )
 
 // TestResolveModes: every configuration that works, and the mode and token it resolves to.
 func TestResolveModes(t *testing.T) {
 	t.Parallel()
 	withEnvToken := env(map[string]string{EnvAccessToken: envToken})
+	withCloudToken := env(map[string]string{EnvAccessToken: cloudToken})
 	cases := []struct {
 		name string
 		cfg  Config
 		want Resolved
 	}{
 		{"nothing: the embedded store at its default path", Config{Getenv: env(nil)}, Resolved{Mode: ModeEmbedded}},
-		{"PULUMI_ACCESS_TOKEN alone keeps the embedded store", Config{Getenv: withEnvToken}, Resolved{Mode: ModeEmbedded}},
+		{"PULUMI_ACCESS_TOKEN alone keeps the embedded store", Config{Getenv: withCloudToken}, Resolved{Mode: ModeEmbedded}},
+		{"PULUMI_ACCESS_TOKEN alone keeps the embedded store at storePath", Config{StorePath: "/x.db", Getenv: withCloudToken},
+			Resolved{Mode: ModeEmbedded, StorePath: "/x.db"}},
+		{"accessToken wins over a Pulumi Cloud token in PULUMI_ACCESS_TOKEN", Config{APIURL: "http://127.0.0.1:8080", AccessToken: cfgToken, Getenv: withCloudToken},
+			Resolved{Mode: ModeRemote, APIURL: "http://127.0.0.1:8080", AccessToken: cfgToken, TokenFrom: "pulumiservice:accessToken"}},
+		{"a pulumi.com host that is not Pulumi Cloud's API or console", Config{APIURL: "https://hooks.pulumi.com", AccessToken: cfgToken, Getenv: env(nil)},
+			Resolved{Mode: ModeRemote, APIURL: "https://hooks.pulumi.com", AccessToken: cfgToken, TokenFrom: "pulumiservice:accessToken"}},
 		{"storePath", Config{StorePath: "/var/lib/hooks.db", Getenv: withEnvToken},
 			Resolved{Mode: ModeEmbedded, StorePath: "/var/lib/hooks.db"}},
 		{"storePath as a URL is passed on unchecked", Config{StorePath: "postgres://hooks@127.0.0.1:5432/hooks?sslmode=disable", Getenv: env(nil)},
@@ -125,6 +133,23 @@ func TestResolveRefusals(t *testing.T) {
 		{"apiUrl with credentials that does not parse",
 			Config{APIURL: "ci:" + cfgToken + "@127.0.0.1", AccessToken: cfgToken, Getenv: env(nil)},
 			[]refusal{{SettingAPIURL, []string{"carries user credentials"}}}},
+		{"apiUrl of Pulumi Cloud (the official default)",
+			Config{APIURL: "https://api.pulumi.com", AccessToken: cfgToken, Getenv: env(nil)},
+			[]refusal{{SettingAPIURL, []string{"pulumiservice:apiUrl is https://api.pulumi.com, Pulumi Cloud", "`pulumi config set pulumiservice:apiUrl http://your-server:8080`", "`pulumi config rm pulumiservice:apiUrl`"}}}},
+		{"apiUrl of Pulumi Cloud's console",
+			Config{APIURL: "https://APP.pulumi.com/", AccessToken: cfgToken, Getenv: env(nil)},
+			[]refusal{{SettingAPIURL, []string{"Pulumi Cloud"}}}},
+		{"a Pulumi Cloud token in accessToken",
+			Config{APIURL: "http://127.0.0.1:8080", AccessToken: cloudToken, Getenv: env(nil)},
+			[]refusal{{SettingAccessToken, []string{"pulumiservice:accessToken is a Pulumi Cloud access token (it starts with pul-)",
+				"pulumi-webhooks token create --org ORG", "`pulumi config set --secret pulumiservice:accessToken TOKEN`"}}}},
+		{"a Pulumi Cloud token in PULUMI_ACCESS_TOKEN",
+			Config{APIURL: "http://127.0.0.1:8080", Getenv: env(map[string]string{EnvAccessToken: cloudToken})},
+			[]refusal{{SettingAccessToken, []string{"the environment variable PULUMI_ACCESS_TOKEN holds a Pulumi Cloud access token",
+				"`pulumi config set --secret pulumiservice:accessToken TOKEN` (it takes precedence over PULUMI_ACCESS_TOKEN)"}}}},
+		{"Pulumi Cloud's API with its token: the program as written for the official provider, with apiUrl set",
+			Config{APIURL: "https://api.pulumi.com", AccessToken: cloudToken, Getenv: env(nil)},
+			[]refusal{{SettingAPIURL, []string{"Pulumi Cloud"}}, {SettingAccessToken, []string{"Pulumi Cloud access token"}}}},
 		{"everything wrong at once",
 			Config{StorePath: "/tmp/x.db", APIURL: "nope", Getenv: env(nil)},
 			[]refusal{{SettingAPIURL, []string{"not an absolute"}}, {SettingStorePath, []string{"both set"}}, serverWithoutToken}},
@@ -155,6 +180,7 @@ func TestResolveRefusals(t *testing.T) {
 			}
 			assert.NotContains(t, err.Error(), cfgToken)
 			assert.NotContains(t, err.Error(), envToken)
+			assert.NotContains(t, err.Error(), cloudToken)
 			assert.NotContains(t, err.Error(), "never-shown")
 		})
 	}

@@ -1000,6 +1000,12 @@ func TestConfigFailures(t *testing.T) {
 		{"server URL without a host", providerURN,
 			map[string]property.Value{"apiUrl": str("http://"), "accessToken": str("tok-7f3a").WithSecret(true)},
 			"apiUrl", []string{"is not an absolute http:// or https:// URL"}},
+		{"Pulumi Cloud as the server", providerURN,
+			map[string]property.Value{"apiUrl": str("https://api.pulumi.com"), "accessToken": str("pwh_tok-7f3a").WithSecret(true)},
+			"apiUrl", []string{"pulumiservice:apiUrl is https://api.pulumi.com, Pulumi Cloud", "`pulumi config rm pulumiservice:apiUrl`"}},
+		{"a Pulumi Cloud token", providerURN,
+			map[string]property.Value{"apiUrl": str("http://127.0.0.1:1"), "accessToken": str("pul-tok-7f3a").WithSecret(true)},
+			"accessToken", []string{"pulumiservice:accessToken is a Pulumi Cloud access token", "pulumi-webhooks token create --org ORG"}},
 		{"store path not a string", providerURN,
 			map[string]property.Value{"storePath": property.New(3.0)},
 			"storePath", []string{"storePath must be a string"}},
@@ -1040,7 +1046,7 @@ func TestConfigureRefusesAlike(t *testing.T) {
 // TestConfigAccepted: what CheckConfig lets through, PULUMI_ACCESS_TOKEN set or not. Not
 // parallel: it sets the environment.
 func TestConfigAccepted(t *testing.T) {
-	for _, envToken := range []string{"", "pul-env-token-3e9b"} {
+	for _, envToken := range []string{"", "pul-cloud-token-3e9b", "pwh_server-token-3e9b"} {
 		t.Setenv("PULUMI_ACCESS_TOKEN", envToken)
 		cases := map[string]map[string]property.Value{
 			"nothing":                      {},
@@ -1050,7 +1056,7 @@ func TestConfigAccepted(t *testing.T) {
 			"an unknown server with token": {"apiUrl": property.New(property.Computed), "accessToken": str("tok-7f3a").WithSecret(true)},
 			"server and an unknown token":  {"apiUrl": str("http://127.0.0.1:1"), "accessToken": property.New(property.Computed)},
 		}
-		if envToken != "" {
+		if strings.HasPrefix(envToken, "pwh_") {
 			cases["server, token from PULUMI_ACCESS_TOKEN"] = map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")}
 		}
 		for name, config := range cases {

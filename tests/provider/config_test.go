@@ -15,7 +15,8 @@ import (
 // moves it over by configuration alone: with PULUMI_ACCESS_TOKEN in the environment (and the
 // file backend's PULUMI_BACKEND_URL, which the official provider would take for its API) it
 // stays on the embedded store; a Pulumi Cloud accessToken is refused naming apiUrl; one added
-// setting, apiUrl, moves it to a server, with the token from config or from the environment;
+// setting, apiUrl, moves it to a server (with a token of the server, from config or from the
+// environment: a Pulumi Cloud token is refused at the preview);
 // and `pulumi import` takes the official provider's ID of an environment webhook.
 func TestYAMLMigration(t *testing.T) {
 	t.Parallel()
@@ -80,8 +81,16 @@ func TestYAMLMigration(t *testing.T) {
 	}
 	assertSecretHidden(t, cloudToken, out)
 
-	// One added setting, apiUrl (and the token's value changed to one of the server).
+	// One added setting, apiUrl. The Pulumi Cloud token is refused at the preview, naming the
+	// setting to change; with a token of the server the program runs.
 	b.pulumi(proj, "config", "set", "pulumiservice:apiUrl", srv.URL)
+	r = pulumi(nil, "preview")
+	out = r.stdout + r.stderr
+	if r.err == nil || !strings.Contains(out, "pulumiservice:accessToken is a Pulumi Cloud access token") ||
+		!strings.Contains(out, "pulumi config set --secret pulumiservice:accessToken TOKEN") {
+		t.Fatalf("preview with apiUrl and a Pulumi Cloud token: %v\n%s", r.err, out)
+	}
+	assertSecretHidden(t, cloudToken, out)
 	b.pulumi(proj, "config", "set", "--secret", "pulumiservice:accessToken", serverToken)
 	mustPulumi(nil, "up", "--yes", "--skip-preview")
 	if hs := serverHooks(); len(hs) != 2 {
@@ -92,8 +101,9 @@ func TestYAMLMigration(t *testing.T) {
 	}
 
 	// The token from PULUMI_ACCESS_TOKEN, as with the official provider. A new token reaches
-	// the same webhooks: the provider is updated in place, the hooks kept. A refresh then reads the hook
-	// back with it, and a token the server refuses is named by where it came from.
+	// the same webhooks: the provider is updated in place, the hooks kept. A refresh then reads
+	// the hooks back with it; a token the server refuses is named by where it came from, and a
+	// Pulumi Cloud token there is refused before anything is sent.
 	b.pulumi(proj, "config", "rm", "pulumiservice:accessToken")
 	before := hookNames(serverHooks())
 	mustPulumi(envWith(serverToken), "up", "--yes", "--skip-preview")
@@ -101,10 +111,17 @@ func TestYAMLMigration(t *testing.T) {
 		t.Fatalf("a new token replaced the webhooks: the server holds %v, want %v", after, before)
 	}
 	mustPulumi(envWith(serverToken), "refresh", "--yes", "--skip-preview")
-	r = pulumi(envWith(cloudToken), "refresh", "--yes", "--skip-preview")
+	const revoked = "pwh_revoked-never-shown-77aa"
+	r = pulumi(envWith(revoked), "refresh", "--yes", "--skip-preview")
 	out = r.stdout + r.stderr
 	if r.err == nil || !strings.Contains(out, "refused the access token from the environment variable PULUMI_ACCESS_TOKEN") {
 		t.Fatalf("refresh with a token the server refuses: %v\n%s", r.err, out)
+	}
+	assertSecretHidden(t, revoked, out)
+	r = pulumi(envWith(cloudToken), "refresh", "--yes", "--skip-preview")
+	out = r.stdout + r.stderr
+	if r.err == nil || !strings.Contains(out, "the environment variable PULUMI_ACCESS_TOKEN holds a Pulumi Cloud access token") {
+		t.Fatalf("refresh with a Pulumi Cloud token in the environment: %v\n%s", r.err, out)
 	}
 	assertSecretHidden(t, cloudToken, out)
 
