@@ -160,12 +160,11 @@ var (
 )
 
 // Diff compares the configuration with the recorded one. Every change updates the provider in
-// place, as with the official provider: a new accessToken (rotated, or now taken from
-// PULUMI_ACCESS_TOKEN) reaches the same webhooks, so nothing about them changes. A new
-// storePath or apiUrl points the provider at another place, which Pulumi does not take for a
-// change of the webhooks themselves either (it replaces no resource for a change of its
-// provider's configuration), so moving webhooks is done with `pulumi destroy` under the old
-// configuration and `pulumi up` under the new (see README, Configuration).
+// place, as with the official provider, and no webhook is replaced: a new accessToken (rotated,
+// or now taken from PULUMI_ACCESS_TOKEN) reaches the same webhooks. A new storePath or apiUrl
+// points the provider at another place without moving the webhooks either; that is done with
+// `pulumi destroy` under the old configuration and `pulumi up` under the new (README,
+// Configuration).
 func (*Config) Diff(_ context.Context, req infer.DiffRequest[*Config, *Config]) (infer.DiffResponse, error) {
 	olds, news := req.State, req.Inputs
 	if olds == nil {
