@@ -48,9 +48,9 @@ var (
 // file. The remote client contacts the server only on its first call. No error ever quotes the
 // access token.
 func New(cfg Config) (Client, error) {
-	r, err := cfg.Resolve()
-	if err != nil {
-		return nil, err
+	r, refused := cfg.Resolve()
+	if len(refused) > 0 {
+		return nil, refused
 	}
 	if r.Mode == ModeRemote {
 		return newRemote(r, nil), nil

@@ -123,9 +123,9 @@ func (es ConfigErrors) Error() string {
 	return strings.Join(msgs, "; ")
 }
 
-// Resolve applies the configuration rules (see Config). The error, when not nil, is a
-// ConfigErrors with one entry per refused setting.
-func (c Config) Resolve() (Resolved, error) {
+// Resolve applies the configuration rules (see Config): the mode and what it needs, or one
+// ConfigError per refused setting (use it as an error only when it is not empty).
+func (c Config) Resolve() (Resolved, ConfigErrors) {
 	getenv := c.Getenv
 	if getenv == nil {
 		getenv = os.Getenv

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,8 +57,8 @@ func TestResolveModes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := tc.cfg.Resolve()
-			require.NoError(t, err)
+			got, refused := tc.cfg.Resolve()
+			require.Empty(t, refused)
 			assert.Equal(t, tc.want, got)
 		})
 	}
@@ -166,12 +165,10 @@ func TestResolveRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := tc.cfg.Resolve()
-			require.Error(t, err)
+			got, refused := tc.cfg.Resolve()
 			assert.Equal(t, Resolved{}, got)
-			var refused ConfigErrors
-			require.True(t, errors.As(err, &refused), "%T", err)
-			require.Len(t, refused, len(tc.want), "%v", err)
+			require.Len(t, refused, len(tc.want), "%v", refused)
+			err := error(refused)
 			for i, w := range tc.want {
 				assert.Equal(t, w.setting, refused[i].Setting, "refusal %d: %s", i, refused[i].Reason)
 				for _, part := range w.parts {
@@ -191,7 +188,10 @@ func TestNewUsesResolve(t *testing.T) {
 	t.Parallel()
 	cfg := Config{AccessToken: cfgToken, Getenv: env(nil)}
 	_, want := cfg.Resolve()
-	require.Error(t, want)
+	require.NotEmpty(t, want)
 	_, err := New(cfg)
 	require.EqualError(t, err, want.Error())
+	var refused ConfigErrors
+	require.ErrorAs(t, err, &refused)
+	assert.Equal(t, SettingAccessToken, refused[0].Setting)
 }

@@ -109,9 +109,9 @@ func (e *ForeignOrgError) Error() string {
 // messages); the environment is not read. hc nil means an http.Client with
 // RemoteTimeoutDefault.
 func NewRemote(apiURL, accessToken string, hc *http.Client) (Client, error) {
-	r, err := Config{APIURL: apiURL, AccessToken: accessToken, Getenv: func(string) string { return "" }}.Resolve()
-	if err != nil {
-		return nil, err
+	r, refused := Config{APIURL: apiURL, AccessToken: accessToken, Getenv: func(string) string { return "" }}.Resolve()
+	if len(refused) > 0 {
+		return nil, refused
 	}
 	if r.Mode != ModeRemote {
 		return nil, &ConfigError{Setting: SettingAPIURL, Reason: "apiUrl is empty: give the base URL of a pulumi-webhooks server, e.g. http://127.0.0.1:8080"}

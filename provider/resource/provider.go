@@ -10,7 +10,6 @@ package resource
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -220,14 +219,9 @@ func (*Config) Check(_ context.Context, req infer.CheckRequest) (infer.CheckResp
 	cfg := out.clientConfig()
 	cfg.Unknown = unknown
 	cfg.Provider = explicitProvider(req.Name)
-	if _, err := cfg.Resolve(); err != nil {
-		var refused client.ConfigErrors
-		if !errors.As(err, &refused) {
-			return infer.CheckResponse[*Config]{}, err
-		}
-		for _, r := range refused {
-			failures = append(failures, p.CheckFailure{Property: r.Setting, Reason: r.Reason})
-		}
+	_, refused := cfg.Resolve()
+	for _, r := range refused {
+		failures = append(failures, p.CheckFailure{Property: r.Setting, Reason: r.Reason})
 	}
 	return infer.CheckResponse[*Config]{Inputs: out, Failures: failures}, nil
 }
