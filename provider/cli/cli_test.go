@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -616,6 +617,7 @@ func TestHooksCreateAndDelete(t *testing.T) {
 		{with("--project", "web", "--stack", "prod", "--filter", "environment_revision_created"), []string{"warning: --filter:", "environment event", "never reaches a stack webhook"}},
 		{with("--project", "web", "--stack", "prod", "--filter", "environment_created"), []string{"warning: --filter:", "organization webhooks only", "removing --project"}},
 		{with("--group", "stacks", "--group", "stacks"), []string{"warning: --group:", "listed twice"}},
+		{with(slices.Repeat([]string{"--filter", "update_failed"}, webhook.FieldErrorsMax+5)...), []string{"warning: and 4 more such entries"}},
 	} {
 		r := record(b.ok(append(c.args, "--name", fmt.Sprintf("warned-%d", i))...))
 		for _, w := range c.want {

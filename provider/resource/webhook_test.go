@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -288,6 +289,9 @@ func TestCheckWarnings(t *testing.T) {
 			[]string{`filters[2] \"update_failed\" is listed twice: remove the duplicate`}},
 		{"duplicate group", func(in map[string]property.Value) { in["groups"] = strs("stacks", "stacks") },
 			[]string{`groups[1] \"stacks\" is listed twice`}},
+		{"many repeats: the first ones, then a count", func(in map[string]property.Value) {
+			in["filters"] = strs(slices.Repeat([]string{"update_failed"}, webhook.FieldErrorsMax+5)...)
+		}, []string{`filters[20] \"update_failed\" is listed twice`, "and 4 more such entries"}},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) { checkWarnings(t, setup(t, m), &logs, cases) })
