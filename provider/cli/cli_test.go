@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -581,11 +582,7 @@ func TestHooksCreateAndDelete(t *testing.T) {
 		{with("--format", "pulumi_deployments", "--url", "web/prod"), []string{"--format:", "set --project with --stack or --environment"}},
 		{with("--project", "web", "--stack", "prod", "--format", "pulumi_deployments"), []string{"--url:"}},
 		{with("--filter", "nope"), []string{"--filter:", `unknown filter "nope"`}},
-		{with("--filter", "stack_created", "--filter", "stack_created"), []string{"--filter:", "listed twice"}},
-		{with("--project", "web", "--stack", "prod", "--filter", "environment_revision_created"), []string{"--filter:", "environment event"}},
-		{with("--project", "web", "--stack", "prod", "--filter", "environment_created"), []string{"--filter:", "organization webhooks only", "removing --project"}},
 		{with("--group", "all"), []string{"--group:", `unknown group "all"`}},
-		{with("--group", "stacks", "--group", "stacks"), []string{"--group:", "listed twice"}},
 		{with("--stack", "prod"), []string{"--project:", "is required for a stack webhook"}},
 		{with("--environment", "dev"), []string{"--project:", "is required for an environment webhook"}},
 		{with("--project", "web"), []string{"--project:", "neither --stack nor --environment", "remove --project"}},
@@ -614,6 +611,31 @@ func TestHooksCreateAndDelete(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(b.ok("hooks", "list", "--org", "acme", "--json").stdout), &listed); err != nil || len(listed) != 3 {
 		t.Errorf("failed creates changed the store: %d hooks, %v", len(listed), err)
+	}
+	// What Pulumi Cloud accepts but is probably a mistake is created, with a warning naming
+	// the flag, why and the fix.
+	for i, c := range []struct {
+		args []string
+		want []string
+	}{
+		{with("--filter", "stack_created", "--filter", "stack_created"), []string{"warning: --filter:", `"stack_created" is listed twice`, "remove the duplicate"}},
+		{with("--project", "web", "--stack", "prod", "--filter", "environment_revision_created"), []string{"warning: --filter:", "environment event", "never reaches a stack webhook"}},
+		{with("--project", "web", "--stack", "prod", "--filter", "environment_created"), []string{"warning: --filter:", "organization webhooks only", "removing --project"}},
+		{with("--group", "stacks", "--group", "stacks"), []string{"warning: --group:", "listed twice"}},
+		{with(slices.Repeat([]string{"--filter", "update_failed"}, webhook.FieldErrorsMax+5)...), []string{"warning: and 4 more such entries"}},
+	} {
+		r := record(b.ok(append(c.args, "--name", fmt.Sprintf("warned-%d", i))...))
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("pulumi-webhooks %s: stderr %q lacks %q", strings.Join(c.args, " "), r.stderr, w)
+			}
+		}
+		b.ok("hooks", "delete", strings.TrimSpace(r.stdout))
+	}
+	if r := record(b.ok(with("--name", "clean", "--filter", "update_failed")...)); r.stderr != "" {
+		t.Errorf("a clean create warns: %q", r.stderr)
+	} else {
+		b.ok("hooks", "delete", strings.TrimSpace(r.stdout))
 	}
 	// The secret is never a flag.
 	for _, f := range []string{"secret", "hook-secret"} {

@@ -185,6 +185,11 @@ func flagErrors(err error, flags map[string]string) error {
 	if !errors.As(err, &fe) {
 		return err
 	}
+	return errors.New(strings.Join(flagMessages(fe, flags), "; "))
+}
+
+// flagMessages renders field errors as flagErrors does, one message each.
+func flagMessages(fe webhook.FieldErrors, flags map[string]string) []string {
 	msgs := make([]string, len(fe))
 	for i, e := range fe {
 		name := e.Field
@@ -198,7 +203,7 @@ func flagErrors(err error, flags map[string]string) error {
 		}
 		msgs[i] = name + ": " + renameFields(e.Message, flags)
 	}
-	return errors.New(strings.Join(msgs, "; "))
+	return msgs
 }
 
 // fieldWord matches an API field name mentioned in a validation message.

@@ -99,6 +99,14 @@ which the other commands take as HOOK and ` + "`pulumi import`" + ` takes as the
 				if err != nil {
 					return flagErrors(err, hookFlags)
 				}
+				// Accepted, as Pulumi Cloud accepts it, but probably a mistake: say so.
+				shown, more := spec.Advise().Reported()
+				for _, m := range flagMessages(shown, hookFlags) {
+					fmt.Fprintln(o.Stderr, "warning: "+m)
+				}
+				if more > 0 {
+					fmt.Fprintf(o.Stderr, "warning: and %d more such entries\n", more)
+				}
 				id := formatHookID(h.Ref())
 				if out.json {
 					return printJSON(o.Stdout, hookJSON{ID: id, WebhookResponse: api.FromHook(h)})

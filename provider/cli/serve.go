@@ -23,6 +23,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/console"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/deploy"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/render"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/retention"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -112,7 +113,7 @@ are answered 429 with a Retry-After header.`,
 	f.DurationVar(&so.pollInterval, "poll-interval", engine.PollIntervalDefault, "how often idle workers look for deliveries emitted by other processes")
 	f.DurationVar(&so.shutdownTimeout, "shutdown-timeout", engine.ShutdownTimeoutDefault, "how long in-flight requests and attempts may take to finish on shutdown")
 	f.Int64Var(&so.maxBodyBytes, "max-body-bytes", server.MaxBodyBytesDefault, "largest request body accepted; larger ones get 413")
-	f.StringVar(&so.consoleURL, "console-url", "https://app.pulumi.com",
+	f.StringVar(&so.consoleURL, "console-url", render.ConsoleURLDefault,
 		"base of the console links in payloads (updateUrl, deploymentUrl); this server's own URL (e.g. http://127.0.0.1:8080) makes them open its web console")
 	f.BoolVar(&so.console, "console", true, "serve the web console at / (sign in with an API token)")
 	f.DurationVar(&so.retention, "retention", retention.RetentionDefault,

@@ -1,6 +1,8 @@
 // Package client is how the Pulumi provider reaches the webhooks it manages. A Client creates,
 // reads, updates and deletes hooks either in an embedded engine on a local SQLite store (the
-// default) or, in remote mode, through the REST API of a pulumi-webhooks server.
+// default) or, in remote mode, through the REST API of a pulumi-webhooks server. Config holds
+// the provider configuration that chooses between them, and Config.Resolve every rule about it
+// (the provider's CheckConfig and New both apply it).
 //
 // Both modes report problems the same way, so the provider maps them in one place: a missing
 // hook wraps store.ErrNotFound, a duplicate wraps store.ErrAlreadyExists, and a rejected spec
@@ -9,8 +11,6 @@ package client
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
@@ -43,34 +43,17 @@ var (
 	_ SecretChecker = (*remote)(nil)
 )
 
-// Config chooses and configures a Client: the embedded store unless APIURL is set.
-type Config struct {
-	// StorePath is the SQLite database of the embedded store. Empty means sqlite.DefaultPath():
-	// $PULUMI_WEBHOOKS_STORE, else the per-user data directory.
-	StorePath string
-	// APIURL is the base URL of a pulumi-webhooks server. Setting it selects remote mode.
-	APIURL string
-	// AccessToken authenticates to the server in remote mode. Never log it.
-	AccessToken string
-	// Logger receives the embedded store's and engine's logs; discarded when nil.
-	Logger *slog.Logger
-}
-
-// New returns the Client cfg selects. The embedded store is opened lazily, on the first call
-// that needs it, so a preview that never reaches the store never creates its file. The remote
-// client checks apiUrl and accessToken here but contacts the server only on its first call.
-// No error ever quotes the access token.
+// New returns the Client cfg selects (Config.Resolve). The embedded store is opened lazily, on
+// the first call that needs it, so a preview that never reaches the store never creates its
+// file. The remote client contacts the server only on its first call. No error ever quotes the
+// access token.
 func New(cfg Config) (Client, error) {
-	if cfg.AccessToken != "" && cfg.APIURL == "" {
-		return nil, errors.New("accessToken is set but apiUrl is not: the token only authenticates to a " +
-			"pulumi-webhooks server; set apiUrl to that server, or remove accessToken to use the embedded store")
+	r, refused := cfg.Resolve()
+	if len(refused) > 0 {
+		return nil, refused
 	}
-	if cfg.APIURL != "" {
-		if cfg.StorePath != "" {
-			return nil, errors.New("storePath and apiUrl cannot both be set: storePath selects the embedded " +
-				"store, apiUrl a pulumi-webhooks server; remove one of them")
-		}
-		return NewRemote(cfg.APIURL, cfg.AccessToken, nil)
+	if r.Mode == ModeRemote {
+		return newRemote(r, nil), nil
 	}
-	return NewLazyEmbedded(EmbeddedConfig{StorePath: cfg.StorePath, Logger: cfg.Logger}), nil
+	return NewLazyEmbedded(EmbeddedConfig{StorePath: r.StorePath, Logger: cfg.Logger}), nil
 }

@@ -179,6 +179,8 @@ func TestLazyEmbeddedDefaultPath(t *testing.T) {
 	// Not parallel: it sets the environment.
 	path := filepath.Join(t.TempDir(), "default.db")
 	t.Setenv(sqlite.EnvStorePath, path)
+	// A Pulumi access token in the environment (self-managed backends, CI) changes nothing.
+	t.Setenv(EnvAccessToken, "pul-env-token")
 	c, err := New(Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.(*LazyEmbedded).Close() })
@@ -228,6 +230,21 @@ func TestNewRemoteMode(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "remote mode never opens the embedded store")
 }
 
+// TestNewRemoteModeEnvToken: with apiUrl and no accessToken, the token comes from
+// PULUMI_ACCESS_TOKEN, as with the official provider.
+func TestNewRemoteModeEnvToken(t *testing.T) {
+	// Not parallel: it sets the environment.
+	srv := servertest.Start(t, servertest.Opts{NoWorkers: true})
+	t.Setenv(EnvAccessToken, srv.Tokens["acme"])
+	c, err := New(Config{APIURL: srv.URL})
+	require.NoError(t, err)
+	h, err := c.Create(t.Context(), stackSpec())
+	require.NoError(t, err)
+	stored, err := srv.Engine.HookGet(t.Context(), h.Ref())
+	require.NoError(t, err, "the hook is on the server")
+	assert.Equal(t, "Stack hook", stored.DisplayName)
+}
+
 // TestNewRemoteModeErrors: each misconfiguration is a clear error that names the property to
 // fix and never quotes the access token.
 func TestNewRemoteModeErrors(t *testing.T) {
@@ -255,16 +272,19 @@ func TestNewRemoteModeErrors(t *testing.T) {
 			[]string{"apiUrl", "http://"}},
 		{"apiUrl with credentials", Config{APIURL: "http://user:" + token + "@127.0.0.1/", AccessToken: token}, true,
 			[]string{"apiUrl carries user credentials", "accessToken"}},
-		{"missing token", Config{APIURL: srv.URL}, true,
-			[]string{"accessToken is required with apiUrl", "pulumi-webhooks token create"}},
-		{"blank token", Config{APIURL: srv.URL, AccessToken: "   "}, true,
-			[]string{"accessToken is required with apiUrl"}},
+		{"missing token", Config{APIURL: srv.URL, Getenv: env(nil)}, true,
+			[]string{"pulumiservice:accessToken is not set", "pulumi-webhooks token create"}},
+		{"blank token", Config{APIURL: srv.URL, AccessToken: "   ", Getenv: env(nil)}, true,
+			[]string{"pulumiservice:accessToken is not set"}},
 		{"apiUrl and storePath", Config{APIURL: srv.URL, AccessToken: token, StorePath: "/tmp/x.db"}, true,
-			[]string{"storePath and apiUrl cannot both be set"}},
+			[]string{"pulumiservice:storePath and pulumiservice:apiUrl are both set"}},
 		{"unreachable server", Config{APIURL: deadURL, AccessToken: token}, false,
 			[]string{"reach the pulumi-webhooks server at " + deadURL, "apiUrl"}},
 		{"wrong token", Config{APIURL: srv.URL, AccessToken: token}, false,
-			[]string{"refused the access token", "invalid or revoked API token", "accessToken"}},
+			[]string{"refused the access token from pulumiservice:accessToken", "invalid or revoked API token",
+				"`pulumi config set --secret pulumiservice:accessToken TOKEN`"}},
+		{"wrong token from PULUMI_ACCESS_TOKEN", Config{APIURL: srv.URL, Getenv: env(map[string]string{EnvAccessToken: token})}, false,
+			[]string{"refused the access token from the environment variable PULUMI_ACCESS_TOKEN", "pulumiservice:accessToken"}},
 		{"token of another organization", Config{APIURL: srv.URL, AccessToken: srv.Tokens["globex"]}, false,
 			[]string{`another organization than "acme"`, "pulumi-webhooks token create --org acme"}},
 	}
@@ -293,6 +313,6 @@ func TestNewRemoteModeErrors(t *testing.T) {
 func TestNewTokenWithoutServer(t *testing.T) {
 	t.Parallel()
 	_, err := New(Config{AccessToken: "tok-7f3a"})
-	require.ErrorContains(t, err, "accessToken is set but apiUrl is not")
+	require.ErrorContains(t, err, "pulumiservice:apiUrl is not set")
 	assert.NotContains(t, err.Error(), "tok-7f3a")
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +40,9 @@ type APIError struct {
 	Code    int
 	Message string
 	Fields  webhook.FieldErrors
+	// TokenFrom says where the access token came from (pulumiservice:accessToken or the
+	// environment variable PULUMI_ACCESS_TOKEN), for a 401.
+	TokenFrom string
 
 	// structured reports that the body was the API's {"code", "message"} error, i.e. that a
 	// pulumi-webhooks server (not a proxy in front of it) answered.
@@ -56,7 +58,14 @@ func (e *APIError) Error() string {
 	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict:
 		return e.Message
 	case http.StatusUnauthorized:
-		return fmt.Sprintf("the pulumi-webhooks server refused the access token (401 on %s %s): %s; check the provider's accessToken", e.Method, e.Path, e.Message)
+		from := e.TokenFrom
+		if from == "" {
+			from = configPackage + ":" + SettingAccessToken
+		}
+		return fmt.Sprintf("the pulumi-webhooks server refused the access token from %s (401 on %s %s): %s; set %s:%s "+
+			"to an API token of this server (`pulumi-webhooks token create --org ORG`, then "+
+			"`pulumi config set --secret %s:%s TOKEN`)", from, e.Method, e.Path, e.Message,
+			configPackage, SettingAccessToken, configPackage, SettingAccessToken)
 	}
 	return fmt.Sprintf("pulumi-webhooks server: %s %s: %d %s: %s", e.Method, e.Path, e.Code, http.StatusText(e.Code), e.Message)
 }
@@ -96,38 +105,34 @@ func (e *ForeignOrgError) Error() string {
 
 // NewRemote returns a Client that manages hooks through the REST API of the pulumi-webhooks
 // server at apiURL (its base URL, e.g. http://127.0.0.1:8080), authenticating with
-// accessToken. hc nil means an http.Client with RemoteTimeoutDefault.
+// accessToken. Both are checked by the rules of Config (and so refused with the same
+// messages); the environment is not read. hc nil means an http.Client with
+// RemoteTimeoutDefault.
 func NewRemote(apiURL, accessToken string, hc *http.Client) (Client, error) {
-	raw := strings.TrimSpace(apiURL)
-	u, err := url.Parse(raw)
-	switch {
-	case raw == "":
-		return nil, errors.New("apiUrl is empty: give the base URL of a pulumi-webhooks server, e.g. http://127.0.0.1:8080")
-	case err != nil:
-		return nil, fmt.Errorf("apiUrl %q is not a valid URL: give the base URL of a pulumi-webhooks server, e.g. http://127.0.0.1:8080", apiURL)
-	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return nil, fmt.Errorf("apiUrl %q is not an absolute http:// or https:// URL: include the scheme and host, e.g. http://127.0.0.1:8080", apiURL)
-	case u.User != nil:
-		return nil, errors.New("apiUrl carries user credentials: remove them and set accessToken instead")
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("apiUrl %q has a query or fragment: give only the server's base URL", apiURL)
+	r, refused := Config{APIURL: apiURL, AccessToken: accessToken, Getenv: func(string) string { return "" }}.Resolve()
+	if len(refused) > 0 {
+		return nil, refused
 	}
-	if strings.TrimSpace(accessToken) == "" {
-		return nil, errors.New("accessToken is required with apiUrl: create one with `pulumi-webhooks token create --org ORG` " +
-			"and set it as the provider's accessToken (as a secret)")
+	if r.Mode != ModeRemote {
+		return nil, &ConfigError{Setting: SettingAPIURL, Reason: "apiUrl is empty: give the base URL of a pulumi-webhooks server, e.g. http://127.0.0.1:8080"}
 	}
+	return newRemote(r, hc), nil
+}
+
+// newRemote returns the remote client of a resolved remote configuration.
+func newRemote(r Resolved, hc *http.Client) *remote {
 	if hc == nil {
 		hc = &http.Client{Timeout: RemoteTimeoutDefault}
 	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	return &remote{base: u.String(), token: strings.TrimSpace(accessToken), hc: hc}, nil
+	return &remote{base: r.APIURL, token: r.AccessToken, tokenFrom: r.TokenFrom, hc: hc}
 }
 
 type remote struct {
 	base  string
 	token string
-	hc    *http.Client
+	// tokenFrom says where the token came from (the setting or the environment variable).
+	tokenFrom string
+	hc        *http.Client
 }
 
 var _ Client = (*remote)(nil)
@@ -296,7 +301,7 @@ func (c *remote) answer(method, path string, resp *http.Response, b []byte, out 
 		}
 		return nil
 	}
-	apiErr := &APIError{Method: method, Path: path, Code: resp.StatusCode}
+	apiErr := &APIError{Method: method, Path: path, Code: resp.StatusCode, TokenFrom: c.tokenFrom}
 	var e api.Error
 	if json.Unmarshal(b, &e) == nil && e.Message != "" {
 		apiErr.structured = e.Code == resp.StatusCode

@@ -252,15 +252,16 @@ func TestRemoteNonJSONError(t *testing.T) {
 func TestNewRemoteValidation(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ url, token, want string }{
-		{"", "t", "apiUrl is empty"},
+		{"", "t", "pulumiservice:apiUrl is not set"},
+		{"", "", "apiUrl is empty"},
 		{"127.0.0.1:8080", "t", `apiUrl "127.0.0.1:8080"`},
 		{"example.com", "t", "not an absolute"},
 		{"ftp://example.com", "t", "not an absolute"},
 		{"http://user:pw@example.com", "t", "credentials"},
 		{"http://example.com/?x=1", "t", "query"},
 		{"http://[::1", "t", "not a valid URL"},
-		{"http://example.com", "", "accessToken is required"},
-		{"http://example.com", "  ", "accessToken is required"},
+		{"http://example.com", "", "pulumiservice:accessToken is not set"},
+		{"http://example.com", "  ", "pulumiservice:accessToken is not set"},
 	} {
 		_, err := client.NewRemote(c.url, c.token, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

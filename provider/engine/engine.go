@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/render"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/sender"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
@@ -83,7 +84,8 @@ type Config struct {
 	// are recorded with status skipped and the reason, and go no further (see Emit).
 	MaxDeploymentRequestsPerEvent int
 	MaxDeploymentChainLength      int
-	// ConsoleURL is the base of links in payloads (updateUrl, deploymentUrl).
+	// ConsoleURL is the base of links in payloads (updateUrl, deploymentUrl);
+	// render.ConsoleURLDefault when empty.
 	ConsoleURL string
 	// OrgDisplayNames are the organizations' display names, the organization.name of their
 	// payloads; an organization without one is shown by its name.
@@ -143,7 +145,7 @@ func (c Config) WithDefaults() Config {
 		c.MaxDeploymentChainLength = MaxDeploymentChainLengthDefault
 	}
 	if c.ConsoleURL == "" {
-		c.ConsoleURL = "https://app.pulumi.com"
+		c.ConsoleURL = render.ConsoleURLDefault
 	}
 	return c
 }

@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // Check applies the input rules of package webhook (issue 9, item 11): invisible characters,
@@ -18,7 +21,7 @@ func TestCheckBoundsAndCharacters(t *testing.T) {
 	t.Parallel()
 	s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
 	require.NoError(t, err)
-	many := make([]string, 40)
+	many := make([]string, webhook.ListMaxLen+1)
 	for i := range many {
 		many[i] = "update_succeeded"
 	}
@@ -41,7 +44,7 @@ func TestCheckBoundsAndCharacters(t *testing.T) {
 		{"control character in a stack name", "stackName", "U+0000", func(in map[string]property.Value) {
 			in["projectName"], in["stackName"] = str("web"), str("prod\x00")
 		}},
-		{"too many filters", "filters", "40 entries", func(in map[string]property.Value) { in["filters"] = strs(many...) }},
+		{"too many filters", "filters", fmt.Sprintf("%d entries", webhook.ListMaxLen+1), func(in map[string]property.Value) { in["filters"] = strs(many...) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

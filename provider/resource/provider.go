@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 
 	p "github.com/pulumi/pulumi-go-provider"
@@ -141,29 +140,72 @@ func (c *Config) Annotate(a infer.Annotator) {
 		"$XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. "+
 		"The key that seals webhook secrets sits next to it (<file>.key) unless "+
 		"PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.")
-	a.Describe(&c.APIURL, "The base URL of a pulumi-webhooks server. When set, the provider manages "+
-		"webhooks through that server's REST API instead of the embedded store. Unset by default.")
-	a.Describe(&c.AccessToken, "The API token that authenticates to the server named by apiUrl. Only "+
-		"used together with apiUrl.")
+	a.Describe(&c.APIURL, "The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the "+
+		"provider manages webhooks through that server's REST API instead of the embedded store. It has no "+
+		"default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi "+
+		"Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the "+
+		"embedded store.")
+	a.Describe(&c.AccessToken, "The API token of the server named by apiUrl (`pulumi-webhooks token create "+
+		"--org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as "+
+		"by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl "+
+		"is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the "+
+		"server's tokens start with pwh_.")
 }
 
 var (
-	_ infer.CustomCheck[*Config] = (*Config)(nil)
-	_ infer.CustomConfigure      = (*Config)(nil)
+	_ infer.CustomCheck[*Config]         = (*Config)(nil)
+	_ infer.CustomConfigure              = (*Config)(nil)
+	_ infer.CustomDiff[*Config, *Config] = (*Config)(nil)
 )
 
-// Check reads the configuration as given, without filling defaults from the environment, and
-// rejects combinations that cannot work.
+// Diff compares the configuration with the recorded one. Every change updates the provider in
+// place, as with the official provider, and no webhook is replaced: a new accessToken (rotated,
+// or now taken from PULUMI_ACCESS_TOKEN) reaches the same webhooks. A new storePath or apiUrl
+// points the provider at another place without moving the webhooks either; that is done with
+// `pulumi destroy` under the old configuration and `pulumi up` under the new (README,
+// Configuration).
+func (*Config) Diff(_ context.Context, req infer.DiffRequest[*Config, *Config]) (infer.DiffResponse, error) {
+	olds, news := req.State, req.Inputs
+	if olds == nil {
+		olds = &Config{}
+	}
+	if news == nil {
+		news = &Config{}
+	}
+	d := map[string]p.PropertyDiff{}
+	for _, f := range []struct {
+		key      string
+		old, new *string
+	}{
+		{client.SettingStorePath, olds.StorePath, news.StorePath},
+		{client.SettingAPIURL, olds.APIURL, news.APIURL},
+		{client.SettingAccessToken, olds.AccessToken, news.AccessToken},
+	} {
+		kind, changed := changeKind(deref(f.old) != "", deref(f.new) != "", deref(f.old) != deref(f.new))
+		if !changed {
+			continue
+		}
+		d[f.key] = p.PropertyDiff{Kind: kind, InputDiff: true}
+	}
+	return infer.DiffResponse{HasChanges: len(d) > 0, DetailedDiff: d}, nil
+}
+
+// Check reads the configuration as given and applies the rules of client.Config.Resolve to it,
+// reporting each refused setting on its property. Defaults from the environment are not filled
+// in, so no token from the environment ever reaches the provider's recorded inputs.
 func (*Config) Check(_ context.Context, req infer.CheckRequest) (infer.CheckResponse[*Config], error) {
 	out := &Config{}
 	var failures []p.CheckFailure
+	var unknown []string
 	for _, f := range []struct {
 		key string
 		dst **string
-	}{{"storePath", &out.StorePath}, {"apiUrl", &out.APIURL}, {"accessToken", &out.AccessToken}} {
+	}{{client.SettingStorePath, &out.StorePath}, {client.SettingAPIURL, &out.APIURL}, {client.SettingAccessToken, &out.AccessToken}} {
 		v, ok := req.NewInputs.GetOk(f.key)
 		switch {
-		case !ok || v.IsNull() || v.IsComputed():
+		case !ok || v.IsNull():
+		case v.IsComputed():
+			unknown = append(unknown, f.key)
 		case !v.IsString():
 			failures = append(failures, p.CheckFailure{Property: f.key, Reason: f.key + " must be a string"})
 		default:
@@ -171,35 +213,37 @@ func (*Config) Check(_ context.Context, req infer.CheckRequest) (infer.CheckResp
 			*f.dst = &s
 		}
 	}
-	apiURL := deref(out.APIURL)
-	if apiURL != "" {
-		u, err := url.Parse(apiURL)
-		switch {
-		case strings.Contains(apiURL, "@"):
-			// Never quoted: what precedes the @ may be a password or a token.
-			failures = append(failures, p.CheckFailure{Property: "apiUrl", Reason: "apiUrl carries user " +
-				"credentials (an @ in the URL): remove them and give the API token as accessToken, as a secret"})
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			failures = append(failures, p.CheckFailure{Property: "apiUrl", Reason: fmt.Sprintf(
-				"apiUrl %q is not an absolute http:// or https:// URL: give the base URL of a pulumi-webhooks server, e.g. https://webhooks.example.com", apiURL)})
-		}
-		if deref(out.StorePath) != "" {
-			failures = append(failures, p.CheckFailure{Property: "storePath", Reason: "storePath and apiUrl " +
-				"cannot both be set: storePath selects the embedded store, apiUrl a server; remove one of them"})
-		}
+	if len(failures) > 0 {
+		return infer.CheckResponse[*Config]{Inputs: out, Failures: failures}, nil
 	}
-	if deref(out.AccessToken) != "" && apiURL == "" {
-		failures = append(failures, p.CheckFailure{Property: "accessToken", Reason: "accessToken is set but " +
-			"apiUrl is not: the token only authenticates to a pulumi-webhooks server; set apiUrl, or remove " +
-			"accessToken to use the embedded store"})
+	cfg := out.clientConfig()
+	cfg.Unknown = unknown
+	cfg.Provider = explicitProvider(req.Name)
+	_, refused := cfg.Resolve()
+	for _, r := range refused {
+		failures = append(failures, p.CheckFailure{Property: r.Setting, Reason: r.Reason})
 	}
 	return infer.CheckResponse[*Config]{Inputs: out, Failures: failures}, nil
+}
+
+// explicitProvider returns the name of an explicit provider resource, or "" for the default
+// provider (named "default" or "default_<version>"), which reads stack config.
+func explicitProvider(name string) string {
+	if name == "" || name == "default" || strings.HasPrefix(name, "default_") {
+		return ""
+	}
+	return name
+}
+
+// clientConfig is the configuration as client.Config takes it.
+func (c *Config) clientConfig() client.Config {
+	return client.Config{StorePath: deref(c.StorePath), APIURL: deref(c.APIURL), AccessToken: deref(c.AccessToken)}
 }
 
 // Configure chooses the client. The embedded store is not opened here but on first use, so a
 // preview that never needs it never creates it.
 func (c *Config) Configure(context.Context) error {
-	cl, err := client.New(client.Config{StorePath: deref(c.StorePath), APIURL: deref(c.APIURL), AccessToken: deref(c.AccessToken)})
+	cl, err := client.New(c.clientConfig())
 	if err != nil {
 		return err
 	}

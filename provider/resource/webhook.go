@@ -55,9 +55,11 @@ func (*Webhook) WireDependencies(f infer.FieldSelector, args *WebhookArgs, state
 }
 
 // Check validates the inputs with every rule of webhook.Spec.Validate, reporting each failure on
-// the property it concerns together with the fix, fills the format default, and subscribes a
-// webhook that names neither filters nor groups to the default groups of its scope. Rules that
-// depend on values still unknown during a preview are left for the run that knows them.
+// the property it concerns together with the fix, warns about what webhook.Spec.Advise finds
+// (accepted, as Pulumi Cloud accepts it, but probably a mistake), fills the format default, and
+// subscribes a webhook that names neither filters nor groups to the default groups of its
+// scope. Rules that depend on values still unknown during a preview are left for the run that
+// knows them.
 func (*Webhook) Check(ctx context.Context, req infer.CheckRequest) (infer.CheckResponse[WebhookArgs], error) {
 	args, failures, err := infer.DefaultCheck[WebhookArgs](ctx, req.NewInputs)
 	if err != nil {
@@ -70,6 +72,9 @@ func (*Webhook) Check(ctx context.Context, req infer.CheckRequest) (infer.CheckR
 	}
 	unknown := unknownInputs(req.NewInputs)
 	failures = append(failures, validationFailures(args, unknown, reported)...)
+	for _, w := range validationWarnings(args, unknown, reported) {
+		p.GetLogger(ctx).Warning(w)
+	}
 	fillDefaultGroups(&args, unknown)
 	return infer.CheckResponse[WebhookArgs]{Inputs: args, Failures: failures}, nil
 }
@@ -133,39 +138,71 @@ func unknownInputs(inputs property.Map) map[string]bool {
 // validationFailures runs webhook.Spec.Validate and reports each FieldError on its property
 // ("filters[2]" on "filters"), skipping what is already reported or not known yet.
 func validationFailures(args WebhookArgs, unknown, reported map[string]bool) []p.CheckFailure {
-	err := args.spec("").Validate()
 	var fes webhook.FieldErrors
-	if err == nil || !errors.As(err, &fes) {
+	if err := args.spec("").Validate(); err == nil || !errors.As(err, &fes) {
 		return nil
-	}
-	scopeUnknown := slices.ContainsFunc(scopeProperties, func(k string) bool { return unknown[k] })
-	skip := func(prop string) bool {
-		switch {
-		case reported[prop] || unknown[prop]:
-			return true
-		case scopeUnknown && (replaceOnChange(prop) || prop == "filters" || prop == "format"):
-			return true // the scope decides which filters and formats are allowed
-		case unknown["format"] && prop == "payloadUrl":
-			return true // the format decides what a payload URL looks like
-		}
-		return false
 	}
 	var out []p.CheckFailure
 	for _, fe := range fes {
-		prop := fe.Field
-		if i := strings.IndexByte(prop, '['); i >= 0 {
-			prop = prop[:i]
+		if prop := fieldProperty(fe.Field); !skipRule(prop, unknown, reported) {
+			out = append(out, p.CheckFailure{Property: prop, Reason: fieldReason(fe)})
 		}
-		if skip(prop) {
-			continue
-		}
-		sep := ": "
-		if strings.HasPrefix(fe.Message, "is ") || strings.HasPrefix(fe.Message, "cannot ") || strings.HasPrefix(fe.Message, `"`) {
-			sep = " "
-		}
-		out = append(out, p.CheckFailure{Property: prop, Reason: fe.Field + sep + fe.Message})
 	}
 	return out
+}
+
+// validationWarnings runs webhook.Spec.Advise: what Pulumi Cloud accepts (and so does Check)
+// but is probably a mistake, such as a filter that never fires for the webhook's scope or one
+// listed twice. Each is a message naming the field, why and the fix; at most
+// webhook.FieldErrorsMax of them, the rest counted.
+func validationWarnings(args WebhookArgs, unknown, reported map[string]bool) []string {
+	var kept webhook.FieldErrors
+	for _, fe := range args.spec("").Advise() {
+		if !skipRule(fieldProperty(fe.Field), unknown, reported) {
+			kept = append(kept, fe)
+		}
+	}
+	shown, more := kept.Reported()
+	out := make([]string, 0, len(shown)+1)
+	for _, fe := range shown {
+		out = append(out, fieldReason(fe)+" (accepted; it has no effect)")
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("and %d more such entries in filters and groups", more))
+	}
+	return out
+}
+
+// skipRule reports whether a rule about prop cannot be judged yet: prop is already reported,
+// or it or what decides it is not known yet.
+func skipRule(prop string, unknown, reported map[string]bool) bool {
+	scopeUnknown := slices.ContainsFunc(scopeProperties, func(k string) bool { return unknown[k] })
+	switch {
+	case reported[prop] || unknown[prop]:
+		return true
+	case scopeUnknown && (replaceOnChange(prop) || prop == "filters" || prop == "format"):
+		return true // the scope decides which filters and formats are allowed
+	case unknown["format"] && prop == "payloadUrl":
+		return true // the format decides what a payload URL looks like
+	}
+	return false
+}
+
+// fieldProperty returns the input a spec field belongs to: "filters" for "filters[2]".
+func fieldProperty(field string) string {
+	if i := strings.IndexByte(field, '['); i >= 0 {
+		return field[:i]
+	}
+	return field
+}
+
+// fieldReason renders a FieldError as a sentence that starts with the field.
+func fieldReason(fe webhook.FieldError) string {
+	sep := ": "
+	if strings.HasPrefix(fe.Message, "is ") || strings.HasPrefix(fe.Message, "cannot ") || strings.HasPrefix(fe.Message, `"`) {
+		sep = " "
+	}
+	return fe.Field + sep + fe.Message
 }
 
 // fillDefaultGroups subscribes a webhook that names neither filters nor groups to its scope's
@@ -269,17 +306,16 @@ func asReplace(k p.DiffKind) p.DiffKind {
 	}
 }
 
-// sameSet compares two lists without regard to order (Check rejects duplicates).
-func sameSet[T comparable](a, b []T) bool {
+// sameSet compares two lists without regard to order, counting repeats (which Check accepts
+// and the store keeps as given).
+func sameSet[T ~string](a, b []T) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			return false
-		}
-	}
-	return true
+	as, bs := slices.Clone(a), slices.Clone(b)
+	slices.Sort(as)
+	slices.Sort(bs)
+	return slices.Equal(as, bs)
 }
 
 // Update changes the webhook in place. The secret is sent only when it differs from the
@@ -335,7 +371,11 @@ func (*Webhook) Read(ctx context.Context, req infer.ReadRequest[WebhookArgs, Web
 		return infer.ReadResponse[WebhookArgs, WebhookState]{}, nil // gone: Pulumi drops it
 	}
 	if err != nil {
-		return infer.ReadResponse[WebhookArgs, WebhookState]{}, diagnose(op, req.ID, err)
+		err = diagnose(op, req.ID, err)
+		if hint := webhook.HookIDHint(ref.Scope, ref.Name); hint != "" && errors.Is(err, store.ErrNotFound) {
+			err = fmt.Errorf("%w; %s", err, hint)
+		}
+		return infer.ReadResponse[WebhookArgs, WebhookState]{}, err
 	}
 	var secret *string
 	if !importing {

@@ -1,19 +1,25 @@
 package resource
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi-go-provider/integration"
+	presource "github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -190,34 +196,10 @@ func TestCheckFailures(t *testing.T) {
 			}, "environmentName", "cannot be set together with stackName"},
 			{"slash in organization", func(in map[string]property.Value) { in["organizationName"] = str("acme/dev") },
 				"organizationName", "contains a slash or white space"},
-			{"organization-only filter on a stack hook", func(in map[string]property.Value) {
-				in["projectName"], in["stackName"] = str("web"), str("prod")
-				in["filters"] = strs("update_succeeded", "stack_created")
-			}, "filters", `filters[1] "stack_created" fires for organization webhooks only`},
-			{"environment filter on a stack hook", func(in map[string]property.Value) {
-				in["projectName"], in["stackName"] = str("web"), str("prod")
-				in["filters"] = strs("environment_revision_created")
-			}, "filters", "is an environment event and never reaches a stack webhook"},
-			{"environment creation on an environment hook", func(in map[string]property.Value) {
-				in["projectName"], in["environmentName"] = str("shared"), str("aws")
-				in["filters"] = strs("environment_created")
-			}, "filters", "fires for organization webhooks only"},
-			{"stack filter on an environment hook", func(in map[string]property.Value) {
-				in["projectName"], in["environmentName"] = str("shared"), str("aws")
-				in["filters"] = strs("update_failed")
-			}, "filters", "is a stack event and never reaches an environment webhook"},
-			{"deployment filter on an environment hook", func(in map[string]property.Value) {
-				in["projectName"], in["environmentName"] = str("shared"), str("aws")
-				in["filters"] = strs("deployment_started")
-			}, "filters", `"deployment_started" is a stack event`},
 			{"unknown filter", func(in map[string]property.Value) { in["filters"] = strs("update_done") },
 				"filters", `unknown filter "update_done"; valid filters are`},
-			{"duplicate filter", func(in map[string]property.Value) { in["filters"] = strs("update_failed", "update_failed") },
-				"filters", `filters[1] "update_failed" is listed twice`},
 			{"unknown group", func(in map[string]property.Value) { in["groups"] = strs("policies") },
 				"groups", `unknown group "policies"`},
-			{"duplicate group", func(in map[string]property.Value) { in["groups"] = strs("stacks", "stacks") },
-				"groups", `"stacks" is listed twice`},
 			{"unknown format", func(in map[string]property.Value) { in["format"] = str("discord") },
 				"format", `unknown format "discord"`},
 			{"pulumi_deployments on an organization hook", func(in map[string]property.Value) {
@@ -264,7 +246,7 @@ func TestCheckReportsEveryFailure(t *testing.T) {
 		in := orgHook()
 		delete(in, "displayName")
 		in["payloadUrl"] = str("not a url")
-		in["groups"] = strs("stacks", "stacks")
+		in["groups"] = strs("stacks", "policies")
 		resp, err := tb.server.Check(p.CheckRequest{Urn: webhookURN, Inputs: property.NewMap(in)})
 		require.NoError(t, err)
 		var props []string
@@ -273,6 +255,83 @@ func TestCheckReportsEveryFailure(t *testing.T) {
 		}
 		assert.ElementsMatch(t, []string{"displayName", "payloadUrl", "groups"}, props)
 	})
+}
+
+// TestCheckWarnings: what Pulumi Cloud and the official provider accept but is probably a
+// mistake passes Check with a warning that names the field, why and the fix; the webhook is
+// created as written, and its lists read back without drift. Not parallel: the warnings go to
+// the default logger, which it captures.
+func TestCheckWarnings(t *testing.T) {
+	var logs bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	cases := []warningCase{
+		{"organization-only filter on a stack hook", func(in map[string]property.Value) {
+			in["projectName"], in["stackName"] = str("web"), str("prod")
+			in["filters"] = strs("update_succeeded", "stack_created")
+		}, []string{`filters[1] \"stack_created\" fires for organization webhooks only, so this webhook never receives it: remove it`}},
+		{"environment filter on a stack hook", func(in map[string]property.Value) {
+			in["projectName"], in["stackName"] = str("web"), str("prod")
+			in["filters"] = strs("environment_revision_created")
+		}, []string{"is an environment event and never reaches a stack webhook"}},
+		{"environment creation on an environment hook", func(in map[string]property.Value) {
+			in["projectName"], in["environmentName"] = str("shared"), str("aws")
+			in["filters"] = strs("environment_created")
+		}, []string{"fires for organization webhooks only"}},
+		{"stack filter on an environment hook", func(in map[string]property.Value) {
+			in["projectName"], in["environmentName"] = str("shared"), str("aws")
+			in["filters"] = strs("update_failed")
+		}, []string{"is a stack event and never reaches an environment webhook"}},
+		{"duplicate filter", func(in map[string]property.Value) {
+			in["filters"] = strs("update_failed", "update_succeeded", "update_failed")
+		},
+			[]string{`filters[2] \"update_failed\" is listed twice: remove the duplicate`}},
+		{"duplicate group", func(in map[string]property.Value) { in["groups"] = strs("stacks", "stacks") },
+			[]string{`groups[1] \"stacks\" is listed twice`}},
+		{"many repeats: the first ones, then a count", func(in map[string]property.Value) {
+			in["filters"] = strs(slices.Repeat([]string{"update_failed"}, webhook.FieldErrorsMax+5)...)
+		}, []string{`filters[20] \"update_failed\" is listed twice`, "and 4 more such entries"}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { checkWarnings(t, setup(t, m), &logs, cases) })
+	}
+}
+
+// warningCase is a change to orgHook that Check accepts with warnings containing want.
+type warningCase struct {
+	name   string
+	change func(map[string]property.Value)
+	want   []string
+}
+
+func checkWarnings(t *testing.T, tb *testBundle, logs *bytes.Buffer, cases []warningCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			logs.Reset()
+			in := orgHook()
+			c.change(in)
+			resp, err := tb.server.Check(p.CheckRequest{Urn: webhookURN, Inputs: property.NewMap(in)})
+			require.NoError(t, err)
+			require.Empty(t, resp.Failures, "Pulumi Cloud accepts it, so Check does")
+			for _, w := range c.want {
+				assert.Contains(t, logs.String(), w)
+			}
+			assert.Contains(t, logs.String(), "level=WARN")
+			assert.Contains(t, logs.String(), string(webhookURN), "the warning is about the resource")
+
+			got := tb.created(t, in)
+			assert.Equal(t, resp.Inputs.Get("filters"), got.state.Get("filters"), "filters as written")
+			assert.Equal(t, resp.Inputs.Get("groups"), got.state.Get("groups"), "groups as written")
+			assert.False(t, tb.diff(t, got, in).HasChanges, "the lists read back as written")
+		})
+	}
+	logs.Reset()
+	resp, err := tb.server.Check(p.CheckRequest{Urn: webhookURN, Inputs: property.NewMap(orgHook())})
+	require.NoError(t, err)
+	require.Empty(t, resp.Failures)
+	assert.Empty(t, logs.String(), "a clean webhook gets no warning")
 }
 
 func TestCheckDefaults(t *testing.T) {
@@ -757,6 +816,10 @@ func TestImport(t *testing.T) {
 				Groups: []webhook.Group{webhook.GroupStacks}, Format: webhook.FormatSlack}, "acme/web/prod/stack-hook"},
 			{"environment", webhook.Spec{Scope: webhook.Scope{Org: "acme", Project: "shared", Environment: "aws"}, Name: "env-hook",
 				Groups: []webhook.Group{webhook.GroupEnvironments}}, "acme/environment/shared/aws/env-hook"},
+			{"environment of the default project", webhook.Spec{Scope: webhook.Scope{Org: "acme", Project: "default", Environment: "aws"}, Name: "env-hook",
+				Groups: []webhook.Group{webhook.GroupEnvironments}}, "acme/environment/default/aws/env-hook"},
+			{"stack of a project called environment", webhook.Spec{Scope: webhook.Scope{Org: "acme", Project: "environment", Stack: "aws"}, Name: "stack-hook",
+				Groups: []webhook.Group{webhook.GroupStacks}}, "acme/environment/aws/stack-hook"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -823,6 +886,9 @@ func TestImportErrors(t *testing.T) {
 			"acme",
 			"acme/web/hook",
 			"acme/envs/shared/aws/hook",
+			"acme/Environment/shared/aws/hook",
+			"/hook",
+			"acme/environment//aws/hook",
 			"acme/environment/shared/aws/hook/extra",
 			"acme//hook",
 			"acme/ hook",
@@ -836,6 +902,14 @@ func TestImportErrors(t *testing.T) {
 				assert.Contains(t, err.Error(), "{org}/{project}/{stack}/{name}")
 			})
 		}
+		t.Run("environment without its project", func(t *testing.T) {
+			t.Parallel()
+			_, err := tb.server.Read(p.ReadRequest{ID: "acme/environment/aws/nope", Urn: webhookURN})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "no such webhook exists")
+			assert.Contains(t, err.Error(), `in the project "default": acme/environment/default/aws/nope`)
+			assertCleanError(t, err)
+		})
 		t.Run("missing", func(t *testing.T) {
 			t.Parallel()
 			_, err := tb.server.Read(p.ReadRequest{ID: "acme/web/prod/nope", Urn: webhookURN})
@@ -886,35 +960,121 @@ func TestLifeCycle(t *testing.T) {
 	})
 }
 
+// TestConfigFailures: CheckConfig applies client.Config's rules (client.TestResolveRefusals has
+// every one): each refusal is on the setting to fix, says how, and never quotes the token.
+// Not parallel: it empties PULUMI_ACCESS_TOKEN, which the rules read.
 func TestConfigFailures(t *testing.T) {
-	t.Parallel()
+	t.Setenv("PULUMI_ACCESS_TOKEN", "")
+	explicitURN := presource.NewURN("test", "webhooks", "", "pulumi:providers:pulumiservice", "hooks")
 	cases := []struct {
 		name     string
+		urn      presource.URN
 		config   map[string]property.Value
 		property string
-		reason   string
+		reason   []string
 	}{
-		{"token without server", map[string]property.Value{"accessToken": str("tok-7f3a").WithSecret(true)},
-			"accessToken", "accessToken is set but apiUrl is not"},
-		{"store and server", map[string]property.Value{"storePath": str("/tmp/x.db"), "apiUrl": str("https://webhooks.example.com")},
-			"storePath", "cannot both be set"},
-		{"relative server URL", map[string]property.Value{"apiUrl": str("webhooks.example.com")},
-			"apiUrl", "is not an absolute http:// or https:// URL"},
-		{"store path not a string", map[string]property.Value{"storePath": property.New(3.0)},
-			"storePath", "storePath must be a string"},
+		{"token without server (a program written for Pulumi Cloud)", providerURN,
+			map[string]property.Value{"accessToken": str("tok-7f3a").WithSecret(true)},
+			"accessToken", []string{"pulumiservice:apiUrl is not set", "`pulumi config set pulumiservice:apiUrl http://your-server:8080`",
+				"`pulumi config rm pulumiservice:accessToken`"}},
+		{"token without server, explicit provider", explicitURN,
+			map[string]property.Value{"accessToken": str("tok-7f3a").WithSecret(true)},
+			"accessToken", []string{`apiUrl (of provider "hooks") is not set`, `the argument apiUrl: "http://your-server:8080" of provider "hooks"`}},
+		{"an unknown token without server", providerURN,
+			map[string]property.Value{"accessToken": property.New(property.Computed)},
+			"accessToken", []string{"pulumiservice:apiUrl is not set"}},
+		{"server without token", providerURN,
+			map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")},
+			"accessToken", []string{"pulumiservice:accessToken is not set", "`pulumi config set --secret pulumiservice:accessToken TOKEN`", "PULUMI_ACCESS_TOKEN"}},
+		{"server with a blank token", providerURN,
+			map[string]property.Value{"apiUrl": str("http://127.0.0.1:1"), "accessToken": str(" ").WithSecret(true)},
+			"accessToken", []string{"pulumiservice:accessToken is not set"}},
+		{"store and server", providerURN,
+			map[string]property.Value{"storePath": str("/tmp/x.db"), "apiUrl": str("https://webhooks.example.com"), "accessToken": str("tok-7f3a")},
+			"storePath", []string{"pulumiservice:storePath and pulumiservice:apiUrl are both set", "`pulumi config rm pulumiservice:storePath`"}},
+		{"relative server URL", providerURN,
+			map[string]property.Value{"apiUrl": str("webhooks.example.com"), "accessToken": str("tok-7f3a")},
+			"apiUrl", []string{"is not an absolute http:// or https:// URL", "`pulumi config set pulumiservice:apiUrl http://your-server:8080`"}},
+		{"credentials in the server URL", providerURN,
+			map[string]property.Value{"apiUrl": str("http://ci:tok-7f3a@127.0.0.1:1"), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"apiUrl", []string{"pulumiservice:apiUrl carries user credentials"}},
+		{"credentials in a malformed server URL", providerURN,
+			map[string]property.Value{"apiUrl": str("ci:tok-7f3a@127.0.0.1"), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"apiUrl", []string{"pulumiservice:apiUrl carries user credentials"}},
+		{"server URL without a host", providerURN,
+			map[string]property.Value{"apiUrl": str("http://"), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"apiUrl", []string{"is not an absolute http:// or https:// URL"}},
+		{"Pulumi Cloud as the server", providerURN,
+			map[string]property.Value{"apiUrl": str("https://api.pulumi.com"), "accessToken": str("pwh_tok-7f3a").WithSecret(true)},
+			"apiUrl", []string{"pulumiservice:apiUrl is https://api.pulumi.com, Pulumi Cloud", "`pulumi config rm pulumiservice:apiUrl`"}},
+		{"a Pulumi Cloud token", providerURN,
+			map[string]property.Value{"apiUrl": str("http://127.0.0.1:1"), "accessToken": str("pul-tok-7f3a").WithSecret(true)},
+			"accessToken", []string{"pulumiservice:accessToken is a Pulumi Cloud access token", "pulumi-webhooks token create --org ORG"}},
+		{"store path not a string", providerURN,
+			map[string]property.Value{"storePath": property.New(3.0)},
+			"storePath", []string{"storePath must be a string"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
 			require.NoError(t, err)
-			resp, err := s.CheckConfig(p.CheckRequest{Urn: providerURN, Inputs: property.NewMap(tc.config)})
+			resp, err := s.CheckConfig(p.CheckRequest{Urn: tc.urn, Inputs: property.NewMap(tc.config)})
 			require.NoError(t, err)
 			require.Len(t, resp.Failures, 1, "%v", resp.Failures)
 			assert.Equal(t, tc.property, resp.Failures[0].Property)
-			assert.Contains(t, resp.Failures[0].Reason, tc.reason)
+			for _, r := range tc.reason {
+				assert.Contains(t, resp.Failures[0].Reason, r)
+			}
 			assert.NotContains(t, resp.Failures[0].Reason, "tok-7f3a", "the token never appears in messages")
 		})
+	}
+}
+
+// TestConfigureRefusesAlike: Configure without CheckConfig (the engine always checks first)
+// applies the same rules with the same messages.
+func TestConfigureRefusesAlike(t *testing.T) {
+	t.Setenv("PULUMI_ACCESS_TOKEN", "")
+	s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
+	require.NoError(t, err)
+	err = s.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{"accessToken": str("tok-7f3a")})})
+	require.ErrorContains(t, err, "pulumiservice:apiUrl is not set")
+	assert.Contains(t, err.Error(), "`pulumi config set pulumiservice:apiUrl http://your-server:8080`")
+	assert.NotContains(t, err.Error(), "tok-7f3a")
+	// A provider is configured once: a second one starts afresh.
+	s, err = integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
+	require.NoError(t, err)
+	err = s.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")})})
+	require.ErrorContains(t, err, "pulumiservice:accessToken is not set")
+}
+
+// TestConfigAccepted: what CheckConfig lets through, PULUMI_ACCESS_TOKEN set or not. Not
+// parallel: it sets the environment.
+func TestConfigAccepted(t *testing.T) {
+	for _, envToken := range []string{"", "pul-cloud-token-3e9b", "pwh_server-token-3e9b"} {
+		t.Setenv("PULUMI_ACCESS_TOKEN", envToken)
+		cases := map[string]map[string]property.Value{
+			"nothing":                      {},
+			"storePath":                    {"storePath": str("/tmp/hooks.db")},
+			"storePath as a URL":           {"storePath": str("postgres://hooks@127.0.0.1:5432/hooks")},
+			"server and token":             {"apiUrl": str("http://127.0.0.1:1"), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"an unknown server with token": {"apiUrl": property.New(property.Computed), "accessToken": str("tok-7f3a").WithSecret(true)},
+			"server and an unknown token":  {"apiUrl": str("http://127.0.0.1:1"), "accessToken": property.New(property.Computed)},
+		}
+		if strings.HasPrefix(envToken, "pwh_") {
+			cases["server, token from PULUMI_ACCESS_TOKEN"] = map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")}
+		}
+		for name, config := range cases {
+			t.Run(fmt.Sprintf("%s, PULUMI_ACCESS_TOKEN=%q", name, envToken), func(t *testing.T) {
+				s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
+				require.NoError(t, err)
+				resp, err := s.CheckConfig(p.CheckRequest{Urn: providerURN, Inputs: property.NewMap(config)})
+				require.NoError(t, err)
+				require.Empty(t, resp.Failures)
+				_, given := config["accessToken"]
+				assert.False(t, has(resp.Inputs, "accessToken") && !given,
+					"a token from the environment is never recorded in the provider's inputs")
+			})
+		}
 	}
 }
 
@@ -955,52 +1115,43 @@ func TestRemoteConfiguration(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "remote mode never opens the embedded store")
 }
 
-// TestRemoteConfigurationErrors: a remote configuration that cannot work fails at
-// CheckConfig or Configure, naming the property, and never quotes the token.
-func TestRemoteConfigurationErrors(t *testing.T) {
-	t.Parallel()
-	const token = "pwh_never-shown-5d1c"
-	cases := []struct {
-		name   string
-		config map[string]property.Value
-		// property is the CheckConfig failure; empty means CheckConfig passes and Configure fails.
-		property string
-		want     string
-	}{
-		{"server without token", map[string]property.Value{"apiUrl": str("http://127.0.0.1:1")},
-			"", "accessToken is required with apiUrl"},
-		{"blank token", map[string]property.Value{"apiUrl": str("http://127.0.0.1:1"), "accessToken": str(" ").WithSecret(true)},
-			"", "accessToken is required with apiUrl"},
-		{"credentials in the server URL", map[string]property.Value{
-			"apiUrl": str("http://ci:" + token + "@127.0.0.1:1"), "accessToken": str(token).WithSecret(true),
-		}, "apiUrl", "apiUrl carries user credentials"},
-		{"credentials in a malformed server URL", map[string]property.Value{
-			"apiUrl": str("ci:" + token + "@127.0.0.1"), "accessToken": str(token).WithSecret(true),
-		}, "apiUrl", "apiUrl carries user credentials"},
-		{"server URL without a host", map[string]property.Value{"apiUrl": str("http://"), "accessToken": str(token).WithSecret(true)},
-			"apiUrl", "is not an absolute http:// or https:// URL"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s, err := integration.NewServer(t.Context(), Name, semverVersion(t), integration.WithProvider(Provider()))
-			require.NoError(t, err)
-			checked, err := s.CheckConfig(p.CheckRequest{Urn: providerURN, Inputs: property.NewMap(tc.config)})
-			require.NoError(t, err)
-			if tc.property != "" {
-				require.Len(t, checked.Failures, 1, "%v", checked.Failures)
-				assert.Equal(t, tc.property, checked.Failures[0].Property)
-				assert.Contains(t, checked.Failures[0].Reason, tc.want)
-				assert.NotContains(t, checked.Failures[0].Reason, token)
-				return
-			}
-			require.Empty(t, checked.Failures)
-			err = s.Configure(p.ConfigureRequest{Args: checked.Inputs})
-			require.ErrorContains(t, err, tc.want)
-			assertCleanError(t, err)
-			assert.NotContains(t, err.Error(), token)
-		})
-	}
+// TestRemoteTokenFromEnvironment: a program that sets only apiUrl (one setting added to a
+// program written for the official provider, which relies on PULUMI_ACCESS_TOKEN) works with
+// the token from the environment, and a token the server refuses is named by where it came
+// from. Not parallel: it sets the environment.
+func TestRemoteTokenFromEnvironment(t *testing.T) {
+	srv := servertest.Start(t, servertest.Opts{NoWorkers: true})
+	t.Setenv("PULUMI_ACCESS_TOKEN", srv.Tokens[remoteOrg])
+	tb := &testBundle{server: newServer(t, property.NewMap(map[string]property.Value{"apiUrl": str(srv.URL)})), api: srv}
+	c := tb.created(t, stackHook())
+	ref, err := ParseID(c.id)
+	require.NoError(t, err)
+	_, err = srv.Engine.HookGet(context.Background(), ref)
+	require.NoError(t, err, "the hook is in the server's store")
+
+	const wrong = "pwh_never-shown-5d1c"
+	t.Setenv("PULUMI_ACCESS_TOKEN", wrong)
+	refused := newServer(t, property.NewMap(map[string]property.Value{"apiUrl": str(srv.URL)}))
+	_, err = refused.Create(p.CreateRequest{Urn: webhookURN, Properties: c.inputs})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refused the access token from the environment variable PULUMI_ACCESS_TOKEN")
+	assert.Contains(t, err.Error(), "`pulumi config set --secret pulumiservice:accessToken TOKEN`")
+	assert.NotContains(t, err.Error(), wrong)
+	assertCleanError(t, err)
+}
+
+// TestEnvironmentTokenKeepsEmbeddedStore: PULUMI_ACCESS_TOKEN in the environment of a program
+// on a self-managed backend leaves the provider on the embedded store. Not parallel: it sets
+// the environment.
+func TestEnvironmentTokenKeepsEmbeddedStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "default.db")
+	t.Setenv("PULUMI_WEBHOOKS_STORE", path)
+	t.Setenv("PULUMI_ACCESS_TOKEN", "pul-env-token-3e9b")
+	tb := &testBundle{server: newServer(t, property.NewMap(nil))}
+	c := tb.created(t, stackHook())
+	_, err := os.Stat(path)
+	require.NoError(t, err, "the webhook went to the embedded store")
+	require.NoError(t, tb.server.Delete(p.DeleteRequest{ID: c.id, Urn: webhookURN, Properties: c.state}))
 }
 
 // TestRemoteServerErrors: what the server refuses reaches the user with the server's own
@@ -1148,4 +1299,45 @@ func TestUnconfiguredProvider(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Create(p.CreateRequest{Urn: webhookURN, Properties: checked.Inputs})
 	require.ErrorContains(t, err, "was not configured")
+}
+
+// TestConfigDiff: every change of the configuration updates the provider in place, as with the
+// official provider: no replacement, so a rotated token never touches a webhook.
+func TestConfigDiff(t *testing.T) {
+	t.Parallel()
+	sp := func(s string) *string { return &s }
+	cases := []struct {
+		name       string
+		old, new   Config
+		want       map[string]p.DiffKind
+		hasChanges bool
+	}{
+		{"nothing changed", Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, map[string]p.DiffKind{}, false},
+		{"token rotated", Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, Config{APIURL: sp("http://a"), AccessToken: sp("t2")},
+			map[string]p.DiffKind{"accessToken": p.Update}, true},
+		{"token now from the environment", Config{APIURL: sp("http://a"), AccessToken: sp("t1")}, Config{APIURL: sp("http://a")},
+			map[string]p.DiffKind{"accessToken": p.Delete}, true},
+		{"embedded to a server", Config{}, Config{APIURL: sp("http://a"), AccessToken: sp("t1")},
+			map[string]p.DiffKind{"apiUrl": p.Add, "accessToken": p.Add}, true},
+		{"another server", Config{APIURL: sp("http://a")}, Config{APIURL: sp("http://b")},
+			map[string]p.DiffKind{"apiUrl": p.Update}, true},
+		{"store path dropped", Config{StorePath: sp("/a.db")}, Config{},
+			map[string]p.DiffKind{"storePath": p.Delete}, true},
+		{"store path added", Config{}, Config{StorePath: sp("/a.db")},
+			map[string]p.DiffKind{"storePath": p.Add}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := (&Config{}).Diff(t.Context(), infer.DiffRequest[*Config, *Config]{State: &tc.old, Inputs: &tc.new})
+			require.NoError(t, err)
+			assert.Equal(t, tc.hasChanges, resp.HasChanges)
+			got := map[string]p.DiffKind{}
+			for k, d := range resp.DetailedDiff {
+				got[k] = d.Kind
+				assert.True(t, d.InputDiff)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

@@ -74,7 +74,6 @@ func TestBadInput(t *testing.T) {
 		{"create: unknown format", "POST", org, with("format", "xml"), nil, 400, "format"},
 		{"create: unknown filter", "POST", org, with("filters", []string{"update_succeeded", "update_exploded"}), nil, 400, "filters[1]"},
 		{"create: unknown group", "POST", org, with("groups", []string{"everything"}), nil, 400, "groups[0]"},
-		{"create: filter cannot reach scope", "POST", stack, with("filters", []string{"stack_created"}), nil, 400, "filters[0]"},
 		{"create: missing displayName", "POST", org, with("displayName", nil), nil, 400, "displayName"},
 		{"create: blank displayName", "POST", org, with("displayName", "  "), nil, 400, "displayName"},
 		{"create: missing payloadUrl", "POST", org, with("payloadUrl", nil), nil, 400, "payloadUrl"},

@@ -124,18 +124,23 @@ func TestPolicyViolationFilters(t *testing.T) {
 	}
 	advisory.Wait(t, 1)
 
-	// A stack hook takes them too; an environment hook does not, since they are stack events.
+	// A stack hook takes them too. An environment hook may list them, as Pulumi Cloud accepts
+	// filters that cannot fire for the scope, but they never reach it: they are stack events.
 	stack := hookBody("acme", raw.URL())
 	stack["projectName"], stack["stackName"], stack["filters"] = "web", "prod", []string{"policy_violation_advisory"}
 	b.do("acme", "POST", "/api/stacks/acme/web/prod/hooks", stack).want(http.StatusCreated)
 	env := hookBody("acme", raw.URL())
 	env["projectName"], env["envName"], env["filters"] = "app", "dev", []string{"policy_violation_advisory"}
-	e := b.do("acme", "POST", "/api/esc/environments/acme/app/dev/hooks", env).want(http.StatusBadRequest).apiError()
-	mustContain(t, "environment hook error", e.Message, "policy_violation_advisory")
+	b.do("acme", "POST", "/api/esc/environments/acme/app/dev/hooks", env).want(http.StatusCreated)
+	b.do("acme", "POST", "/api/orgs/acme/events", map[string]any{"filter": "policy_violation_advisory", "projectName": "web", "stackName": "prod"}).
+		want(http.StatusAccepted).decode(&res)
+	if res.Deliveries != 2 {
+		t.Errorf("advisory emit with org, stack and environment hooks = %+v, want 2 deliveries (the environment hook is never reached)", res)
+	}
 	// An unknown filter's error lists them among the valid ones.
 	bad := hookBody("acme", raw.URL())
 	bad["filters"] = []string{"policy_violation"}
-	e = b.do("acme", "POST", "/api/orgs/acme/hooks", bad).want(http.StatusBadRequest).apiError()
+	e := b.do("acme", "POST", "/api/orgs/acme/hooks", bad).want(http.StatusBadRequest).apiError()
 	mustContain(t, "unknown filter error", e.Message, `"policy_violation_mandatory"`, `"policy_violation_advisory"`)
 }
 

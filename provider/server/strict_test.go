@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ func TestStrictDecoding(t *testing.T) {
 		return m
 	}
 	events := "/api/orgs/acme/events"
+	manyGroups := slices.Repeat([]string{"stacks"}, webhook.ListMaxLen+1)
 	for _, c := range []struct {
 		name         string
 		method, path string
@@ -71,7 +73,7 @@ func TestStrictDecoding(t *testing.T) {
 		{"name with a colon", "POST", org, with("name", "a:b"), "name", "letters, digits"},
 		{"long secret", "POST", org, with("secret", strings.Repeat("s", 2000)), "secret", "at most 1024"},
 		{"long URL", "POST", org, with("payloadUrl", "http://127.0.0.1:1/"+strings.Repeat("u", 3000)), "payloadUrl", "at most 2048"},
-		{"too many groups", "POST", org, with("groups", []string{"stacks", "stacks", "stacks", "stacks"}), "groups", "4 entries"},
+		{"too many groups", "POST", org, with("groups", manyGroups), "groups", fmt.Sprintf("%d entries", webhook.ListMaxLen+1)},
 		{"dot-dot stack in an event", "POST", events, map[string]any{"filter": "update_succeeded", "projectName": "web", "stackName": ".."}, "stackName", "path"},
 		{"long project in an event", "POST", events, map[string]any{"filter": "update_succeeded", "projectName": strings.Repeat("p", 101), "stackName": "prod"}, "projectName", "at most 100"},
 		{"bidi stack in an event", "POST", events, map[string]any{"filter": "update_succeeded", "projectName": "web", "stackName": "prod\u202e"}, "stackName", "U+202E"},

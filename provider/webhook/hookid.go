@@ -11,6 +11,12 @@ import (
 //	{org}/{name}                                      organization webhook
 //	{org}/{project}/{stack}/{name}                    stack webhook
 //	{org}/environment/{project}/{environment}/{name}  environment webhook
+//
+// These are the official Pulumi Service provider's forms, so IDs from its state import as they
+// are. An environment's ID always names its project; an environment created before ESC had
+// projects is in the project "default" ({org}/environment/default/{environment}/{name}). Four
+// segments are always a stack, also when the project is called "environment", as with the
+// official provider; HookIDHint says so when such a webhook is not found.
 
 // hookIDEnvironment is the literal second segment of an environment webhook's ID.
 const hookIDEnvironment = "environment"
@@ -59,4 +65,21 @@ func ParseHookID(id string) (Scope, string, error) {
 
 func malformedHookID(id, why string) error {
 	return fmt.Errorf("malformed webhook ID %q: %s; use %s", id, why, HookIDForms)
+}
+
+// hookIDDefaultProject is the ESC project of environments created without one.
+const hookIDDefaultProject = "default"
+
+// HookIDHint returns advice for an ID that named no webhook, when the ID may have been meant
+// another way: a four-segment ID whose project is "environment" names a stack, but may have
+// been written for an environment webhook without its project. Otherwise it returns "".
+func HookIDHint(scope Scope, name string) string {
+	if scope.Kind() != ScopeStack || scope.Project != hookIDEnvironment {
+		return ""
+	}
+	return fmt.Sprintf("%s names a webhook of the stack %q in the project %q; for an environment webhook, name the "+
+		"environment's project too: %s (an environment created without a project is in the project %q: %s)",
+		FormatHookID(scope, name), scope.Stack, scope.Project,
+		FormatHookID(Scope{Org: scope.Org, Project: "{project}", Environment: scope.Stack}, name), hookIDDefaultProject,
+		FormatHookID(Scope{Org: scope.Org, Project: hookIDDefaultProject, Environment: scope.Stack}, name))
 }

@@ -23,18 +23,16 @@ const (
 	PayloadURLMaxLen = 2048
 	// SecretMaxLen bounds a webhook secret, in bytes.
 	SecretMaxLen = 1024
+	// ListMaxLen bounds the filters and the groups list. Each filter or group is needed at
+	// most once, but a repeat is accepted (as Pulumi Cloud accepts it; Spec.Advise warns),
+	// so the bound leaves room beyond every one once.
+	ListMaxLen = 256
 	// FieldErrorsMax is how many field errors an error reports one by one; the rest are
 	// counted ("and 7 more problems").
 	FieldErrorsMax = 20
 	// quotedMaxLen bounds how much of a value an error message repeats.
 	quotedMaxLen = 64
 )
-
-// MaxFilters is the longest filters list a spec may have: every filter (API-only ones too) once.
-func MaxFilters() int { return len(filters) + len(apiFilters) }
-
-// MaxGroups is the longest groups list a spec may have: every group once.
-func MaxGroups() int { return len(groupKinds) }
 
 // RemoveSecret is the secret that, in an update, removes a webhook's secret, as Pulumi Cloud
 // takes it: an empty secret in an update leaves the secret as it is. It cannot be a secret.

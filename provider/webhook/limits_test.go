@@ -156,7 +156,7 @@ func TestSpecValidateURLAndSecretBounds(t *testing.T) {
 }
 
 // An error never grows with the input: 60,000 unknown filters give one error about the list's
-// length and at most MaxFilters per-entry errors, of which FieldErrorsMax are spelt out.
+// length and at most ListMaxLen per-entry errors, of which FieldErrorsMax are spelt out.
 func TestSpecValidateBoundsLists(t *testing.T) {
 	t.Parallel()
 	s := orgSpec()
@@ -167,9 +167,9 @@ func TestSpecValidateBoundsLists(t *testing.T) {
 		s.Groups = append(s.Groups, GroupStacks)
 	}
 	errs := fieldErrors(t, s)
-	hasError(t, errs, "filters", "60000 entries", "at most once")
+	hasError(t, errs, "filters", "60000 entries", fmt.Sprintf("list at most %d", ListMaxLen))
 	hasError(t, errs, "groups", "1000 entries")
-	if len(errs) > MaxFilters()+MaxGroups()+2 {
+	if len(errs) > ListMaxLen+2 {
 		t.Errorf("%d field errors for two lists", len(errs))
 	}
 	msg := errs.Error()
@@ -224,4 +224,26 @@ func TestCheckSecret(t *testing.T) {
 	s := orgSpec()
 	s.Secret = RemoveSecret
 	hasError(t, fieldErrors(t, s), "secret", "removes a secret")
+}
+
+// TestSpecListBound: ListMaxLen entries are accepted (repeats only advised on), one more is
+// refused on the list.
+func TestSpecListBound(t *testing.T) {
+	t.Parallel()
+	s := orgSpec()
+	for range ListMaxLen {
+		s.Filters = append(s.Filters, UpdateFailed)
+		s.Groups = append(s.Groups, GroupStacks)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatalf("%d repeated entries: %v", ListMaxLen, err)
+	}
+	if n := len(s.Advise()); n != 2*(ListMaxLen-1) {
+		t.Errorf("Advise has %d entries, want one per repeat (%d)", n, 2*(ListMaxLen-1))
+	}
+	s.Filters = append(s.Filters, UpdateFailed)
+	s.Groups = append(s.Groups, GroupStacks)
+	errs := fieldErrors(t, s)
+	hasError(t, errs, "filters", fmt.Sprintf("has %d entries", ListMaxLen+1))
+	hasError(t, errs, "groups", fmt.Sprintf("has %d entries", ListMaxLen+1))
 }

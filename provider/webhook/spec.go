@@ -134,8 +134,29 @@ func (s *Spec) Normalize() {
 }
 
 // Validate checks everything about a spec that can be checked without a store, and returns
-// FieldErrors naming each offending field with the fix.
+// FieldErrors naming each offending field with the fix. It refuses only what Pulumi Cloud's
+// service refuses (or what no hook can work with); what the service accepts but is probably a
+// mistake is Advise's. The provider's Check, the REST API, the console and the CLI all judge a
+// spec by these two.
 func (s Spec) Validate() error {
+	refused, _ := s.check()
+	return refused.Err()
+}
+
+// Advise returns what Validate lets through but is probably a mistake, each naming its field
+// with why and the fix: a filter or group listed twice (it changes nothing), and a filter that
+// never fires for the webhook's scope (stack_created on a stack webhook, an environment event
+// on a stack webhook, ...). Pulumi Cloud and the official provider accept both, so programs
+// written for them keep working; the provider's Check reports them as warnings. Entries
+// Validate refuses are not advised on.
+func (s Spec) Advise() FieldErrors {
+	_, advice := s.check()
+	return advice
+}
+
+// check applies every rule of a spec once: refused is what Validate reports, advice what
+// Advise does.
+func (s Spec) check() (refused, advice FieldErrors) {
 	var errs FieldErrors
 	var scopeErrs FieldErrors
 	if errors.As(s.Scope.Validate(), &scopeErrs) {
@@ -174,44 +195,44 @@ func (s Spec) Validate() error {
 			errs.Add("payloadUrl", err.Error())
 		}
 	}
-	if len(s.Filters) > MaxFilters() {
-		errs.Add("filters", fmt.Sprintf("has %d entries but there are only %d filters: list each filter at most once", len(s.Filters), MaxFilters()))
+	if len(s.Filters) > ListMaxLen {
+		errs.Add("filters", fmt.Sprintf("has %d entries: list at most %d (there are %d filters, each needed at most once)", len(s.Filters), ListMaxLen, len(filters)))
 	}
 	seenF := map[Filter]bool{}
-	for i, f := range s.Filters[:min(len(s.Filters), MaxFilters())] {
+	for i, f := range s.Filters[:min(len(s.Filters), ListMaxLen)] {
 		field := fmt.Sprintf("filters[%d]", i)
 		_, parseErr := ParseFilter(string(f))
 		switch {
 		case parseErr != nil:
 			errs.Add(field, parseErr.Error())
 		case seenF[f]:
-			errs.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate", string(f)))
-		case !f.ReachesScope(kind):
-			errs.Add(field, filterScopeFix(f, kind))
+			advice.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate, which changes nothing", string(f)))
+		case !f.ReachesScope(kind) && scopeErrs == nil:
+			advice.Add(field, filterScopeFix(f, kind))
 		}
 		seenF[f] = true
 	}
-	if len(s.Groups) > MaxGroups() {
-		errs.Add("groups", fmt.Sprintf("has %d entries but there are only %d groups: list each group at most once", len(s.Groups), MaxGroups()))
+	if len(s.Groups) > ListMaxLen {
+		errs.Add("groups", fmt.Sprintf("has %d entries: list at most %d (there are %d groups, each needed at most once)", len(s.Groups), ListMaxLen, len(groupKinds)))
 	}
 	seenG := map[Group]bool{}
-	for i, g := range s.Groups[:min(len(s.Groups), MaxGroups())] {
+	for i, g := range s.Groups[:min(len(s.Groups), ListMaxLen)] {
 		field := fmt.Sprintf("groups[%d]", i)
 		switch {
 		case !g.Valid():
 			errs.Add(field, fmt.Sprintf("unknown group %s; valid groups are %s", Quote(string(g)), joinQuoted(Groups())))
 		case seenG[g]:
-			errs.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate", string(g)))
+			advice.Add(field, fmt.Sprintf("%q is listed twice: remove the duplicate, which changes nothing", string(g)))
 		}
 		seenG[g] = true
 	}
-	return errs.Err()
+	return errs, advice
 }
 
 func filterScopeFix(f Filter, k ScopeKind) string {
 	switch {
 	case f.OrgOnly():
-		return fmt.Sprintf("%q fires for organization webhooks only: remove it, or move the webhook to the organization by removing projectName, stackName and environmentName", string(f))
+		return fmt.Sprintf("%q fires for organization webhooks only, so this webhook never receives it: remove it, or move the webhook to the organization by removing projectName, stackName and environmentName", string(f))
 	case f.Subject() == ScopeEnvironment:
 		return fmt.Sprintf("%q is an environment event and never reaches %s webhook: remove it, or attach the webhook to an environment or the organization", string(f), withArticle(k))
 	default:

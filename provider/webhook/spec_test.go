@@ -257,28 +257,8 @@ func TestSpecValidateFields(t *testing.T) {
 			field: "filters[1]", parts: []string{`unknown filter "update_exploded"`, `"update_succeeded"`}},
 		{name: "ping filter", spec: func() Spec { s := orgSpec(); s.Filters = []Filter{Ping}; return s },
 			field: "filters[0]", parts: []string{`unknown filter "ping"`}},
-		{name: "duplicate filter", spec: func() Spec {
-			s := stackSpec()
-			s.Filters = []Filter{UpdateFailed, UpdateSucceeded, UpdateFailed}
-			return s
-		},
-			field: "filters[2]", parts: []string{`"update_failed" is listed twice`, "remove the duplicate"}},
-		{name: "org-only stack filter on stack hook", spec: func() Spec { s := stackSpec(); s.Filters = []Filter{StackCreated}; return s },
-			field: "filters[0]", parts: []string{`"stack_created" fires for organization webhooks only`}},
-		{name: "org-only stack filter on environment hook", spec: func() Spec { s := envSpec(); s.Filters = []Filter{StackDeleted}; return s },
-			field: "filters[0]", parts: []string{"organization webhooks only"}},
-		{name: "org-only environment filter on environment hook", spec: func() Spec { s := envSpec(); s.Filters = []Filter{EnvironmentDeleted}; return s },
-			field: "filters[0]", parts: []string{`"environment_deleted" fires for organization webhooks only`}},
-		{name: "environment filter on stack hook", spec: func() Spec { s := stackSpec(); s.Filters = []Filter{EnvironmentTagCreated}; return s },
-			field: "filters[0]", parts: []string{"is an environment event and never reaches a stack webhook"}},
-		{name: "imported environment filter on stack hook", spec: func() Spec { s := stackSpec(); s.Filters = []Filter{ImportedEnvironmentChanged}; return s },
-			field: "filters[0]", parts: []string{"never reaches a stack webhook"}},
-		{name: "stack filter on environment hook", spec: func() Spec { s := envSpec(); s.Filters = []Filter{DriftDetected}; return s },
-			field: "filters[0]", parts: []string{"is a stack event and never reaches an environment webhook"}},
 		{name: "unknown group", spec: func() Spec { s := orgSpec(); s.Groups = []Group{GroupStacks, "change_requests"}; return s },
 			field: "groups[1]", parts: []string{`unknown group "change_requests"`, `"stacks"`, `"deployments"`, `"environments"`}},
-		{name: "duplicate group", spec: func() Spec { s := orgSpec(); s.Groups = []Group{GroupStacks, GroupStacks}; return s },
-			field: "groups[1]", parts: []string{`"stacks" is listed twice`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -290,6 +270,78 @@ func TestSpecValidateFields(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSpecAdvise: what Pulumi Cloud accepts but is probably a mistake is accepted by Validate
+// and reported by Advise, on its field, with why and the fix.
+func TestSpecAdvise(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		spec  func() Spec
+		field string
+		parts []string
+	}{
+		{name: "duplicate filter", spec: func() Spec {
+			s := stackSpec()
+			s.Filters = []Filter{UpdateFailed, UpdateSucceeded, UpdateFailed}
+			return s
+		},
+			field: "filters[2]", parts: []string{`"update_failed" is listed twice`, "remove the duplicate", "changes nothing"}},
+		{name: "org-only stack filter on stack hook", spec: func() Spec { s := stackSpec(); s.Filters = []Filter{StackCreated}; return s },
+			field: "filters[0]", parts: []string{`"stack_created" fires for organization webhooks only`, "never receives it", "remove it"}},
+		{name: "org-only stack filter on environment hook", spec: func() Spec { s := envSpec(); s.Filters = []Filter{StackDeleted}; return s },
+			field: "filters[0]", parts: []string{"organization webhooks only"}},
+		{name: "org-only environment filter on environment hook", spec: func() Spec { s := envSpec(); s.Filters = []Filter{EnvironmentDeleted}; return s },
+			field: "filters[0]", parts: []string{`"environment_deleted" fires for organization webhooks only`}},
+		{name: "environment filter on stack hook", spec: func() Spec { s := stackSpec(); s.Filters = []Filter{EnvironmentTagCreated}; return s },
+			field: "filters[0]", parts: []string{"is an environment event and never reaches a stack webhook", "remove it"}},
+		{name: "imported environment filter on stack hook", spec: func() Spec { s := stackSpec(); s.Filters = []Filter{ImportedEnvironmentChanged}; return s },
+			field: "filters[0]", parts: []string{"never reaches a stack webhook"}},
+		{name: "stack filter on environment hook", spec: func() Spec { s := envSpec(); s.Filters = []Filter{DriftDetected}; return s },
+			field: "filters[0]", parts: []string{"is a stack event and never reaches an environment webhook"}},
+		{name: "duplicate group", spec: func() Spec { s := orgSpec(); s.Groups = []Group{GroupStacks, GroupStacks}; return s },
+			field: "groups[1]", parts: []string{`"stacks" is listed twice`, "remove the duplicate"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := tc.spec()
+			if err := s.Validate(); err != nil {
+				t.Fatalf("Validate refuses what Pulumi Cloud accepts: %v", err)
+			}
+			advice := s.Advise()
+			if len(advice) != 1 {
+				t.Fatalf("Advise = %v, want one entry", advice)
+			}
+			hasError(t, advice, tc.field, tc.parts...)
+		})
+	}
+}
+
+// TestSpecAdviseQuiet: a clean spec gets no advice, and neither does an entry Validate refuses
+// or a scope too broken to judge filters by.
+func TestSpecAdviseQuiet(t *testing.T) {
+	t.Parallel()
+	for name, s := range map[string]Spec{
+		"clean stack hook": func() Spec {
+			s := stackSpec()
+			s.Filters = []Filter{UpdateFailed}
+			s.Groups = []Group{GroupStacks}
+			return s
+		}(),
+		"org hook, every filter once": func() Spec {
+			s := orgSpec()
+			s.Filters = append([]Filter(nil), filters...)
+			return s
+		}(),
+		"unknown filter twice":  func() Spec { s := orgSpec(); s.Filters = []Filter{"bad", "bad"}; return s }(),
+		"unknown group twice":   func() Spec { s := orgSpec(); s.Groups = []Group{"bad", "bad"}; return s }(),
+		"scope with no project": func() Spec { s := stackSpec(); s.Project = ""; s.Filters = []Filter{StackCreated}; return s }(),
+	} {
+		if advice := s.Advise(); len(advice) != 0 {
+			t.Errorf("%s: Advise = %v, want none", name, advice)
+		}
 	}
 }
 
@@ -310,7 +362,7 @@ func TestSpecValidateReportsEverything(t *testing.T) {
 		fields = append(fields, e.Field)
 	}
 	want := []string{"organizationName", "projectName", "displayName", "name", "format",
-		"filters[0]", "filters[1]", "filters[3]", "groups[0]", "groups[2]"}
+		"filters[0]", "filters[1]", "groups[0]"}
 	if !slices.Equal(fields, want) {
 		t.Errorf("fields %v, want %v", fields, want)
 	}

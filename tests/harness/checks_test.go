@@ -7,10 +7,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine/render"
 )
 
 // consoleURL is the server's default console base, which payload links start with.
-const consoleURL = "https://app.pulumi.com"
+const consoleURL = render.ConsoleURLDefault
 
 // systemUser is the user of events no person caused (deployment_queued from a deployment hook).
 const systemUser = "pulumi-webhooks"

@@ -14,9 +14,9 @@ import (
 type Provider struct {
 	pulumi.ProviderResourceState
 
-	// The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
+	// The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
 	AccessToken pulumi.StringPtrOutput `pulumi:"accessToken"`
-	// The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+	// The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
 	ApiUrl pulumi.StringPtrOutput `pulumi:"apiUrl"`
 	// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
 	StorePath pulumi.StringPtrOutput `pulumi:"storePath"`
@@ -46,9 +46,9 @@ func NewProvider(ctx *pulumi.Context,
 }
 
 type providerArgs struct {
-	// The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
+	// The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
 	AccessToken *string `pulumi:"accessToken"`
-	// The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+	// The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
 	ApiUrl *string `pulumi:"apiUrl"`
 	// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
 	StorePath *string `pulumi:"storePath"`
@@ -56,9 +56,9 @@ type providerArgs struct {
 
 // The set of arguments for constructing a Provider resource.
 type ProviderArgs struct {
-	// The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
+	// The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
 	AccessToken pulumi.StringPtrInput
-	// The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+	// The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
 	ApiUrl pulumi.StringPtrInput
 	// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
 	StorePath pulumi.StringPtrInput
@@ -101,12 +101,12 @@ func (o ProviderOutput) ToProviderOutputWithContext(ctx context.Context) Provide
 	return o
 }
 
-// The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
+// The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
 func (o ProviderOutput) AccessToken() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.AccessToken }).(pulumi.StringPtrOutput)
 }
 
-// The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+// The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
 func (o ProviderOutput) ApiUrl() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.ApiUrl }).(pulumi.StringPtrOutput)
 }

@@ -25,8 +25,8 @@ class ProviderArgs:
         """
         The set of arguments for constructing a Provider resource.
 
-        :param pulumi.Input[_builtins.str] access_token: The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
-        :param pulumi.Input[_builtins.str] api_url: The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+        :param pulumi.Input[_builtins.str] access_token: The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
+        :param pulumi.Input[_builtins.str] api_url: The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
         :param pulumi.Input[_builtins.str] store_path: The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
         """
         if access_token is not None:
@@ -40,7 +40,7 @@ class ProviderArgs:
     @pulumi.getter(name="accessToken")
     def access_token(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
+        The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
         """
         return pulumi.get(self, "access_token")
 
@@ -52,7 +52,7 @@ class ProviderArgs:
     @pulumi.getter(name="apiUrl")
     def api_url(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+        The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
         """
         return pulumi.get(self, "api_url")
 
@@ -88,8 +88,8 @@ class Provider(pulumi.ProviderResource):
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
-        :param pulumi.Input[_builtins.str] access_token: The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
-        :param pulumi.Input[_builtins.str] api_url: The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+        :param pulumi.Input[_builtins.str] access_token: The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
+        :param pulumi.Input[_builtins.str] api_url: The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
         :param pulumi.Input[_builtins.str] store_path: The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
         """
         ...
@@ -143,7 +143,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter(name="accessToken")
     def access_token(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
+        The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
         """
         return pulumi.get(self, "access_token")
 
@@ -151,7 +151,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter(name="apiUrl")
     def api_url(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+        The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
         """
         return pulumi.get(self, "api_url")
 

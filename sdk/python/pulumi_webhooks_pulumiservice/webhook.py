@@ -245,10 +245,11 @@ class Webhook(pulumi.CustomResource):
         ## Events
 
         `filters` subscribes to single events and `groups` to families of them (`stacks`,
-        `deployments`, `environments`). Both can be combined. The preview rejects events that could never
-        reach the webhook's scope: stack and environment creation and deletion only reach organization
-        webhooks, environment events never reach stack webhooks, and stack and deployment events never
-        reach environment webhooks. A webhook that names neither filters nor groups subscribes to the
+        `deployments`, `environments`). Both can be combined. The preview warns about events that could
+        never reach the webhook's scope (stack and environment creation and deletion only reach
+        organization webhooks, environment events never reach stack webhooks, and stack and deployment
+        events never reach environment webhooks) and about entries listed twice; as with Pulumi Cloud,
+        such webhooks are accepted and stored as written. A webhook that names neither filters nor groups subscribes to the
         default groups of its scope: all three for an organization webhook, `deployments` and `stacks`
         for a stack webhook, `environments` for an environment webhook. They are recorded as its `groups`.
 
@@ -329,10 +330,11 @@ class Webhook(pulumi.CustomResource):
         ## Events
 
         `filters` subscribes to single events and `groups` to families of them (`stacks`,
-        `deployments`, `environments`). Both can be combined. The preview rejects events that could never
-        reach the webhook's scope: stack and environment creation and deletion only reach organization
-        webhooks, environment events never reach stack webhooks, and stack and deployment events never
-        reach environment webhooks. A webhook that names neither filters nor groups subscribes to the
+        `deployments`, `environments`). Both can be combined. The preview warns about events that could
+        never reach the webhook's scope (stack and environment creation and deletion only reach
+        organization webhooks, environment events never reach stack webhooks, and stack and deployment
+        events never reach environment webhooks) and about entries listed twice; as with Pulumi Cloud,
+        such webhooks are accepted and stored as written. A webhook that names neither filters nor groups subscribes to the
         default groups of its scope: all three for an organization webhook, `deployments` and `stacks`
         for a stack webhook, `environments` for an environment webhook. They are recorded as its `groups`.
 

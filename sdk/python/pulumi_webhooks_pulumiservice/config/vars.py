@@ -23,14 +23,14 @@ class _ExportableConfig(types.ModuleType):
     @_builtins.property
     def access_token(self) -> Optional[str]:
         """
-        The API token that authenticates to the server named by apiUrl. Only used together with apiUrl.
+        The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
         """
         return __config__.get('accessToken')
 
     @_builtins.property
     def api_url(self) -> Optional[str]:
         """
-        The base URL of a pulumi-webhooks server. When set, the provider manages webhooks through that server's REST API instead of the embedded store. Unset by default.
+        The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
         """
         return __config__.get('apiUrl')
 
