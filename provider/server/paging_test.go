@@ -243,7 +243,7 @@ func TestPagingRefusesBadParameters(t *testing.T) {
 	const fixToken = "leave it out to list from the first page"
 	cases := []struct {
 		name, path, field string
-		says               []string
+		says              []string
 	}{
 		{"limit zero", org + "?limit=0", "limit", []string{"from 1 to 1000"}},
 		{"limit negative", stack + "?limit=-1", "limit", []string{"from 1 to 1000"}},
