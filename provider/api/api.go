@@ -283,6 +283,24 @@ const HeaderIdempotencyKey = "Idempotency-Key"
 // HeaderIdempotentReplay is set to "true" on an emit answer that replays an earlier one.
 const HeaderIdempotentReplay = "Idempotent-Replayed"
 
+// Paging of the hook and delivery listings, our extension of the Pulumi Cloud API: the body
+// stays the bare array, and the next page is named in headers.
+const (
+	// ParamContinuationToken is the query parameter that asks for the page after the one whose
+	// answer carried the token (HeaderContinuationToken). Pulumi's REST prose names it.
+	ParamContinuationToken = "continuationToken"
+	// ParamLimit is the query parameter of the page size.
+	ParamLimit = "limit"
+	// ParamBefore is the delivery log's older cursor (an attempt ID), kept for existing
+	// callers: ParamContinuationToken does its job for both listings.
+	ParamBefore = "before"
+	// HeaderContinuationToken carries the next page's token; it is absent on the last page.
+	HeaderContinuationToken = "X-Continuation-Token"
+	// HeaderNextBefore carries the delivery log's older cursor for ParamBefore, beside
+	// HeaderContinuationToken; deprecated in favour of it.
+	HeaderNextBefore = "X-Next-Before"
+)
+
 // HooksPath returns the collection path of the hooks of scope s.
 func HooksPath(s webhook.Scope) string {
 	e := url.PathEscape

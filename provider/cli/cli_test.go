@@ -669,3 +669,64 @@ func TestHooksCreateAndDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveriesListPages: deliveries list prints --limit attempts and names the next page on
+// standard error; --all follows every page, whatever their size; bad combinations fail.
+func TestDeliveriesListPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	e := b.engine()
+	rcv := servertest.NewReceiver(t)
+	ctx := t.Context()
+	spec := webhook.Spec{Scope: webhook.Scope{Org: "acme", Project: "app", Environment: "dev"}, Name: "log", DisplayName: "log", PayloadURL: rcv.URL(), Active: true}
+	if _, err := e.HookCreate(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	ref := store.HookRef{Scope: spec.Scope, Name: "log"}
+	var ids []int64 // newest first
+	for range 5 {
+		a, err := e.Ping(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append([]int64{a.ID}, ids...)
+	}
+	hook := "acme/environment/app/dev/log"
+	list := func(args ...string) ([]int64, string) {
+		t.Helper()
+		r := b.ok(append([]string{"deliveries", "list", hook, "--json"}, args...)...)
+		var log []attemptJSON
+		if err := json.Unmarshal([]byte(r.stdout), &log); err != nil {
+			t.Fatalf("deliveries list %q: %v: %s", args, err, r.stdout)
+		}
+		var got []int64
+		for _, a := range log {
+			got = append(got, a.AttemptID)
+		}
+		return got, r.stderr
+	}
+	got, note := list("--limit", "2")
+	if fmt.Sprint(got) != fmt.Sprint(ids[:2]) || !strings.Contains(note, fmt.Sprintf("--before %d", ids[1])) || !strings.Contains(note, "--all") {
+		t.Errorf("--limit 2 = %v, note %q; want %v and the next page's --before", got, note, ids[:2])
+	}
+	got, note = list("--limit", "2", "--before", strconv.FormatInt(ids[3], 10))
+	if fmt.Sprint(got) != fmt.Sprint(ids[4:]) || note != "" {
+		t.Errorf("the last page = %v, note %q; want %v and no note", got, note, ids[4:])
+	}
+	if got, note = list("--limit", "5"); len(got) != 5 || note != "" {
+		t.Errorf("a full last page = %v, note %q; want 5 attempts and no note", got, note)
+	}
+	for _, size := range []string{"1", "2", "1000"} {
+		if got, note = list("--all", "--page-size", size); fmt.Sprint(got) != fmt.Sprint(ids) || note != "" {
+			t.Errorf("--all --page-size %s = %v, note %q; want %v", size, got, note, ids)
+		}
+	}
+	if got, _ = list("--all", "--page-size", "2", "--before", strconv.FormatInt(ids[1], 10)); fmt.Sprint(got) != fmt.Sprint(ids[2:]) {
+		t.Errorf("--all --before = %v, want %v", got, ids[2:])
+	}
+	b.fails([]string{"--limit cannot be given with it"}, "deliveries", "list", hook, "--all", "--limit", "3")
+	b.fails([]string{"--page-size is how many attempts --all reads"}, "deliveries", "list", hook, "--page-size", "3")
+	b.fails([]string{"--page-size:", "from 1 to 1000"}, "deliveries", "list", hook, "--all", "--page-size", "0")
+	b.fails([]string{"--page-size:", "from 1 to 1000"}, "deliveries", "list", hook, "--all", "--page-size", "1001")
+	b.fails([]string{"--limit:", "at most 1000"}, "deliveries", "list", hook, "--limit", "1001")
+}

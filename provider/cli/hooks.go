@@ -283,23 +283,52 @@ func newDeliveriesCmd(o Opts) *cobra.Command {
 		out    outputOpts
 		limit  int
 		before int64
+		all    bool
+		size   int
 	)
 	list := &cobra.Command{
 		Use:   "list HOOK",
 		Short: "List a webhook's delivery attempts, newest first",
 		Long: `list prints the recorded attempts of the webhook HOOK (` + hookIDForms + `),
-newest first. The DELIVERY column is what ` + "`redeliver`" + ` takes. Page with --before, giving
-the last ATTEMPT of the previous page.`,
+newest first: the newest --limit, or with --all every one. The DELIVERY column is what
+` + "`redeliver`" + ` takes. When older attempts exist, a note on standard error gives the
+--before of the next page, the last ATTEMPT of this one.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseHookID(args[0])
 			if err != nil {
 				return err
 			}
+			if all && cmd.Flags().Changed("limit") {
+				return errors.New("--all prints every attempt, so --limit cannot be given with it: give one of them")
+			}
+			if !all && cmd.Flags().Changed("page-size") {
+				return errors.New("--page-size is how many attempts --all reads at a time: give it with --all, or use --limit")
+			}
+			if all && (size < 1 || size > engine.DeliveryLogLimitMax) {
+				return fmt.Errorf("--page-size: is %d: give a number from 1 to %d", size, engine.DeliveryLogLimitMax)
+			}
+			limitFlag := "--limit"
 			return withEngine(cmd.Context(), &so, nil, o.Version, func(e *engine.Engine, _ store.Store) error {
-				as, err := e.DeliveryLog(cmd.Context(), ref, engine.DeliveryLogParams{Limit: limit, Before: before})
-				if err != nil {
-					return hookError(args[0], flagErrors(err, map[string]string{"limit": "--limit", "before": "--before"}))
+				p := engine.DeliveryLogParams{Limit: limit, Before: before}
+				if all {
+					p.Limit, limitFlag = size, "--page-size"
+				}
+				var as []*store.Attempt
+				for {
+					page, err := e.DeliveryLogPage(cmd.Context(), ref, p)
+					if err != nil {
+						return hookError(args[0], flagErrors(err, map[string]string{"limit": limitFlag, "before": "--before"}))
+					}
+					as = append(as, page.Attempts...)
+					if page.Next == 0 {
+						break
+					}
+					if !all {
+						fmt.Fprintf(o.Stderr, "older attempts exist: --before %d shows the next page, --all every attempt\n", page.Next)
+						break
+					}
+					p.Before = page.Next
 				}
 				return printAttempts(o.Stdout, as, out.json)
 			})
@@ -307,8 +336,10 @@ the last ATTEMPT of the previous page.`,
 	}
 	so.addFlags(list)
 	out.addFlags(list)
-	list.Flags().IntVar(&limit, "limit", engine.DeliveryLogLimitDefault, "most attempts to print")
+	list.Flags().IntVar(&limit, "limit", engine.DeliveryLogLimitDefault, fmt.Sprintf("most attempts to print (1 to %d)", engine.DeliveryLogLimitMax))
 	list.Flags().Int64Var(&before, "before", 0, "print attempts older than this attempt ID")
+	list.Flags().BoolVar(&all, "all", false, "print every attempt (older than --before, if given), following the pages")
+	list.Flags().IntVar(&size, "page-size", engine.DeliveryLogLimitMax, fmt.Sprintf("with --all: how many attempts to read at a time (1 to %d)", engine.DeliveryLogLimitMax))
 	cmd.AddCommand(list)
 	return cmd
 }

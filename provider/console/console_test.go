@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -552,4 +553,40 @@ func TestSecurityHeadersAndAssets(t *testing.T) {
 	wantStatus(t, b.do(t, req{path: "/-/assets/nope.js"}), http.StatusNotFound)
 	big := url.Values{"csrf": {strings.Repeat("x", console.MaxFormBytesDefault+1)}}
 	wantStatus(t, b.do(t, req{method: http.MethodPost, path: "/-/orgs/acme/new-hook", token: b.Tokens["acme"], form: big}), http.StatusRequestEntityTooLarge)
+}
+
+// TestDeliveryLogOlderLinkOnlyWhenOlderExist: a webhook's page links Older only when older
+// attempts exist, so a log of exactly one page has none, and the Older page holds the rest.
+func TestDeliveryLogOlderLinkOnlyWhenOlderExist(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.Tokens["acme"]
+	b.createHook(t, "acme", "log", hookBody("acme", "log", b.recv.URL(), ""))
+	ref := store.HookRef{Scope: webhook.Scope{Org: "acme"}, Name: "log"}
+	for range console.DeliveriesPerPage {
+		if _, err := b.Engine.Ping(t.Context(), ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := "/-/orgs/acme/hooks/log"
+	older := regexp.MustCompile(`<a href="([^"]*)">Older</a>`)
+	redeliver := regexp.MustCompile(`/deliveries/[^/"]+/redeliver`)
+	page := b.do(t, req{path: h, token: tok})
+	wantStatus(t, page, http.StatusOK)
+	if n := len(redeliver.FindAllString(page.body, -1)); n != console.DeliveriesPerPage || older.MatchString(page.body) {
+		t.Fatalf("a log of exactly one page: %d attempts, Older link %q", n, older.FindString(page.body))
+	}
+	if _, err := b.Engine.Ping(t.Context(), ref); err != nil {
+		t.Fatal(err)
+	}
+	page = b.do(t, req{path: h, token: tok})
+	m := older.FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("a log of one page and one attempt has no Older link")
+	}
+	next := b.do(t, req{path: html.UnescapeString(m[1]), token: tok})
+	wantStatus(t, next, http.StatusOK)
+	if n := len(redeliver.FindAllString(next.body, -1)); n != 1 || older.MatchString(next.body) {
+		t.Errorf("the Older page: %d attempts (want the oldest one), Older link %q", n, older.FindString(next.body))
+	}
 }

@@ -248,11 +248,11 @@ func (c *Console) hookPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 	if err := errs.Err(); err != nil {
 		return err
 	}
-	page, err := c.engine.DeliveryLog(ctx, ref, engine.DeliveryLogParams{Limit: DeliveriesPerPage, Before: before})
+	page, err := c.engine.DeliveryLogPage(ctx, ref, engine.DeliveryLogParams{Limit: DeliveriesPerPage, Before: before})
 	if err != nil {
 		return hookNotFound(ref, err)
 	}
-	for _, a := range page {
+	for _, a := range page.Attempts {
 		if (d.Status == "succeeded") != a.Succeeded() && d.Status != "" {
 			continue
 		}
@@ -261,8 +261,8 @@ func (c *Console) hookPage(w http.ResponseWriter, r *http.Request, v *viewer) er
 		}
 		d.Attempts = append(d.Attempts, a)
 	}
-	if len(page) == DeliveriesPerPage {
-		nq := url.Values{"before": {strconv.FormatInt(page[len(page)-1].ID, 10)}}
+	if page.Next != 0 {
+		nq := url.Values{"before": {strconv.FormatInt(page.Next, 10)}}
 		if d.Status != "" {
 			nq.Set("status", d.Status)
 		}

@@ -138,6 +138,24 @@ func (e *Engine) observe(state store.DeliveryState, rec store.Attempt) {
 
 // DeliveryLog returns the hook's recorded attempts, newest first, one page at a time.
 func (e *Engine) DeliveryLog(ctx context.Context, ref store.HookRef, p DeliveryLogParams) ([]*store.Attempt, error) {
+	page, err := e.DeliveryLogPage(ctx, ref, p)
+	return page.Attempts, err
+}
+
+// DeliveryLogPage is one page of a hook's delivery log.
+type DeliveryLogPage struct {
+	// Attempts are the page's attempts, newest first.
+	Attempts []*store.Attempt
+	// Next, when non-zero, is the Before of the next (older) page: older attempts exist. It
+	// is zero on the last page, even a full one.
+	Next int64
+}
+
+// DeliveryLogPage returns one page of the hook's recorded attempts, newest first, and tells
+// whether an older page exists. Attempt IDs only grow, so attempts recorded while a caller
+// pages land before its first page, never between its pages: following Next visits every
+// older attempt once.
+func (e *Engine) DeliveryLogPage(ctx context.Context, ref store.HookRef, p DeliveryLogParams) (DeliveryLogPage, error) {
 	var errs webhook.FieldErrors
 	switch {
 	case p.Limit < 0:
@@ -151,17 +169,31 @@ func (e *Engine) DeliveryLog(ctx context.Context, ref store.HookRef, p DeliveryL
 		errs.Add("before", fmt.Sprintf("is %d: give the ID of the last attempt of the previous page, or 0 for the newest", p.Before))
 	}
 	if err := errs.Err(); err != nil {
-		return nil, err
+		return DeliveryLogPage{}, err
 	}
 	h, err := e.HookGet(ctx, ref)
 	if err != nil {
-		return nil, err
+		return DeliveryLogPage{}, err
 	}
 	as, err := e.store.AttemptList(ctx, store.AttemptListParams{HookID: h.ID, Limit: p.Limit, Before: p.Before})
 	if err != nil {
-		return nil, fmt.Errorf("delivery log of webhook %s: %w", ref, err)
+		return DeliveryLogPage{}, fmt.Errorf("delivery log of webhook %s: %w", ref, err)
 	}
-	return as, nil
+	page := DeliveryLogPage{Attempts: as}
+	if len(as) == 0 {
+		return page, nil
+	}
+	// One more indexed lookup tells a last page from a full one, whatever page size the
+	// store caps Limit at.
+	last := as[len(as)-1].ID
+	older, err := e.store.AttemptList(ctx, store.AttemptListParams{HookID: h.ID, Limit: 1, Before: last})
+	if err != nil {
+		return DeliveryLogPage{}, fmt.Errorf("delivery log of webhook %s: %w", ref, err)
+	}
+	if len(older) > 0 {
+		page.Next = last
+	}
+	return page, nil
 }
 
 // QueueStats describes the delivery queue now (for metrics and readiness).

@@ -181,6 +181,57 @@ func TestDeliveryLogPaging(t *testing.T) {
 	}
 }
 
+// TestDeliveryLogPageNext: Next names the older page exactly when one exists (a full last page
+// has none), and following it while attempts are recorded visits the first ones once each.
+func TestDeliveryLogPageNext(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	h := b.createHook(t, hookSpec("next", rc.url("/")))
+	if page, err := b.eng.DeliveryLogPage(ctx, h.Ref(), DeliveryLogParams{}); err != nil || len(page.Attempts) != 0 || page.Next != 0 {
+		t.Fatalf("an empty log = %+v, %v", page, err)
+	}
+	var ids []int64 // newest first
+	for range 4 {
+		a, err := b.eng.Ping(ctx, h.Ref())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append([]int64{a.ID}, ids...)
+	}
+	if page, err := b.eng.DeliveryLogPage(ctx, h.Ref(), DeliveryLogParams{Limit: 4}); err != nil || len(page.Attempts) != 4 || page.Next != 0 {
+		t.Fatalf("a full last page = %d attempts, Next %d, %v; want 4 and no Next", len(page.Attempts), page.Next, err)
+	}
+	var got []int64
+	p := DeliveryLogParams{Limit: 3}
+	for {
+		page, err := b.eng.DeliveryLogPage(ctx, h.Ref(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range page.Attempts {
+			got = append(got, a.ID)
+		}
+		if page.Next == 0 {
+			break
+		}
+		if page.Next != page.Attempts[len(page.Attempts)-1].ID {
+			t.Fatalf("Next %d is not the page's last attempt", page.Next)
+		}
+		if _, err := b.eng.Ping(ctx, h.Ref()); err != nil { // recorded between pages
+			t.Fatal(err)
+		}
+		p.Before = page.Next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Errorf("paged through %v, want %v", got, ids)
+	}
+	if _, err := b.eng.DeliveryLogPage(ctx, h.Ref(), DeliveryLogParams{Limit: DeliveryLogLimitMax + 1}); err == nil {
+		t.Error("a page over the maximum was accepted")
+	}
+}
+
 func deployHook(name string, on webhook.Scope, target string) webhook.Spec {
 	return webhook.Spec{Scope: on, Name: name, DisplayName: name, PayloadURL: target, Active: true, Format: webhook.FormatPulumiDeployments}
 }

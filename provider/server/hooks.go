@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
@@ -12,14 +14,40 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-// HeaderNextBefore, on a full page of deliveries, is the cursor to pass as ?before= for the
-// next (older) page.
-const HeaderNextBefore = "X-Next-Before"
+// HeaderNextBefore, on a page of deliveries that has an older page, is the cursor to pass as
+// ?before= for it. Deprecated: the api.HeaderContinuationToken beside it does the same.
+const HeaderNextBefore = api.HeaderNextBefore
 
+// hookList answers the hooks of exactly the URL's scope, ordered by name (byte order, whatever
+// the store's collation). Without paging parameters it answers every hook, as Pulumi Cloud's
+// clients expect one array; ?limit= or ?continuationToken= page it (see paging.go). The store
+// lists a scope's hooks in full and the pages are cut here, so the store seam does not change.
 func (s *Server) hookList(w http.ResponseWriter, r *http.Request, c *call) error {
+	l := listing{kind: listingHooks, scope: c.scope}
+	pg, err := readPaging(r, l)
+	if err != nil {
+		return err
+	}
 	hooks, err := s.engine.HookList(r.Context(), store.HookListParams{Scope: c.scope, Exact: true})
 	if err != nil {
 		return err
+	}
+	slices.SortFunc(hooks, func(a, b *store.Hook) int { return strings.Compare(a.Name, b.Name) })
+	limit := pg.limit
+	if pg.token != nil {
+		after := pg.token.afterName
+		i, _ := slices.BinarySearchFunc(hooks, after, func(h *store.Hook, name string) int { return strings.Compare(h.Name, name) })
+		for i < len(hooks) && hooks[i].Name <= after {
+			i++
+		}
+		hooks = hooks[i:]
+		if limit == 0 {
+			limit = pg.token.limit
+		}
+	}
+	if limit > 0 && len(hooks) > limit {
+		hooks = hooks[:limit]
+		setNextPage(w, r, l, pageToken{limit: limit, afterName: hooks[limit-1].Name})
 	}
 	out := make([]api.WebhookResponse, 0, len(hooks))
 	for _, h := range hooks {
@@ -98,46 +126,40 @@ func (s *Server) hookPing(w http.ResponseWriter, r *http.Request, c *call) error
 	return nil
 }
 
+// deliveryList answers one page of a hook's delivery log, newest first (default
+// engine.DeliveryLogLimitDefault attempts). A page with an older page names it by
+// continuation token and Link (see paging.go), and by the older X-Next-Before cursor.
 func (s *Server) deliveryList(w http.ResponseWriter, r *http.Request, c *call) error {
 	ref := c.ref(r)
-	p, err := deliveryLogParams(r)
+	l := listing{kind: listingDeliveries, scope: c.scope, hook: ref.Name}
+	pg, err := readPaging(r, l)
 	if err != nil {
 		return err
 	}
-	attempts, err := s.engine.DeliveryLog(r.Context(), ref, p)
+	p := engine.DeliveryLogParams{Limit: pg.limit, Before: pg.before}
+	if pg.token != nil {
+		p.Before = pg.token.before
+		if p.Limit == 0 {
+			p.Limit = pg.token.limit
+		}
+	}
+	if p.Limit == 0 {
+		p.Limit = engine.DeliveryLogLimitDefault
+	}
+	page, err := s.engine.DeliveryLogPage(r.Context(), ref, p)
 	if err != nil {
 		return hookError(ref, err)
 	}
-	out := make([]api.WebhookDelivery, 0, len(attempts))
-	for _, a := range attempts {
+	out := make([]api.WebhookDelivery, 0, len(page.Attempts))
+	for _, a := range page.Attempts {
 		out = append(out, api.FromAttempt(a))
 	}
-	if len(attempts) == p.Limit {
-		w.Header().Set(HeaderNextBefore, strconv.FormatInt(attempts[len(attempts)-1].ID, 10))
+	if page.Next != 0 {
+		w.Header().Set(HeaderNextBefore, strconv.FormatInt(page.Next, 10))
+		setNextPage(w, r, l, pageToken{limit: p.Limit, before: page.Next})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-func deliveryLogParams(r *http.Request) (engine.DeliveryLogParams, error) {
-	p := engine.DeliveryLogParams{Limit: engine.DeliveryLogLimitDefault}
-	var errs webhook.FieldErrors
-	q := r.URL.Query()
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > engine.DeliveryLogLimitMax {
-			errs.Add("limit", fmt.Sprintf("%s is not a number from 1 to %d: give how many attempts to return", webhook.Quote(v), engine.DeliveryLogLimitMax))
-		}
-		p.Limit = n
-	}
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			errs.Add("before", fmt.Sprintf("%s is not a positive number: pass the %s header of the previous page", webhook.Quote(v), HeaderNextBefore))
-		}
-		p.Before = n
-	}
-	return p, errs.Err()
 }
 
 func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, c *call) error {

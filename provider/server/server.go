@@ -21,8 +21,11 @@
 //   - PATCH changes only the fields it is given ("secret": "" removes the secret, an absent
 //     secret keeps it, "filters": [] clears the filters); scope fields and the name may be
 //     repeated but not changed.
-//   - GET .../deliveries takes ?limit= (1-1000, default 100) and ?before=<cursor>; a full
-//     page carries the next cursor in the X-Next-Before header.
+//   - The listings page, bodies staying the bare arrays (paging.go): GET .../hooks and GET
+//     .../deliveries take ?limit= (1-1000) and ?continuationToken=, and a page that has a next
+//     page names it in X-Continuation-Token and a Link rel="next". The hook listing answers
+//     every hook unless asked for a page; the delivery log answers 100 attempts by default and
+//     still takes the older ?before=<cursor> with the X-Next-Before header.
 //   - POST /api/orgs/{org}/events fires an event (checked by engine.EmitParams.Validate) and
 //     answers 202 {"eventId", "deliveries", "deploymentRequests"}; an Idempotency-Key header
 //     replays the first answer for 24 hours, marked with Idempotent-Replayed: true, to the same

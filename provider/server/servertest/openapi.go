@@ -91,6 +91,62 @@ func tighten(doc *openapi3.T) error {
 	return nil
 }
 
+// Our additions to the documented operations, each listed here so that no other difference
+// passes unnoticed: a request of a documented operation may carry only the documented query
+// parameters and those below, and a 2xx answer only the headers below beside the documented
+// ones. The listings page (?limit=, ?continuationToken=, and the delivery log's older
+// ?before=), naming the next page in X-Continuation-Token and a Link rel="next" (and, for
+// the delivery log, X-Next-Before); a create answers Location.
+var (
+	pagingQuery       = []string{"limit", "continuationToken"}
+	pagingHeaders     = []string{"X-Continuation-Token", "Link"}
+	deliveryQuery     = append(slices.Clone(pagingQuery), "before")
+	deliveryHeaders   = append(slices.Clone(pagingHeaders), "X-Next-Before")
+	extraQuery        = map[string][]string{}
+	extraHeaders      = map[string][]string{}
+	responseHeaderAll = []string{"Content-Type", "Content-Length", "Date", "Cache-Control"}
+)
+
+func init() {
+	for _, scope := range []string{
+		"/api/orgs/{orgName}",
+		"/api/stacks/{orgName}/{projectName}/{stackName}",
+		"/api/esc/environments/{orgName}/{projectName}/{envName}",
+	} {
+		extraQuery["GET "+scope+"/hooks"] = pagingQuery
+		extraHeaders["GET "+scope+"/hooks"] = pagingHeaders
+		extraHeaders["POST "+scope+"/hooks"] = []string{"Location"}
+		extraQuery["GET "+scope+"/hooks/{hookName}/deliveries"] = deliveryQuery
+		extraHeaders["GET "+scope+"/hooks/{hookName}/deliveries"] = deliveryHeaders
+	}
+}
+
+// checkExtras fails t for a query parameter or a 2xx response header of a documented
+// operation that is neither documented nor one of our listed additions.
+func checkExtras(t testing.TB, route *routers.Route, req *http.Request, status int, header http.Header) {
+	t.Helper()
+	op := route.Method + " " + route.Path
+	for name := range req.URL.Query() {
+		if route.Operation.Parameters.GetByInAndName("query", name) == nil && !slices.Contains(extraQuery[op], name) {
+			t.Errorf("%s %s: query parameter %q is neither in the OpenAPI document nor one of our listed additions", req.Method, req.URL.Path, name)
+		}
+	}
+	if status >= 300 {
+		return
+	}
+	var documented openapi3.Headers
+	if r := route.Operation.Responses.Status(status); r != nil && r.Value != nil {
+		documented = r.Value.Headers
+	}
+	for name := range header {
+		name = http.CanonicalHeaderKey(name)
+		if _, ok := documented[name]; ok || slices.Contains(responseHeaderAll, name) || slices.Contains(extraHeaders[op], name) {
+			continue
+		}
+		t.Errorf("%s %s: the %d answer's header %q is neither in the OpenAPI document nor one of our listed additions", req.Method, req.URL.Path, status, name)
+	}
+}
+
 // Documented reports whether the document has the operation of req.
 func (o *OpenAPI) Documented(req *http.Request) bool {
 	_, _, err := o.router.FindRoute(req)
@@ -109,6 +165,7 @@ func (o *OpenAPI) Check(t testing.TB, req *http.Request, reqBody []byte, status 
 	if err != nil {
 		return // not a documented operation (events, probes, metrics)
 	}
+	checkExtras(t, route, req, status, header)
 	ctx := context.Background()
 	in := &openapi3filter.RequestValidationInput{
 		Request: req, PathParams: params, Route: route,
