@@ -3,14 +3,17 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 )
 
@@ -82,6 +85,47 @@ const (
 		WHERE rowid IN (SELECT value FROM json_each(?4))
 		RETURNING ` + claimColumns
 )
+
+// claimSkips is the clause of the candidate queries that skips capped endpoints and
+// organizations. When none is capped (the usual case) the claim runs the queries without it
+// (claimFirstOpenSQL, claimAgainOpenSQL: ?1 now, ?2 the bound): the two json_each tables it
+// builds for every class cost more than the index scan itself.
+const claimSkips = `
+		  AND endpoint NOT IN (SELECT value FROM json_each(?2)) AND org NOT IN (SELECT value FROM json_each(?4))`
+
+var (
+	claimFirstOpenSQL = openClaimSQL(claimFirstSQL)
+	claimAgainOpenSQL = openClaimSQL(claimAgainSQL)
+)
+
+// openClaimSQL is a candidate query without claimSkips, its bound renumbered ?2.
+func openClaimSQL(q string) string {
+	if !strings.Contains(q, claimSkips) || !strings.Contains(q, "LIMIT ?3") {
+		panic("sqlite: openClaimSQL: the candidate query changed shape: " + q) // a programming error, caught by every test
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(q, claimSkips, ""), "LIMIT ?3", "LIMIT ?2")
+}
+
+// claimUpdateMaxArgs is the largest claim whose rowids go in as parameters (claimUpdateListSQL):
+// a statement per size, cached, and no json_each table to build. Larger claims use
+// claimUpdateSQL.
+const claimUpdateMaxArgs = 64
+
+// claimUpdateListSQL is claimUpdateSQL for n rowids given as parameters ?4 to ?(n+3).
+func claimUpdateListSQL(n int) string {
+	return cachedSQL(claimUpdateSQLs, n, func(b *strings.Builder) {
+		b.WriteString(`UPDATE deliveries
+		SET state = 'running', attempts = attempts + 1, lease_until = ?2, claimed_by = ?3, updated_at = ?1
+		WHERE rowid IN (`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(b, "?%d", i+4)
+		}
+		b.WriteString(`) RETURNING ` + claimColumns)
+	})
+}
 
 // claimCandidates is how many rows of each class (first attempts, retries, expired leases) a
 // claim considers when its first look falls short: enough to fill the limit even when some
@@ -165,8 +209,18 @@ func (s *Store) claimIn(ctx context.Context, tx txq, p store.DeliveryClaimParams
 	if err != nil || len(picked) == 0 {
 		return nil, err
 	}
-	ids, _ := json.Marshal(picked) // an int64 slice always marshals
-	rows, err := tx.QueryContext(ctx, claimUpdateSQL, now, now+p.Lease.Nanoseconds(), p.Worker, string(ids))
+	var rows *sql.Rows
+	if len(picked) <= claimUpdateMaxArgs {
+		args := make([]any, 0, 3+len(picked))
+		args = append(args, now, now+p.Lease.Nanoseconds(), p.Worker)
+		for _, id := range picked {
+			args = append(args, id)
+		}
+		rows, err = tx.QueryContext(ctx, claimUpdateListSQL(len(picked)), args...)
+	} else {
+		ids, _ := json.Marshal(picked) // an int64 slice always marshals
+		rows, err = tx.QueryContext(ctx, claimUpdateSQL, now, now+p.Lease.Nanoseconds(), p.Worker, string(ids))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 	}
@@ -354,8 +408,15 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 		}
 	}
 	read := int64(0)
+	open := skipKey == "" // nothing capped: the queries without claimSkips
 	candidates := func(q string) ([]claimCandidate, error) {
-		rows, err := c.tx.QueryContext(ctx, q, c.now, cappedEndpoints, bound, cappedOrgs)
+		var rows *sql.Rows
+		var err error
+		if open {
+			rows, err = c.tx.QueryContext(ctx, q, c.now, bound)
+		} else {
+			rows, err = c.tx.QueryContext(ctx, q, c.now, cappedEndpoints, bound, cappedOrgs)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 		}
@@ -381,13 +442,17 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 		}
 		return out, nil
 	}
-	first, err := candidates(claimFirstSQL)
+	firstSQL, againSQL := claimFirstSQL, claimAgainSQL
+	if open {
+		firstSQL, againSQL = claimFirstOpenSQL, claimAgainOpenSQL
+	}
+	first, err := candidates(firstSQL)
 	if err != nil {
 		return false, err
 	}
 	// Retries and expired leases in one statement: it returns up to bound of each, so up to
 	// 2*bound; reading bound or more may mean either class was cut off.
-	again, err := candidates(claimAgainSQL)
+	again, err := candidates(againSQL)
 	if err != nil {
 		return false, err
 	}
@@ -451,49 +516,48 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 
 // fillHooks sets URL, Secret and HookActive of claimed deliveries from their hooks. A delivery
 // whose hook's secret cannot be opened is failed there and then (failUndecryptable) and left
-// out of the result; the others go ahead.
+// out of the result; the others go ahead. Hooks read in earlier claims come from s.hooks while
+// no hook has changed since (see hookCache).
 func (s *Store) fillHooks(ctx context.Context, tx queryer, cds []*store.ClaimedDelivery, now int64) ([]*store.ClaimedDelivery, error) {
-	seen := map[int64]bool{}
-	var ids []int64
-	for _, cd := range cds {
-		if !seen[cd.HookID] {
-			seen[cd.HookID] = true
-			ids = append(ids, cd.HookID)
-		}
+	// -1: a schema below migration 012 (migrated down), which counts no changes: no cache.
+	var gen int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT n FROM store_counts WHERE name = 'hooks_changes'), -1)`).Scan(&gen); err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: read the webhooks' change count: %w", err)
 	}
-	idList, _ := json.Marshal(ids) // an int64 slice always marshals
-	type hookInfo struct {
-		url    string
-		secret string
-		active bool
-		ref    store.HookRef
-		bad    bool // the secret does not open
-	}
-	hooks := make(map[int64]hookInfo, len(ids))
-	rows, err := tx.QueryContext(ctx, `SELECT id, org, project, stack, environment, name, payload_url, active, secret_box
+	box := s.currentBox()
+	hooks := make(map[int64]hookInfo, len(cds))
+	var missing []int64
+	s.hooks.lookup(gen, box, cds, hooks, func(id int64) { missing = append(missing, id) })
+	if len(missing) > 0 {
+		idList, _ := json.Marshal(missing) // an int64 slice always marshals
+		rows, err := tx.QueryContext(ctx, `SELECT id, org, project, stack, environment, name, payload_url, active, secret_box
 		FROM hooks WHERE id IN (SELECT value FROM json_each(?))`, string(idList))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var ref store.HookRef
-		var info hookInfo
-		var sealed []byte
-		if err := rows.Scan(&id, &ref.Org, &ref.Project, &ref.Stack, &ref.Environment, &ref.Name, &info.url, &info.active, &sealed); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
 		}
-		info.ref = ref
-		if info.secret, err = s.openSecret(ref, sealed); err != nil {
-			info.bad = true
+		defer rows.Close()
+		read := make(map[int64]hookInfo, len(missing))
+		for rows.Next() {
+			var id int64
+			var ref store.HookRef
+			var info hookInfo
+			var sealed []byte
+			if err := rows.Scan(&id, &ref.Org, &ref.Project, &ref.Stack, &ref.Environment, &ref.Name, &info.url, &info.active, &sealed); err != nil {
+				return nil, fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
+			}
+			info.ref = ref
+			if info.secret, err = s.openSecret(ref, sealed); err != nil {
+				info.bad = true
+			}
+			hooks[id] = info
+			read[id] = info
 		}
-		hooks[id] = info
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
+		}
+		rows.Close()
+		s.hooks.store(gen, box, read)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: claim deliveries: read webhooks: %w", err)
-	}
-	rows.Close()
 	out := cds[:0]
 	for _, cd := range cds {
 		h := hooks[cd.HookID] // a delivery's hook always exists: deleting a hook deletes its deliveries
@@ -510,4 +574,67 @@ func (s *Store) fillHooks(ctx context.Context, tx queryer, cds []*store.ClaimedD
 		return nil, nil
 	}
 	return out, nil
+}
+
+// hookInfo is what a claim needs of a delivery's hook.
+type hookInfo struct {
+	url    string
+	secret string
+	active bool
+	ref    store.HookRef
+	bad    bool // the secret does not open
+}
+
+// hookCacheSize bounds how many hooks a store keeps between claims; when full it starts over.
+const hookCacheSize = 4096
+
+// hookCache keeps the hooks claims read, with their opened secrets, between the delivery
+// loop's rounds. Its entries hold while the hooks_changes counter (migration 012: triggers add
+// one for every update and deletion of a hook, whichever process makes it, in that change's
+// transaction) and the store's key are those they were read under; a claim reads the counter
+// in its own transaction, so it never uses a hook older than the one it would read. A hook
+// whose secret does not open is never kept: each claim reads it again.
+type hookCache struct {
+	mu  sync.Mutex
+	gen int64
+	box *secretbox.Box
+	m   map[int64]hookInfo
+}
+
+// lookup puts into into the cached hooks of cds, valid at gen under box, and calls miss once
+// for each hook it does not have. A gen or box other than the cache's empties it.
+func (c *hookCache) lookup(gen int64, box *secretbox.Box, cds []*store.ClaimedDelivery, into map[int64]hookInfo, miss func(id int64)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || c.box != box || gen < 0 {
+		c.m, c.gen, c.box = nil, gen, box
+	}
+	for _, cd := range cds {
+		if _, done := into[cd.HookID]; done {
+			continue
+		}
+		if h, ok := c.m[cd.HookID]; ok {
+			into[cd.HookID] = h
+			continue
+		}
+		into[cd.HookID] = hookInfo{} // asked for once; filled by the caller's read
+		miss(cd.HookID)
+	}
+}
+
+// store keeps hooks read at gen under box, unless the cache has moved on since.
+func (c *hookCache) store(gen int64, box *secretbox.Box, hooks map[int64]hookInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || c.box != box || gen < 0 {
+		return
+	}
+	if c.m == nil || len(c.m)+len(hooks) > hookCacheSize {
+		c.m = make(map[int64]hookInfo, min(hookCacheSize, 64))
+	}
+	for id, h := range hooks {
+		if !h.bad {
+			c.m[id] = h
+		}
+	}
 }

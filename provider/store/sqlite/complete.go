@@ -258,6 +258,8 @@ var (
 	completeSQLMu sync.Mutex
 	completeSQLs  = map[int]string{}
 	attemptSQLs   = map[int]string{}
+	// claimUpdateSQLs are claim.go's claimUpdateListSQL by size.
+	claimUpdateSQLs = map[int]string{}
 )
 
 // completeUpdateSQL moves rows deliveries on, each only while still held by the item's worker

@@ -158,6 +158,8 @@ type Store struct {
 	stmts  map[string]*sql.Stmt
 
 	payloads payloadCache
+	// hooks keeps the hooks claims read between the delivery loop's rounds (claim.go).
+	hooks hookCache
 
 	// holders are this store's holder locks (see holders.go).
 	holders *holders
