@@ -58,11 +58,12 @@ const EnvSecretKey = secretbox.EnvKey
 const (
 	BusyTimeoutDefault  = 30 * time.Second
 	MaxOpenConnsDefault = 8
-	// CacheSizeKiBDefault is each connection's page cache. Larger is not faster: every commit
-	// walks the cache's whole page hash table (SQLite's pcache1TruncateUnsafe), which with 32
-	// MiB cost the delivery loop 70 µs a round, 8 µs a delivery; at 8 MiB it is a quarter of
-	// that, and a 10,000-delivery fan-out (BenchmarkEventEmitFanout10k) is as fast as with 32.
-	CacheSizeKiBDefault = 8 << 10
+	// CacheSizeKiBDefault is each connection's page cache; a 10,000-delivery fan-out fits without
+	// spilling to the WAL before commit. Every commit walks the cache's whole page hash table
+	// (SQLite's pcache1TruncateUnsafe), 50-70 µs a delivery round once a 32 MiB cache is full,
+	// a quarter to a third of that at 8 MiB; but at 8 MiB the server accepted fewer events
+	// (BenchmarkEndToEnd/one-endpoint, 4 of 4 alternating runs), so it stays at 32.
+	CacheSizeKiBDefault = 32 << 10
 	// KeyFileSuffix is appended to the database path to name the key file.
 	KeyFileSuffix = ".key"
 )
