@@ -90,3 +90,27 @@ func TestHookCacheServesUnchangedHooks(t *testing.T) {
 		t.Fatalf("claim has URL %q after the change count moved, want the row's", cd.URL)
 	}
 }
+
+// TestHookCacheAcrossKeyRotation: after the store's key is rotated, claims still hand out the
+// hook's secret (opened with the new key), not one kept from before.
+func TestHookCacheAcrossKeyRotation(t *testing.T) {
+	t.Parallel()
+	s := setup(t).st
+	h := benchHook(t, s, time.Now())
+	if cd := claimOne(t, s, h); cd.Secret != "s" {
+		t.Fatal("claim before the rotation does not have the hook's secret")
+	}
+	newKey := make([]byte, 32)
+	for i := range newKey {
+		newKey[i] = byte(i + 1)
+	}
+	if _, err := s.KeyRotate(context.Background(), store.KeyRotateParams{NewKey: newKey}); err != nil {
+		t.Fatal(err)
+	}
+	if cd := claimOne(t, s, h); cd.Secret != "s" || cd.URL != "https://example.com/hook" {
+		t.Fatal("claim after the key rotation does not have the hook's secret and URL")
+	}
+	if got := s.hooks.box; got != s.currentBox() {
+		t.Fatal("the hook cache still holds hooks opened under the old key")
+	}
+}
