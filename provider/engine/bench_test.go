@@ -152,14 +152,22 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 		b.StopTimer()
 		tp := newThroughput(b, hooks, deliveries/hooks, concurrency)
 		b.StartTimer()
+		cpu0 := processCPU()
 		engineElapsed := tp.deliver()
+		engineCPU := processCPU() - cpu0
 		b.StopTimer()
+		cpu0 = processCPU()
 		plainElapsed := plainPosts(b, tp.rc.srv.URL+"/hook", tp.bodies, concurrency)
+		plainCPU := processCPU() - cpu0
 		engineRate := float64(deliveries) / engineElapsed.Seconds()
 		plainRate := float64(deliveries) / plainElapsed.Seconds()
 		b.ReportMetric(engineRate, "engine-deliveries/s")
 		b.ReportMetric(plainRate, "plain-posts/s")
 		b.ReportMetric(engineRate/plainRate, "ratio")
+		// CPU (user and system, of the whole process: receiver included in both) per delivery:
+		// on a machine shared with other work the rates swing 2x from run to run, these less.
+		b.ReportMetric(float64(engineCPU.Microseconds())/deliveries, "engine-cpu-us/delivery")
+		b.ReportMetric(float64(plainCPU.Microseconds())/deliveries, "plain-cpu-us/post")
 		b.StartTimer()
 	}
 }

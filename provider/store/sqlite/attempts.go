@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -29,11 +30,57 @@ func encodeHeaders(h map[string][]string) (string, error) {
 	if len(h) == 0 {
 		return "{}", nil
 	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		return "", err
+	// The delivery loop encodes two header maps per attempt in its one writer goroutine:
+	// written by hand, the same bytes as json.Marshal cost a fraction of its reflection.
+	keys := make([]string, 0, len(h))
+	size := 2
+	for k, vs := range h {
+		keys = append(keys, k)
+		size += len(k) + 6
+		for _, v := range vs {
+			size += len(v) + 3
+		}
 	}
+	sort.Strings(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		vs := h[k]
+		if vs == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '[')
+		for j, v := range vs {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, '}')
 	return string(b), nil
+}
+
+// appendJSONString appends s as encoding/json writes it: plain printable ASCII as is, anything
+// else (quotes, backslashes, control characters, HTML characters, non-ASCII) through
+// json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func insertAttempt(ctx context.Context, tx queryer, a *store.Attempt, bodyFromDelivery bool) (int64, error) {

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +12,211 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
+
+// DeliveryComplete finishes a claimed attempt; see store.DeliveryCompleteParams. A delivery
+// that is gone (its hook was deleted) is reported as ErrLeaseLost too.
+func (s *Store) DeliveryComplete(ctx context.Context, p store.DeliveryCompleteParams) error {
+	return s.DeliveryCompleteMany(ctx, []store.DeliveryCompleteParams{p})[0]
+}
+
+// DeliveryCompleteMany finishes many claimed attempts in one transaction, in order; see
+// store.Store. An item that fails validation or whose lease is lost gets its own error and
+// writes nothing; a database error fails the transaction and is returned for every item.
+func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCompleteParams) []error {
+	errs, items, todo := prepareCompletions(ps)
+	if todo == 0 {
+		return errs
+	}
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		return s.writeCompletions(ctx, tx, items, errs)
+	})
+	if err != nil {
+		failCompletions(items, errs, err)
+	}
+	return errs
+}
+
+// DeliveryCycle records finished attempts and claims more in one transaction; see store.Store.
+func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) (store.DeliveryCycleResult, error) {
+	var res store.DeliveryCycleResult
+	claim := p.Claim.Limit > 0
+	if claim {
+		if err := checkClaim(p.Claim); err != nil {
+			res.CompleteErrs = make([]error, len(p.Complete))
+			for i := range res.CompleteErrs {
+				res.CompleteErrs[i] = err
+			}
+			return res, err
+		}
+	}
+	errs, items, todo := prepareCompletions(p.Complete)
+	res.CompleteErrs = errs
+	if todo == 0 && !claim {
+		return res, nil
+	}
+	if claim {
+		if err := s.holders.acquire(p.Claim.Worker); err != nil {
+			failCompletions(items, errs, err)
+			return res, err
+		}
+	}
+	var out []*store.ClaimedDelivery
+	var rel claimRelease
+	err := s.withWriteTx(ctx, func(tx txq) error {
+		out = nil
+		if todo > 0 {
+			if err := s.writeCompletions(ctx, tx, items, errs); err != nil {
+				return err
+			}
+		}
+		if !claim {
+			return nil
+		}
+		if err := s.releaseBeforeClaim(ctx, tx, toNanos(p.Claim.Now), &rel); err != nil {
+			return err
+		}
+		var err error
+		out, err = s.claimIn(ctx, tx, p.Claim)
+		return err
+	})
+	s.finishRelease(rel.dead, rel.n, err)
+	if err != nil {
+		failCompletions(items, errs, err)
+		return res, err
+	}
+	sortClaimed(out)
+	res.Claimed = out
+	return res, nil
+}
+
+// prepareCompletions checks and encodes each item; it returns the per-item errors so far, the
+// prepared items (p nil for a refused one) and how many are left to write.
+func prepareCompletions(ps []store.DeliveryCompleteParams) ([]error, []completion, int) {
+	errs := make([]error, len(ps))
+	items := make([]completion, len(ps))
+	todo := 0
+	for i := range ps {
+		if errs[i] = items[i].prepare(&ps[i]); errs[i] == nil {
+			todo++
+		}
+	}
+	return errs, items, todo
+}
+
+// failCompletions sets err for every item that was to be written: its transaction failed.
+func failCompletions(items []completion, errs []error, err error) {
+	for i := range items {
+		if items[i].p != nil {
+			errs[i] = err
+		}
+	}
+}
+
+// writeCompletions writes the prepared items inside tx, in order, setting each one's error
+// (nil or ErrLeaseLost). It returns an error that must fail the transaction.
+func (s *Store) writeCompletions(ctx context.Context, tx txq, items []completion, errs []error) error {
+	for i := range items {
+		if p := items[i].p; p != nil && p.State == store.DeliveryPending && items[i].next <= items[i].now {
+			s.claimSkips.gen.Add(1) // due again at once: claims look behind capped ones again
+			break
+		}
+	}
+	bodies := bodyCache{tx: tx, payloads: &s.payloads}
+	if batchable(items) {
+		return writeCompletionsBatched(ctx, tx, items, errs, &bodies)
+	}
+	for i := range items {
+		if items[i].p == nil {
+			continue
+		}
+		errs[i] = nil
+		err := items[i].write(ctx, tx, &bodies)
+		if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+			return err
+		}
+		errs[i] = err
+	}
+	return nil
+}
+
+// completion is one DeliveryComplete item, checked and encoded before the transaction so a
+// bad item fails alone.
+type completion struct {
+	p           *store.DeliveryCompleteParams
+	now, next   int64
+	lastErr     string
+	reqH, respH string
+}
+
+func (c *completion) prepare(p *store.DeliveryCompleteParams) error {
+	switch p.State {
+	case store.DeliveryPending, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryDiscarded:
+	default:
+		return fmt.Errorf("sqlite: complete delivery %s: State %q is not a result: use succeeded, failed, discarded, or pending with NextAttemptAt for a retry", p.ID, p.State)
+	}
+	c.now = toNanos(p.Now)
+	c.next = toNanos(p.NextAttemptAt)
+	if p.State == store.DeliveryPending && c.next == 0 {
+		c.next = c.now
+	}
+	c.lastErr = p.Record.Error
+	if c.lastErr == "" && p.State != store.DeliverySucceeded && p.Record.ResponseCode != 0 {
+		c.lastErr = fmt.Sprintf("the endpoint answered HTTP %d", p.Record.ResponseCode)
+	}
+	var err error
+	if c.reqH, err = encodeHeaders(p.Record.RequestHeaders); err != nil {
+		return fmt.Errorf("sqlite: complete delivery %s: encode request headers: %w", p.ID, err)
+	}
+	if c.respH, err = encodeHeaders(p.Record.ResponseHeaders); err != nil {
+		return fmt.Errorf("sqlite: complete delivery %s: encode response headers: %w", p.ID, err)
+	}
+	c.p = p
+	return nil
+}
+
+// write moves the delivery on and records the attempt, or returns ErrLeaseLost having written
+// nothing.
+func (c *completion) write(ctx context.Context, tx txq, bodies *bodyCache) error {
+	p := c.p
+	var hookID, bodyRef int64
+	var filter, kind, eventID string
+	var inline []byte
+	err := tx.QueryRowContext(ctx, `UPDATE deliveries
+		SET state = ?1, next_attempt_at = CASE WHEN ?2 != 0 THEN ?2 ELSE next_attempt_at END, lease_until = 0,
+			last_error = ?3, updated_at = ?4
+		WHERE id = ?5 AND state = 'running' AND +attempts = ?6 AND claimed_by = ?7
+		RETURNING hook_id, filter, kind, event_id, body_ref, body`,
+		string(p.State), c.next, c.lastErr, c.now, p.ID, p.Attempt, p.Worker).Scan(&hookID, &filter, &kind, &eventID, &bodyRef, &inline)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("delivery %s attempt %d by %s: %w", p.ID, p.Attempt, p.Worker, store.ErrLeaseLost)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: complete delivery %s: %w", p.ID, err)
+	}
+	rec := p.Record
+	rec.DeliveryID, rec.HookID, rec.Number = p.ID, hookID, p.Attempt
+	if rec.Filter == "" {
+		rec.Filter = webhook.Filter(filter)
+	}
+	if rec.Kind == "" {
+		rec.Kind = webhook.Kind(kind)
+	}
+	sameBody := false
+	if len(rec.RequestBody) > 0 {
+		body, err := bodies.get(ctx, eventID, bodyRef, inline)
+		if err != nil {
+			return err
+		}
+		sameBody = bytes.Equal(body, rec.RequestBody)
+	}
+	if _, err := insertAttemptEncoded(ctx, tx, &rec, c.reqH, c.respH, sameBody); err != nil {
+		return err
+	}
+	if p.DisableHookReason != "" {
+		return disableHook(ctx, tx, hookID, p.DisableHookReason, p.ID, c.now)
+	}
+	return nil
+}
 
 // completeBatchRows is how many completions one UPDATE (and one attempts INSERT) carries.
 const completeBatchRows = 32
@@ -51,6 +258,8 @@ var (
 	completeSQLMu sync.Mutex
 	completeSQLs  = map[int]string{}
 	attemptSQLs   = map[int]string{}
+	// claimUpdateSQLs are claim.go's claimUpdateListSQL by size.
+	claimUpdateSQLs = map[int]string{}
 )
 
 // completeUpdateSQL moves rows deliveries on, each only while still held by the item's worker
