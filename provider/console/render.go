@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -252,20 +253,7 @@ var funcs = template.FuncMap{
 	"ms": func(d time.Duration) string {
 		return fmt.Sprintf("%d ms", d.Milliseconds())
 	},
-	"headers": func(h map[string][]string) string {
-		names := make([]string, 0, len(h))
-		for k := range h {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		var b strings.Builder
-		for _, k := range names {
-			for _, v := range h[k] {
-				b.WriteString(k + ": " + v + "\n")
-			}
-		}
-		return b.String()
-	},
+	"headers": api.FormatHeaders,
 	"body": func(b []byte) string {
 		var out bytes.Buffer
 		if json.Indent(&out, b, "", "  ") == nil {
