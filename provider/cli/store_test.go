@@ -18,7 +18,7 @@ func populated(t *testing.T, path string) storetest.Populated {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := storetest.Populate(t, st, time.Now().Add(-time.Minute))
+	p := storetest.Populate(t, st, time.Now().Add(-time.Minute), "http://127.0.0.1:9")
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}

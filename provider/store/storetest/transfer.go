@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,8 +39,9 @@ type Populated struct {
 // deliveries pending, running (claimed by worker "populate" with a lease ending at now+1h),
 // succeeded, failed and retrying, their attempts and a ping, a deployment request, deployments
 // (one accepted by a runner), deployment settings with a secret, a drift schedule, watch
-// cursors (when st keeps them) and an idempotency key. now is the time of every record.
-func Populate(t testing.TB, st store.Store, now time.Time) Populated {
+// cursors (when st keeps them) and an idempotency key. now is the time of every record; the
+// hooks' payload URLs are under url (http://127.0.0.1:PORT).
+func Populate(t testing.TB, st store.Store, now time.Time, url string) Populated {
 	t.Helper()
 	ctx := context.Background()
 	fail := func(what string, err error) {
@@ -49,18 +51,19 @@ func Populate(t testing.TB, st store.Store, now time.Time) Populated {
 		}
 	}
 	var p Populated
+	endpoint := strings.TrimPrefix(url, "http://")
 	p.Stack = webhook.Scope{Org: "acme", Project: "web", Stack: "prod"}
 	var err error
 	p.OrgHook, err = st.HookCreate(ctx, store.HookCreateParams{Now: now, Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"},
-		Name: "org-hook", DisplayName: "Org", PayloadURL: "http://127.0.0.1:9/org", Active: true, Format: webhook.FormatRaw,
+		Name: "org-hook", DisplayName: "Org", PayloadURL: url + "/org", Active: true, Format: webhook.FormatRaw,
 		Filters: []webhook.Filter{webhook.StackCreated, webhook.UpdateSucceeded}, Secret: PopulatedHookSecret}})
 	fail("org hook", err)
 	p.StackHook, err = st.HookCreate(ctx, store.HookCreateParams{Now: now, Spec: webhook.Spec{Scope: p.Stack,
-		Name: "stack-hook", DisplayName: "Stack", PayloadURL: "http://127.0.0.1:9/stack", Active: true, Format: webhook.FormatSlack,
+		Name: "stack-hook", DisplayName: "Stack", PayloadURL: url + "/stack", Active: true, Format: webhook.FormatSlack,
 		Groups: []webhook.Group{webhook.GroupStacks}}})
 	fail("stack hook", err)
 	p.EnvHook, err = st.HookCreate(ctx, store.HookCreateParams{Now: now, Spec: webhook.Spec{
-		Scope: webhook.Scope{Org: "acme", Project: "cfg", Environment: "dev"}, Name: "env-hook", PayloadURL: "http://127.0.0.1:9/env",
+		Scope: webhook.Scope{Org: "acme", Project: "cfg", Environment: "dev"}, Name: "env-hook", PayloadURL: url + "/env",
 		Active: true, Format: webhook.FormatRaw, Secret: "another-secret"}})
 	fail("env hook", err)
 	fail("disable", st.HookDisable(ctx, store.HookDisableParams{ID: p.EnvHook.ID, Reason: "the endpoint answered 410 Gone", Now: now}))
@@ -85,8 +88,8 @@ func Populate(t testing.TB, st store.Store, now time.Time) Populated {
 				return err
 			}
 			ds := []store.DeliveryInsertParams{
-				{HookID: p.OrgHook.ID, Format: webhook.FormatRaw, Body: []byte(`{"shared":true}`), Endpoint: "127.0.0.1:9", State: store.DeliveryPending, NextAttemptAt: now},
-				{HookID: p.StackHook.ID, Format: webhook.FormatSlack, Body: []byte(`{"shared":true}`), Endpoint: "127.0.0.1:9", State: store.DeliveryPending, NextAttemptAt: now},
+				{HookID: p.OrgHook.ID, Format: webhook.FormatRaw, Body: []byte(`{"shared":true}`), Endpoint: endpoint, State: store.DeliveryPending, NextAttemptAt: now},
+				{HookID: p.StackHook.ID, Format: webhook.FormatSlack, Body: []byte(`{"shared":true}`), Endpoint: endpoint, State: store.DeliveryPending, NextAttemptAt: now},
 			}
 			if err := tx.DeliveryInsertMany(ctx, ev.ID, now, ds); err != nil {
 				return err
@@ -133,9 +136,9 @@ func Populate(t testing.TB, st store.Store, now time.Time) Populated {
 	// A ping: its own event, a succeeded delivery and an attempt.
 	ping := &store.Event{Filter: webhook.Ping, Kind: webhook.KindPing, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{"ping":1}`), CreatedAt: now}
 	_, err = st.AttemptRecord(ctx, store.AttemptRecordParams{Event: ping,
-		Delivery: &store.DeliveryInsertParams{HookID: p.OrgHook.ID, Format: webhook.FormatRaw, Body: []byte(`{"ping":1}`), Endpoint: "127.0.0.1:9"},
+		Delivery: &store.DeliveryInsertParams{HookID: p.OrgHook.ID, Format: webhook.FormatRaw, Body: []byte(`{"ping":1}`), Endpoint: endpoint},
 		Record: store.Attempt{HookID: p.OrgHook.ID, Number: 1, Filter: webhook.Ping, Kind: webhook.KindPing, StartedAt: now,
-			RequestURL: "http://127.0.0.1:9/org", RequestBody: []byte(`{"ping":1}`), ResponseCode: 204}, Now: now})
+			RequestURL: url + "/org", RequestBody: []byte(`{"ping":1}`), ResponseCode: 204}, Now: now})
 	fail("ping", err)
 
 	// Deployments: the update is accepted by a runner; the refresh waits.
@@ -287,7 +290,7 @@ func testTransferCopy(t *testing.T, open KeyedOpener) {
 	key := newKey(t)
 	src, dst := open(t, key), open(t, key)
 	t.Cleanup(func() { _ = src.Close(); _ = dst.Close() })
-	p := Populate(t, src, T0)
+	p := Populate(t, src, T0, "http://127.0.0.1:9")
 	from, to := transferOf(t, src), transferOf(t, dst)
 
 	counts, err := from.TransferCount(ctx)
@@ -376,7 +379,7 @@ func testTransferAgain(t *testing.T, open KeyedOpener) {
 	key := newKey(t)
 	src, dst := open(t, key), open(t, key)
 	t.Cleanup(func() { _ = src.Close(); _ = dst.Close() })
-	Populate(t, src, T0)
+	Populate(t, src, T0, "http://127.0.0.1:9")
 	from, to := transferOf(t, src), transferOf(t, dst)
 	first, err := Copy(ctx, from, to, 5)
 	if err != nil {
@@ -403,7 +406,7 @@ func testTransferKeyMismatch(t *testing.T, open KeyedOpener) {
 	ctx := t.Context()
 	src, dst := open(t, newKey(t)), open(t, newKey(t))
 	t.Cleanup(func() { _ = src.Close(); _ = dst.Close() })
-	Populate(t, src, T0)
+	Populate(t, src, T0, "http://127.0.0.1:9")
 	_, err := Copy(ctx, transferOf(t, src), transferOf(t, dst), 100)
 	wantErr(t, "copying into a store with another key", err, store.ErrKeyMismatch)
 	if got, err := transferOf(t, dst).TransferCount(ctx); err != nil || got.Total() != 0 {
