@@ -30,3 +30,13 @@ func TestStoreLocationRefused(t *testing.T) {
 		t.Errorf("a refused location created %v", entries)
 	}
 }
+
+// TestKeyCommandsTakeLocations: the key commands read --store as every command does; a
+// PostgreSQL store's key is the environment's, so rotate needs --new-key-file for it.
+func TestKeyCommandsTakeLocations(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.fails([]string{"--new-key-file"}, "key", "rotate", "--store", "postgres://hooks@127.0.0.1:1/hooks")
+	b.fails([]string{`"s3:" locations are not supported`}, "key", "reset", "--forget-secrets", "--store", "s3://bucket/x.db")
+	b.fails([]string{`"s3:" locations are not supported`}, "key", "rotate", "--store", "s3://bucket/x.db")
+}
