@@ -239,4 +239,3 @@ func writeCompletionBatch(ctx context.Context, tx pgx.Tx, items []completion, id
 	}
 	return insertAttemptRows(ctx, tx, recs)
 }
-
