@@ -295,6 +295,9 @@ func (s *Store) retrying(ctx context.Context, fn func(ctx context.Context) error
 		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
 			return err
 		}
+		if s.session != nil {
+			s.session.suspect.Store(true)
+		}
 		s.logger.Warn("a database operation failed for a reason that passes; retrying", "database", s.where, "error", s.fail(err).Error())
 		select {
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,9 @@ type session struct {
 	conn     *pgx.Conn
 	lastPing time.Time
 	closed   bool
+	// suspect is set when a pool connection failed transiently (the server may have restarted):
+	// the next acquire checks the session at once instead of after HolderCheckInterval.
+	suspect atomic.Bool
 
 	// maps guards own and lastCheck, which claims read inside their transactions.
 	maps      sync.Mutex
@@ -117,7 +121,7 @@ func (ss *session) healthy(ctx context.Context) error {
 	if ss.closed {
 		return errors.New("postgres: the store is closed")
 	}
-	if ss.conn != nil && !ss.conn.IsClosed() && time.Since(ss.lastPing) < HolderCheckInterval {
+	if ss.conn != nil && !ss.conn.IsClosed() && time.Since(ss.lastPing) < HolderCheckInterval && !ss.suspect.Swap(false) {
 		return nil
 	}
 	if ss.conn != nil && !ss.conn.IsClosed() {
