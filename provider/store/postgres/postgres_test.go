@@ -55,7 +55,18 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceReliability(t *testing.T) {
 	t.Parallel()
-	storetest.RunReliability(t, storetest.Harness{
+	storetest.RunReliability(t, harness())
+}
+
+func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
+	storetest.RunCluster(t, harness())
+}
+
+// harness opens stores on fresh databases of the shared server for the suites that need more
+// than one store per database.
+func harness() storetest.Harness {
+	return storetest.Harness{
 		Open: func(t *testing.T) store.Store {
 			return openURL(t, newDatabase(t), Config{MaxConns: 4})
 		},
@@ -72,5 +83,5 @@ func TestConformanceReliability(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-	})
+	}
 }
