@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 

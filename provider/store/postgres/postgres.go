@@ -149,6 +149,11 @@ type Store struct {
 	claimTurn atomic.Uint64
 
 	closeOnce sync.Once
+
+	// faultAfterCommit, when set (tests), runs after each successful COMMIT; an error it
+	// returns is reported as that COMMIT's, as when the connection drops before the server's
+	// answer arrives.
+	faultAfterCommit func() error
 }
 
 var (
@@ -326,7 +331,11 @@ func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	err = tx.Commit(ctx)
+	if err == nil && s.faultAfterCommit != nil {
+		err = s.faultAfterCommit()
+	}
+	if err != nil {
 		return &commitError{fmt.Errorf("postgres: commit: %w", err)}
 	}
 	return nil
