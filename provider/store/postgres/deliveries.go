@@ -1,0 +1,559 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
+)
+
+// deliveryBody reads a delivery d's body: its own, or its event's payload when it has none.
+const deliveryBody = `COALESCE(d.body, (SELECT e.payload FROM events e WHERE e.id = d.event_id))`
+
+const deliveryColumns = `d.id, d.event_id, d.hook_id, d.filter, d.kind, d.format, ` + deliveryBody + `, d.endpoint, d.state, d.attempts,
+	d.next_attempt_at, d.lease_until, d.claimed_by, d.last_error, d.created_at, d.updated_at`
+
+func scanDelivery(r pgx.Row) (*store.Delivery, error) {
+	var d store.Delivery
+	var filter, kind, format, state string
+	var next, lease, created, updated int64
+	if err := r.Scan(&d.ID, &d.EventID, &d.HookID, &filter, &kind, &format, &d.Body, &d.Endpoint, &state,
+		&d.Attempts, &next, &lease, &d.ClaimedBy, &d.LastError, &created, &updated); err != nil {
+		return nil, err
+	}
+	d.Filter, d.Kind, d.Format, d.State = webhook.Filter(filter), webhook.Kind(kind), webhook.Format(format), store.DeliveryState(state)
+	if d.Body == nil {
+		d.Body = []byte{}
+	}
+	d.NextAttemptAt = fromNanos(next)
+	d.LeaseUntil = fromNanos(lease)
+	d.CreatedAt = fromNanos(created)
+	d.UpdatedAt = fromNanos(updated)
+	return &d, nil
+}
+
+// A claim runs in one transaction:
+//
+//   - claimHeldSQL counts the deliveries running under a lease that has not expired, per
+//     endpoint (whichever worker or server holds them) and per organization for this worker;
+//   - claimFirstSQL and claimAgainSQL read candidates in due order from the partial indexes
+//     (first attempts; retries and expired leases), skipping endpoints and organizations
+//     already at their cap, at most a bound of each;
+//   - the picks are fair (claimPicker.pick), exactly as in the SQLite store;
+//   - claimLockSQL takes a transaction-level advisory lock per picked endpoint, in key order,
+//     and claimRecountSQL counts again what runs there: every claim of those endpoints that
+//     came earlier has committed by then (its lock is released at its end), so trimming the
+//     picks to the cap now holds the cap across every server;
+//   - claimUpdateSQL marks the picks running, skipping a row another transaction has locked
+//     (FOR UPDATE SKIP LOCKED) or that is no longer due, and returns them.
+const (
+	claimHeldSQL = `SELECT endpoint, org, claimed_by = $2, count(*) FROM deliveries
+		WHERE state = 'running' AND lease_until > $1 GROUP BY endpoint, org, claimed_by = $2`
+	claimFirstSQL = `SELECT seq, endpoint, org, next_attempt_at FROM deliveries
+		WHERE state = 'pending' AND attempts = 0 AND next_attempt_at <= $1
+		  AND NOT (endpoint = ANY($2::text[])) AND NOT (org = ANY($4::text[]))
+		ORDER BY next_attempt_at, seq LIMIT $3`
+	claimAgainSQL = `(SELECT seq, endpoint, org, next_attempt_at FROM deliveries
+		WHERE state = 'pending' AND attempts > 0 AND next_attempt_at <= $1
+		  AND NOT (endpoint = ANY($2::text[])) AND NOT (org = ANY($4::text[]))
+		ORDER BY next_attempt_at, seq LIMIT $3)
+		UNION ALL
+		(SELECT seq, endpoint, org, next_attempt_at FROM deliveries
+		WHERE state = 'running' AND lease_until <= $1
+		  AND NOT (endpoint = ANY($2::text[])) AND NOT (org = ANY($4::text[]))
+		ORDER BY lease_until, seq LIMIT $3)`
+	claimLockSQL    = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
+	claimRecountSQL = `SELECT endpoint, count(*) FROM deliveries
+		WHERE state = 'running' AND lease_until > $1 AND endpoint = ANY($2::text[]) GROUP BY endpoint`
+	claimUpdateSQL = `UPDATE deliveries d
+		SET state = 'running', attempts = d.attempts + 1, lease_until = $2, claimed_by = $3, updated_at = $1
+		FROM (SELECT seq FROM deliveries
+			WHERE seq = ANY($4::bigint[])
+			  AND ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'running' AND lease_until <= $1))
+			FOR UPDATE SKIP LOCKED) AS c
+		WHERE d.seq = c.seq
+		RETURNING ` + deliveryColumns
+)
+
+// claimCandidates is how many rows of each class a claim reads when its first look falls short.
+func claimCandidates(limit int, perEndpoint int64) int64 {
+	n := int64(limit) * min(perEndpoint, 16)
+	return min(max(n, 64), 4096)
+}
+
+// claimFirstLook is how many rows of each class a claim reads first.
+func claimFirstLook(limit int) int64 { return int64(max(2*limit, 16)) }
+
+// unlimited stands for "no cap" when PerEndpointLimit or PerOrgLimit is zero.
+const unlimited = 1 << 40
+
+// claimCandidate is a due delivery a claim may take.
+type claimCandidate struct {
+	seq      int64
+	endpoint string
+	org      string
+	next     int64
+}
+
+// timeNow is the wall clock of holder checks.
+var timeNow = time.Now
+
+func checkClaim(p store.DeliveryClaimParams) error {
+	switch {
+	case p.Worker == "":
+		return errors.New("postgres: claim deliveries: Worker is required: give the worker a unique name")
+	case p.Lease <= 0:
+		return fmt.Errorf("postgres: claim deliveries: Lease is %s: give a lease longer than the HTTP timeout", p.Lease)
+	case p.PerEndpointLimit < 0:
+		return fmt.Errorf("postgres: claim deliveries: PerEndpointLimit is %d: give a positive cap, or 0 for none", p.PerEndpointLimit)
+	case p.PerOrgLimit < 0:
+		return fmt.Errorf("postgres: claim deliveries: PerOrgLimit is %d: give a positive cap, or 0 for none", p.PerOrgLimit)
+	}
+	return nil
+}
+
+// DeliveryClaim claims due deliveries (see store.DeliveryClaimParams), first attempts first.
+func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	if err := checkClaim(p); err != nil {
+		return nil, err
+	}
+	if err := s.session.acquire(ctx, kindDelivery, p.Worker); err != nil {
+		return nil, s.fail(err)
+	}
+	var out []*store.ClaimedDelivery
+	var rel release
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if rel, err = s.releaseBeforeClaim(ctx, tx, p); err != nil {
+			return err
+		}
+		out, err = s.claimIn(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	s.logRelease(rel.dead, rel.n)
+	sortClaimed(out)
+	return out, nil
+}
+
+type release struct {
+	dead []string
+	n    int
+}
+
+// releaseBeforeClaim releases dead holders' claims inside a claim's transaction when a check
+// is due (HolderCheckInterval).
+func (s *Store) releaseBeforeClaim(ctx context.Context, tx pgx.Tx, p store.DeliveryClaimParams) (release, error) {
+	var r release
+	if !s.session.due(kindDelivery, timeNow()) {
+		return r, nil
+	}
+	var err error
+	r.dead, r.n, err = s.releaseDead(ctx, tx, toNanos(p.Now))
+	return r, err
+}
+
+// claimIn claims inside tx; p is checked and p.Limit > 0.
+func (s *Store) claimIn(ctx context.Context, tx pgx.Tx, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
+	capN, orgCap := int64(p.PerEndpointLimit), int64(p.PerOrgLimit)
+	if capN == 0 {
+		capN = unlimited
+	}
+	if orgCap == 0 {
+		orgCap = unlimited
+	}
+	now := toNanos(p.Now)
+	picked, err := s.pickClaims(ctx, tx, p.Worker, now, capN, orgCap, p.Limit)
+	if err != nil || len(picked) == 0 {
+		return nil, err
+	}
+	if capN != unlimited {
+		if picked, err = holdEndpointCaps(ctx, tx, picked, now, capN); err != nil || len(picked) == 0 {
+			return nil, err
+		}
+	}
+	seqs := make([]int64, len(picked))
+	for i, c := range picked {
+		seqs[i] = c.seq
+	}
+	rows, err := tx.Query(ctx, claimUpdateSQL, now, now+p.Lease.Nanoseconds(), p.Worker, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
+	}
+	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Delivery, error) { return scanDelivery(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
+	}
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	out := make([]*store.ClaimedDelivery, len(ds))
+	for i, d := range ds {
+		out[i] = &store.ClaimedDelivery{Delivery: *d}
+	}
+	return s.fillHooks(ctx, tx, out, now)
+}
+
+// holdEndpointCaps locks the endpoints of picked (transaction-level advisory locks, in key
+// order), counts what runs there now, and drops the picks that would pass capN.
+func holdEndpointCaps(ctx context.Context, tx pgx.Tx, picked []claimCandidate, now, capN int64) ([]claimCandidate, error) {
+	var endpoints []string
+	var keys []int64
+	seen := map[string]bool{}
+	for _, c := range picked {
+		if !seen[c.endpoint] {
+			seen[c.endpoint] = true
+			endpoints = append(endpoints, c.endpoint)
+			keys = append(keys, lockKey("endpoint", c.endpoint))
+		}
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if _, err := tx.Exec(ctx, claimLockSQL, keys); err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: lock endpoints: %w", err)
+	}
+	rows, err := tx.Query(ctx, claimRecountSQL, now, endpoints)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: count running deliveries: %w", err)
+	}
+	running := map[string]int64{}
+	var ep string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&ep, &n}, func() error { running[ep] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: count running deliveries: %w", err)
+	}
+	out := picked[:0]
+	for _, c := range picked {
+		if running[c.endpoint] < capN {
+			running[c.endpoint]++
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// sortClaimed puts first attempts ahead of retries, then orders by due time and creation.
+func sortClaimed(out []*store.ClaimedDelivery) {
+	sort.SliceStable(out, func(i, j int) bool {
+		ri, rj := out[i].Attempts > 1, out[j].Attempts > 1
+		if ri != rj {
+			return !ri
+		}
+		if !out[i].NextAttemptAt.Equal(out[j].NextAttemptAt) {
+			return out[i].NextAttemptAt.Before(out[j].NextAttemptAt)
+		}
+		return out[i].CreatedAt.Before(out[j].CreatedAt)
+	})
+}
+
+// pickClaims returns up to limit due deliveries to claim, fairly (claimPicker.pick), no
+// endpoint above capN running and no organization above orgCap running under worker, as far
+// as this transaction can see.
+func (s *Store) pickClaims(ctx context.Context, tx pgx.Tx, worker string, now, capN, orgCap int64, limit int) ([]claimCandidate, error) {
+	held := map[string]int64{}
+	orgHeld := map[string]int64{}
+	rows, err := tx.Query(ctx, claimHeldSQL, now, worker)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: count running deliveries: %w", err)
+	}
+	var ep, org string
+	var mine bool
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&ep, &org, &mine, &n}, func() error {
+		held[ep] += n
+		if mine {
+			orgHeld[org] += n
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: count running deliveries: %w", err)
+	}
+	c := claimPicker{tx: tx, now: now, capN: capN, orgCap: orgCap, limit: limit, turn: &s.claimTurn, held: held, orgHeld: orgHeld}
+	first, full := claimFirstLook(limit), claimCandidates(limit, min(capN, orgCap))
+	truncated, err := c.pick(ctx, first)
+	if err != nil || len(c.picked) == limit || !truncated || full <= first {
+		return c.picked, err
+	}
+	_, err = c.pick(ctx, full)
+	return c.picked, err
+}
+
+// claimPicker picks the deliveries of one claim (see the SQLite store's, which it mirrors).
+type claimPicker struct {
+	tx                pgx.Tx
+	now, capN, orgCap int64
+	limit             int
+	turn              interface {
+		Load() uint64
+		Add(uint64) uint64
+	}
+	held, orgHeld map[string]int64
+	picked        []claimCandidate
+	taken         map[int64]bool
+}
+
+// capped returns the endpoints and the organizations at their cap.
+func (c *claimPicker) capped() (endpoints, orgs []string) {
+	atCap := func(m map[string]int64, limit int64) []string {
+		names := []string{}
+		for name, n := range m {
+			if n >= limit {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+		return names
+	}
+	return atCap(c.held, c.capN), atCap(c.orgHeld, c.orgCap)
+}
+
+// pick reads up to bound candidates of each class, skipping endpoints and organizations at
+// their cap, and picks from them until the claim is full; truncated says whether a class had
+// bound rows (it may have more). First attempts and the rest take turns slot by slot, the turn
+// carrying over between claims; within a class the organization, then the endpoint, with the
+// fewest running goes first, then the earliest due, then the oldest.
+func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, err error) {
+	cappedEndpoints, cappedOrgs := c.capped()
+	if c.taken == nil {
+		c.taken = map[int64]bool{}
+		c.picked = make([]claimCandidate, 0, c.limit)
+	}
+	candidates := func(q string) ([]claimCandidate, error) {
+		rows, err := c.tx.Query(ctx, q, c.now, cappedEndpoints, bound, cappedOrgs)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
+		}
+		var out []claimCandidate
+		var cc claimCandidate
+		n := int64(0)
+		if _, err := pgx.ForEachRow(rows, []any{&cc.seq, &cc.endpoint, &cc.org, &cc.next}, func() error {
+			n++
+			if !c.taken[cc.seq] {
+				out = append(out, cc)
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
+		}
+		if n >= bound { // the second statement reads up to bound of each of its two classes
+			truncated = true
+		}
+		return out, nil
+	}
+	first, err := candidates(claimFirstSQL)
+	if err != nil {
+		return false, err
+	}
+	again, err := candidates(claimAgainSQL)
+	if err != nil {
+		return false, err
+	}
+	held, orgHeld := c.held, c.orgHeld
+	best := func(cs []claimCandidate) int {
+		b := -1
+		for i := range cs {
+			cc := &cs[i]
+			if cc.seq == 0 || held[cc.endpoint] >= c.capN || orgHeld[cc.org] >= c.orgCap {
+				continue
+			}
+			if b < 0 {
+				b = i
+				continue
+			}
+			bb := &cs[b]
+			switch {
+			case orgHeld[cc.org] != orgHeld[bb.org]:
+				if orgHeld[cc.org] < orgHeld[bb.org] {
+					b = i
+				}
+			case held[cc.endpoint] != held[bb.endpoint]:
+				if held[cc.endpoint] < held[bb.endpoint] {
+					b = i
+				}
+			case cc.next != bb.next:
+				if cc.next < bb.next {
+					b = i
+				}
+			case cc.seq < bb.seq:
+				b = i
+			}
+		}
+		return b
+	}
+	for len(c.picked) < c.limit {
+		classes := [2][]claimCandidate{first, again}
+		if c.turn.Load()%2 == 1 {
+			classes[0], classes[1] = again, first
+		}
+		cs, i := classes[0], best(classes[0])
+		if i < 0 {
+			cs, i = classes[1], best(classes[1])
+		}
+		if i < 0 {
+			break
+		}
+		c.turn.Add(1)
+		cc := &cs[i]
+		held[cc.endpoint]++
+		orgHeld[cc.org]++
+		c.picked = append(c.picked, *cc)
+		c.taken[cc.seq] = true
+		cc.seq = 0 // taken
+	}
+	return truncated, nil
+}
+
+// fillHooks sets URL, Secret and HookActive of claimed deliveries from their hooks. A delivery
+// whose hook's secret cannot be opened is failed there and then and left out of the result.
+func (s *Store) fillHooks(ctx context.Context, tx pgx.Tx, cds []*store.ClaimedDelivery, now int64) ([]*store.ClaimedDelivery, error) {
+	var ids []int64
+	for _, cd := range cds {
+		if !slices.Contains(ids, cd.HookID) {
+			ids = append(ids, cd.HookID)
+		}
+	}
+	type hookInfo struct {
+		url, secret string
+		active, bad bool
+		ref         store.HookRef
+	}
+	hooks := make(map[int64]hookInfo, len(ids))
+	rows, err := tx.Query(ctx, `SELECT id, org, project, stack, environment, name, payload_url, active, secret_box
+		FROM hooks WHERE id = ANY($1::bigint[])`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: read webhooks: %w", err)
+	}
+	var id int64
+	var info hookInfo
+	var sealed []byte
+	if _, err := pgx.ForEachRow(rows, []any{&id, &info.ref.Org, &info.ref.Project, &info.ref.Stack, &info.ref.Environment, &info.ref.Name,
+		&info.url, &info.active, &sealed}, func() error {
+		h := info
+		var err error
+		if h.secret, err = s.openSecret(h.ref, sealed); err != nil {
+			h.bad = true
+		}
+		hooks[id] = h
+		sealed = nil
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: read webhooks: %w", err)
+	}
+	out := cds[:0]
+	for _, cd := range cds {
+		h := hooks[cd.HookID] // a delivery's hook always exists: deleting a hook deletes its deliveries
+		if h.bad && h.active {
+			if err := s.failUndecryptable(ctx, tx, cd, h.ref, now); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		cd.URL, cd.Secret, cd.HookActive = h.url, h.secret, h.active
+		out = append(out, cd)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// DeliveryGet returns one delivery, or ErrNotFound.
+func (s *Store) DeliveryGet(ctx context.Context, id string) (*store.Delivery, error) {
+	var d *store.Delivery
+	err := s.retrying(ctx, func(ctx context.Context) error {
+		var err error
+		d, err = scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.id = $1`, id))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("delivery %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.fail(fmt.Errorf("postgres: get delivery %s: %w", id, err))
+	}
+	return d, nil
+}
+
+// DeliveryListByEvent returns the deliveries of one event in the order they were stored.
+func (s *Store) DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error) {
+	var out []*store.Delivery
+	err := s.retrying(ctx, func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d WHERE d.event_id = $1 ORDER BY d.seq`, eventID)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Delivery, error) { return scanDelivery(r) })
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(fmt.Errorf("postgres: list deliveries of event %s: %w", eventID, err))
+	}
+	return out, nil
+}
+
+// doneFoldAt is how many rows delivery_done_counts may gather before DeliveryStats folds them.
+const doneFoldAt = 64
+
+// DeliveryStats describes the queue at now: pending and running counted through the queue's
+// partial indexes (their size follows the queue, not the history), the due times from their
+// first rows, and the done counter summed.
+func (s *Store) DeliveryStats(ctx context.Context, now time.Time) (store.QueueStats, error) {
+	var st store.QueueStats
+	var nextDue *int64
+	var doneRows int
+	err := s.retrying(ctx, func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM deliveries WHERE state = 'pending' AND attempts = 0)
+				+ (SELECT count(*) FROM deliveries WHERE state = 'pending' AND attempts > 0),
+			(SELECT count(*) FROM deliveries WHERE state = 'running'),
+			LEAST((SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending' AND attempts = 0),
+				(SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending' AND attempts > 0)),
+			(SELECT count(*) FROM hooks WHERE NOT active AND disabled_reason <> ''),
+			(SELECT COALESCE(sum(n), 0) FROM delivery_done_counts),
+			(SELECT count(*) FROM delivery_done_counts)`).
+			Scan(&st.Pending, &st.Running, &nextDue, &st.HooksDisabled, &st.DeliveriesDone, &doneRows)
+	})
+	if err != nil {
+		return st, s.fail(fmt.Errorf("postgres: queue stats: %w", err))
+	}
+	if nextDue != nil {
+		st.NextDue = fromNanos(*nextDue)
+		if !st.NextDue.After(now) {
+			st.OldestDue = st.NextDue
+		}
+	}
+	if doneRows > doneFoldAt {
+		// Fold the counter's rows into one; rows added meanwhile are left for the next fold.
+		_, err := s.pool.Exec(ctx, `WITH gone AS (DELETE FROM delivery_done_counts RETURNING n)
+			INSERT INTO delivery_done_counts (n) SELECT sum(n) FROM gone HAVING count(*) > 0`)
+		if err != nil {
+			s.logger.Warn("folding the delivery counter failed; it is tried again on the next stats", "error", s.fail(err).Error())
+		}
+	}
+	return st, nil
+}
+
+// encodeHeaders encodes a header map as the JSON of a jsonb column.
+func encodeHeaders(h map[string][]string) (string, error) {
+	if len(h) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
