@@ -2,10 +2,12 @@ package storeloc
 
 import (
 	"context"
-	"errors"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres"
 )
 
 // openPostgres opens the PostgreSQL store.
 func openPostgres(ctx context.Context, loc Location, cfg Config) (Store, error) {
-	return nil, errors.New("this build has no PostgreSQL store yet")
+	return postgres.Open(ctx, postgres.Config{URL: loc.URL, Key: cfg.Key, KeyFile: cfg.KeyFile, Logger: cfg.Logger,
+		Getenv: cfg.Getenv, ForgetSecretsOfLostKey: cfg.ForgetSecretsOfLostKey})
 }
