@@ -28,7 +28,7 @@ func bulkDeliveries(t testing.TB, s *Store, history, backlog int, now time.Time)
 	}
 	n := toNanos(now)
 	for _, part := range []struct {
-		prefix, state string
+		prefix, state   string
 		attempts, count int
 	}{{"done-", "succeeded", 1, history}, {"todo-", "pending", 0, backlog}} {
 		if part.count == 0 {
