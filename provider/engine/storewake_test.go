@@ -59,3 +59,63 @@ func TestStoreWakeStartsOtherServersWorkers(t *testing.T) {
 		t.Fatalf("received %+v", got)
 	}
 }
+
+// TestPostgresRestartDeliversEverything: the database server restarts (every session is
+// terminated, as in a failover) while events are emitted and delivered; every event's delivery
+// arrives, and emits made during the restart wait for it instead of failing.
+func TestPostgresRestartDeliversEverything(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.Start(t)
+	st, err := postgres.Open(context.Background(), postgres.Config{URL: srv.NewDatabase(t), Key: testKey, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	eng, err := New(Config{Store: st, Logger: slog.New(slog.DiscardHandler), Version: "test", AllowTargets: loopback,
+		Workers: 4, Timeout: 5 * time.Second, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := newReceiver(t, nil)
+	if _, err := st.HookCreate(t.Context(), store.HookCreateParams{Spec: hookSpec("h", rc.url("/hook")), Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitfor.Limit)
+		defer cancel()
+		_ = eng.Stop(ctx)
+	})
+	const n = 40
+	emitted := make(chan error, n)
+	go func() {
+		for i := range n {
+			if i == n/2 {
+				if err := srv.Stop(); err != nil {
+					emitted <- err
+					return
+				}
+				go func() {
+					time.Sleep(300 * time.Millisecond) // down for a moment, as in a failover
+					if err := srv.Start(); err != nil {
+						t.Errorf("restart: %v", err)
+					}
+				}()
+			}
+			_, err := eng.Emit(context.Background(), EmitParams{Filter: webhook.StackCreated, Subject: stackSubject})
+			emitted <- err
+		}
+	}()
+	for range n {
+		if err := waitfor.Receive(t, "an emit", emitted); err != nil {
+			t.Fatalf("emit: %v", err)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < n {
+		got := rc.next(t)
+		seen[got.header.Get("Pulumi-Webhook-ID")] = true
+	}
+}

@@ -73,3 +73,37 @@ func BenchmarkDeliveryCycle8(b *testing.B) {
 	}
 	b.ReportMetric(float64(done)/time.Since(start).Seconds(), "deliveries/s")
 }
+
+// BenchmarkEventEmitFanout10k measures one event stored with 10,000 deliveries (raw bodies,
+// read from the event) in one transaction.
+func BenchmarkEventEmitFanout10k(b *testing.B) {
+	url := pgtest.Shared(b).NewDatabase(b)
+	st, err := Open(context.Background(), Config{URL: url, Key: testKey, Getenv: noEnv})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	h, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Active: true}, Now: t0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte(`{"kind":"stack","p":1}`)
+	b.ResetTimer()
+	for range b.N {
+		ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: payload, CreatedAt: t0}
+		ds := make([]store.DeliveryInsertParams, 10000)
+		for i := range ds {
+			ds[i] = store.DeliveryInsertParams{HookID: h.ID, Body: payload, Endpoint: fmt.Sprintf("e%d:443", i%50), NextAttemptAt: t0}
+		}
+		if err := st.EventEmit(ctx, func(tx store.EmitTx) error {
+			if err := tx.EventInsert(ctx, ev); err != nil {
+				return err
+			}
+			return tx.DeliveryInsertMany(ctx, ev.ID, t0, ds)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

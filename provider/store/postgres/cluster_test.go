@@ -401,3 +401,39 @@ func TestKeyRotateBusyWhileOthersOpen(t *testing.T) {
 		t.Fatalf("secret under the new key = %q, %v", sec, err)
 	}
 }
+
+// TestStaleHoldersForgotten: Open forgets holders that ended long ago holding nothing, and
+// keeps live ones and dead ones with claims (their claims are released first).
+func TestStaleHoldersForgotten(t *testing.T) {
+	t.Parallel()
+	url := newDatabase(t)
+	a := openURL(t, url, Config{})
+	h := createHook(t, a, "h", "")
+	emitTo(t, a, h.ID, "x:1")
+	if _, err := a.DeliveryClaim(t.Context(), store.DeliveryClaimParams{Worker: "live", Now: t0, Lease: time.Hour, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * holderStaleAfter).UnixNano()
+	for _, q := range []string{`UPDATE holders SET registered_at = $1`,
+		`INSERT INTO holders (kind, name, lock_key, registered_at) VALUES ('delivery', 'gone', 42, $1)`} {
+		if _, err := a.Pool().Exec(t.Context(), q, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := openURL(t, url, Config{})
+	rows, err := b.Pool().Query(t.Context(), `SELECT name FROM holders ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if strings.Join(names, ",") != "live" {
+		t.Fatalf("holders after a start = %v, want only the live one", names)
+	}
+}

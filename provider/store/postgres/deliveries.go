@@ -15,8 +15,10 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-// deliveryBody reads a delivery d's body: its own, or its event's payload when it has none.
-const deliveryBody = `COALESCE(d.body, (SELECT e.payload FROM events e WHERE e.id = d.event_id))`
+// deliveryBody reads a delivery d's body: its own, else the shared body, else its event's
+// payload (COALESCE reads only as far as it needs).
+const deliveryBody = `COALESCE(d.body, (SELECT b.body FROM delivery_bodies b WHERE b.id = d.body_id),
+	(SELECT e.payload FROM events e WHERE e.id = d.event_id))`
 
 const deliveryColumns = `d.id, d.event_id, d.hook_id, d.filter, d.kind, d.format, ` + deliveryBody + `, d.endpoint, d.state, d.attempts,
 	d.next_attempt_at, d.lease_until, d.claimed_by, d.last_error, d.created_at, d.updated_at`

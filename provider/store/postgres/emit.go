@@ -182,14 +182,37 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	n := toNanos(now)
 	cols := struct {
 		ids, formats, endpoints, states []string
-		hooks, nexts                    []int64
+		hooks, nexts, bodyIDs           []int64
 		bodies                          [][]byte
 	}{}
+	rows := make([]deliveryRow, len(ds))
+	count := map[string]int{}
 	for i := range ds {
 		r, err := checkDelivery(&ds[i], payload, n)
 		if err != nil {
 			return err
 		}
+		rows[i] = r
+		if len(r.body) > 0 {
+			count[string(r.body)]++
+		}
+	}
+	shared := map[string]int64{}
+	for i := range rows {
+		r := &rows[i]
+		var bodyID int64
+		if len(r.body) > 0 && count[string(r.body)] > 1 {
+			id, ok := shared[string(r.body)]
+			if !ok {
+				if err := t.tx.QueryRow(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES ($1, $2) RETURNING id`,
+					eventID, r.body).Scan(&id); err != nil {
+					return fmt.Errorf("postgres: insert deliveries of event %s: store a shared body: %w", eventID, err)
+				}
+				shared[string(r.body)] = id
+			}
+			bodyID, r.body = id, nil
+		}
+		cols.bodyIDs = append(cols.bodyIDs, bodyID)
 		if r.state == string(store.DeliveryPending) {
 			t.pending = true
 		}
@@ -201,14 +224,14 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 		cols.nexts = append(cols.nexts, r.next)
 		cols.bodies = append(cols.bodies, r.body)
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, endpoint, state,
+	_, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state,
 			next_attempt_at, created_at, updated_at)
-		SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, d.endpoint, d.state, d.next, $2, $2
-		FROM events e, unnest($3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bigint[])
-			WITH ORDINALITY AS d (id, hook_id, format, body, endpoint, state, next, ord)
+		SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, NULLIF(d.body_id, 0), d.endpoint, d.state, d.next, $2, $2
+		FROM events e, unnest($3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
+			WITH ORDINALITY AS d (id, hook_id, format, body, endpoint, state, next, body_id, ord)
 		WHERE e.id = $1
 		ORDER BY d.ord`,
-		eventID, n, cols.ids, cols.hooks, cols.formats, cols.bodies, cols.endpoints, cols.states, cols.nexts)
+		eventID, n, cols.ids, cols.hooks, cols.formats, cols.bodies, cols.endpoints, cols.states, cols.nexts, cols.bodyIDs)
 	if isUnique(err) {
 		return fmt.Errorf("postgres: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
 	}

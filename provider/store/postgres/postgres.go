@@ -201,6 +201,9 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		return fail(err)
 	}
 	s.wake = newListener(s)
+	if err := s.sweepHolders(ctx); err != nil {
+		s.logger.Warn("forgetting stale holders failed; the next start tries again", "error", s.fail(err).Error())
+	}
 	if err := s.checkKey(ctx, keyCfg, src, c.KeyFile, c.ForgetSecretsOfLostKey); err != nil {
 		return fail(err)
 	}

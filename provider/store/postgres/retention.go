@@ -46,6 +46,7 @@ func (s *Store) HistoryDeleteBefore(ctx context.Context, p store.HistoryDeleteBe
 			}{
 				{"attempts", `DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id = ANY($1::text[]))`, &res.Attempts},
 				{"deliveries", `DELETE FROM deliveries WHERE event_id = ANY($1::text[])`, &res.Deliveries},
+				{"bodies", `DELETE FROM delivery_bodies WHERE event_id = ANY($1::text[])`, &res.Bodies},
 				{"deployment requests", `DELETE FROM deployment_requests WHERE event_id = ANY($1::text[])`, &res.DeploymentRequests},
 				{"events", `DELETE FROM events WHERE id = ANY($1::text[])`, &res.Events},
 			}

@@ -256,6 +256,22 @@ func (ss *session) close() {
 	}
 }
 
+// holderStaleAfter is the age after which a holder that holds no claims and whose lock nobody
+// holds is forgotten (a process that ended holding none leaves its row).
+const holderStaleAfter = time.Hour
+
+// sweepHolders forgets stale holders (holderStaleAfter); Open runs it once.
+func (s *Store) sweepHolders(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM holders h WHERE h.registered_at < $1
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE h.kind = 'delivery' AND d.state = 'running' AND d.claimed_by = h.name)
+		AND NOT EXISTS (SELECT 1 FROM deployments d WHERE h.kind = 'deployment' AND d.status IN ('accepted', 'running') AND d.worker = h.name)
+		AND pg_try_advisory_xact_lock(h.lock_key)`, time.Now().Add(-holderStaleAfter).UnixNano())
+	if err != nil {
+		return fmt.Errorf("postgres: forget stale holders: %w", err)
+	}
+	return nil
+}
+
 // deadHolders returns, inside tx, the registered holders of kind among names whose session
 // lock nobody holds. tx holds each one's lock until it ends, so a holder of that name cannot
 // register again meanwhile.

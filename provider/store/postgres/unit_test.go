@@ -157,3 +157,35 @@ func TestLoadMigrationsRefusesBadNames(t *testing.T) {
 		t.Fatalf("embedded migrations = %+v, %v", ms, err)
 	}
 }
+
+// TestSharedBodyStoredOnce: a body several deliveries of one event share is stored once, and
+// a body equal to the event's payload not at all; retention deletes the shared one.
+func TestSharedBodyStoredOnce(t *testing.T) {
+	t.Parallel()
+	st := openURL(t, newDatabase(t), Config{})
+	h := createHook(t, st, "h", "")
+	ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{"raw":1}`), CreatedAt: t0}
+	slack := []byte(`{"text":"shared"}`)
+	ds := []store.DeliveryInsertParams{{HookID: h.ID, Body: slack, State: store.DeliverySucceeded}, {HookID: h.ID, Body: slack, State: store.DeliverySucceeded},
+		{HookID: h.ID, Body: slack, State: store.DeliverySucceeded}, {HookID: h.ID, Body: ev.Payload, State: store.DeliverySucceeded}}
+	if err := st.EventEmit(t.Context(), func(tx store.EmitTx) error {
+		if err := tx.EventInsert(t.Context(), ev); err != nil {
+			return err
+		}
+		return tx.DeliveryInsertMany(t.Context(), ev.ID, t0, ds)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var bodies, inline int
+	if err := st.Pool().QueryRow(t.Context(), `SELECT (SELECT count(*) FROM delivery_bodies), (SELECT count(*) FROM deliveries WHERE body IS NOT NULL)`).
+		Scan(&bodies, &inline); err != nil {
+		t.Fatal(err)
+	}
+	if bodies != 1 || inline != 0 {
+		t.Fatalf("stored %d shared bodies and %d inline ones, want 1 and 0", bodies, inline)
+	}
+	res, err := st.HistoryDeleteBefore(t.Context(), store.HistoryDeleteBeforeParams{Before: t0.Add(time.Hour)})
+	if err != nil || res.Bodies != 1 || res.Deliveries != 4 || res.Events != 1 {
+		t.Fatalf("HistoryDeleteBefore = %+v, %v", res, err)
+	}
+}

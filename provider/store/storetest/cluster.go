@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,8 @@ func RunCluster(t *testing.T, h Harness) {
 		fn   func(t *testing.T, h Harness, b *testBundle)
 	}{
 		{"ClaimCapAcrossStores", testClaimCapAcrossStores},
+		{"DeploymentRunnerDiesAcrossStores", testDeploymentRunnerDiesAcrossStores},
+		{"DeploymentClaimOnePerStackAcrossStores", testDeploymentClaimOnePerStackAcrossStores},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,5 +108,72 @@ func testClaimCapAcrossStores(t *testing.T, h Harness, b *testBundle) {
 	}
 	if int(done.Load()) != len(dids) || len(seen) != len(dids) {
 		t.Fatalf("completed %d, claimed %d, of %d deliveries", done.Load(), len(seen), len(dids))
+	}
+}
+
+// testDeploymentRunnerDiesAcrossStores: a deployment left running by a store that closed (its
+// process ended) is failed by another store with the reason, never handed out again; while
+// the runner's store is open it is left alone.
+func testDeploymentRunnerDiesAcrossStores(t *testing.T, h Harness, b *testBundle) {
+	runner := reopen(t, h, b)
+	stack := stackScope("acme", "web", "prod")
+	insertDeployments(t, b, &store.Deployment{Stack: stack, Operation: "update", CreatedAt: T0})
+	if got, err := runner.st.DeploymentClaim(b.ctx, store.DeploymentClaimParams{Worker: "runner-1", Now: T0, Limit: 1}); err != nil || len(got) != 1 {
+		t.Fatalf("claim = %d, %v", len(got), err)
+	}
+	if failed, err := b.st.DeploymentFailDead(b.ctx, store.DeploymentFailDeadParams{Now: T0}); err != nil || len(failed) != 0 {
+		t.Fatalf("DeploymentFailDead while the runner lives = %d, %v", len(failed), err)
+	}
+	if err := runner.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A database server may drop the runner's session a moment after the store closed it.
+	var failed []*store.Deployment
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if failed, err = b.st.DeploymentFailDead(b.ctx, store.DeploymentFailDeadParams{Now: T0}); err != nil {
+			t.Fatal(err)
+		}
+		if len(failed) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(failed) != 1 || failed[0].Status != store.DeploymentFailed || !strings.HasPrefix(failed[0].Reason, store.DeploymentFailDeadReason) {
+		t.Fatalf("DeploymentFailDead after the runner ended = %+v", failed)
+	}
+	if got, err := b.st.DeploymentClaim(b.ctx, store.DeploymentClaimParams{Worker: "runner-2", Now: T0, Limit: 1}); err != nil || len(got) != 0 {
+		t.Fatalf("the dead runner's deployment was claimed again: %d, %v", len(got), err)
+	}
+}
+
+// testDeploymentClaimOnePerStackAcrossStores: stores claiming at once never start two
+// deployments of one stack.
+func testDeploymentClaimOnePerStackAcrossStores(t *testing.T, h Harness, b *testBundle) {
+	stores := []*testBundle{b, reopen(t, h, b), reopen(t, h, b)}
+	stack := stackScope("acme", "web", "prod")
+	insertDeployments(t, b, &store.Deployment{Stack: stack, Operation: "update", CreatedAt: T0},
+		&store.Deployment{Stack: stack, Operation: "refresh", CreatedAt: T0.Add(time.Second)})
+	var claimed atomic.Int64
+	errs := make(chan error, len(stores))
+	var wg sync.WaitGroup
+	for i, sb := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := sb.st.DeploymentClaim(sb.ctx, store.DeploymentClaimParams{Worker: fmt.Sprintf("runner-%d", i), Now: T0, Limit: 2})
+			if err != nil {
+				errs <- err
+				return
+			}
+			claimed.Add(int64(len(got)))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if claimed.Load() != 1 {
+		t.Fatalf("claimed %d deployments of one stack at once, want 1", claimed.Load())
 	}
 }

@@ -47,8 +47,19 @@ CREATE TABLE events (
 
 CREATE INDEX events_created ON events (created_at);
 
--- Deliveries belong to their hook: deleting the hook deletes them (and their attempts). body
--- NULL means the event's payload (a raw-format delivery), so a fan-out does not copy it.
+-- A rendered body that several deliveries of one event share (one rendering per format), stored
+-- once: a fan-out to 10,000 Slack hooks writes one body, not 10,000 copies.
+CREATE TABLE delivery_bodies (
+    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id text   NOT NULL REFERENCES events (id),
+    body     bytea  NOT NULL
+);
+
+CREATE INDEX delivery_bodies_event ON delivery_bodies (event_id);
+
+-- Deliveries belong to their hook: deleting the hook deletes them (and their attempts). A
+-- delivery's body is body when set, else the shared body body_id, else the event's payload (a
+-- raw-format delivery): a fan-out copies no body.
 CREATE TABLE deliveries (
     id              text    PRIMARY KEY,
     seq             bigint  GENERATED ALWAYS AS IDENTITY,
@@ -59,6 +70,7 @@ CREATE TABLE deliveries (
     kind            text    NOT NULL,
     format          text    NOT NULL,
     body            bytea,
+    body_id         bigint  REFERENCES delivery_bodies (id),
     endpoint        text    NOT NULL DEFAULT '',
     state           text    NOT NULL,
     attempts        integer NOT NULL DEFAULT 0,
