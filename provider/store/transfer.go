@@ -57,6 +57,30 @@ type TransferBatch struct {
 	IdempotencyKeys    []*IdempotencyKey
 }
 
+// Append adds o's records to b's.
+func (b *TransferBatch) Append(o *TransferBatch) {
+	b.Hooks = append(b.Hooks, o.Hooks...)
+	b.Tokens = append(b.Tokens, o.Tokens...)
+	b.Events = append(b.Events, o.Events...)
+	b.Deliveries = append(b.Deliveries, o.Deliveries...)
+	b.Attempts = append(b.Attempts, o.Attempts...)
+	b.DeploymentRequests = append(b.DeploymentRequests, o.DeploymentRequests...)
+	b.Deployments = append(b.Deployments, o.Deployments...)
+	b.DeploymentSettings = append(b.DeploymentSettings, o.DeploymentSettings...)
+	b.DriftSchedules = append(b.DriftSchedules, o.DriftSchedules...)
+	b.WatchCursors = append(b.WatchCursors, o.WatchCursors...)
+	b.IdempotencyKeys = append(b.IdempotencyKeys, o.IdempotencyKeys...)
+}
+
+// SplitsEvent reports whether starting a new batch before next would split the deliveries of
+// one event between two batches: next is a delivery of the event of b's last delivery.
+// Exports keep an event's deliveries in one batch, so that an import can share the bodies
+// they have in common as an emit does.
+func (b *TransferBatch) SplitsEvent(next *TransferBatch) bool {
+	return len(b.Deliveries) > 0 && len(next.Deliveries) > 0 &&
+		b.Deliveries[len(b.Deliveries)-1].EventID == next.Deliveries[0].EventID
+}
+
 // Counts returns how many records of each kind b holds.
 func (b *TransferBatch) Counts() TransferCounts {
 	return TransferCounts{
@@ -110,7 +134,8 @@ func (c TransferCounts) Add(o TransferCounts) TransferCounts {
 }
 
 // TransferExportParams exports a store. BatchSize bounds the records of one batch (0: a
-// backend default; SQLite: 500).
+// backend default; SQLite: 500), except that the deliveries of one event are never split
+// between batches (a fan-out's deliveries come in one batch, however many).
 type TransferExportParams struct {
 	BatchSize int
 }
@@ -140,7 +165,8 @@ type Transfer interface {
 	// TransferExport calls fn with every record of the store, batch by batch, read from one
 	// consistent snapshot, every record after those it refers to: hooks, tokens, events,
 	// deliveries, attempts, deployment requests, deployments, deployment settings, drift
-	// schedules, watch cursors, idempotency keys. An error from fn stops the export and is
+	// schedules, watch cursors, idempotency keys; the deliveries of one event together. An
+	// error from fn stops the export and is
 	// returned. Deliveries carry their bodies and attempts their request bodies, however the
 	// backend shares them.
 	TransferExport(ctx context.Context, p TransferExportParams, fn func(*TransferBatch) error) error

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,7 +113,7 @@ var exportKinds = []exportKind{
 			b.Events = append(b.Events, &e)
 			return nil
 		}},
-	{"deliveries", `SELECT ` + deliveryColumns + ` FROM deliveries d ORDER BY d.seq`, func(rows pgx.Rows, b *store.TransferBatch) error {
+	{"deliveries", `SELECT ` + deliveryColumns + ` FROM deliveries d ORDER BY d.event_id, d.seq`, func(rows pgx.Rows, b *store.TransferBatch) error {
 		d, err := scanDelivery(rows)
 		if err != nil {
 			return err
@@ -220,17 +221,20 @@ func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams
 			return s.fail(fmt.Errorf("postgres: export %s: %w", k.name, err))
 		}
 		for rows.Next() {
-			if err := k.scan(rows, batch); err != nil {
+			rec := &store.TransferBatch{}
+			if err := k.scan(rows, rec); err != nil {
 				rows.Close()
 				return s.fail(fmt.Errorf("postgres: export %s: %w", k.name, err))
 			}
-			if n++; n == size {
+			if n >= size && !batch.SplitsEvent(rec) {
 				if fnErr = fn(batch); fnErr != nil {
 					rows.Close()
 					return fnErr
 				}
 				batch, n = &store.TransferBatch{}, 0
 			}
+			batch.Append(rec)
+			n++
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -285,8 +289,10 @@ func (q *importRows) run(ctx context.Context, tx pgx.Tx) error {
 	if q.b.Len() == 0 {
 		return nil
 	}
-	br := tx.SendBatch(ctx, &q.b)
-	for _, c := range q.counts {
+	batch, counts := q.b, q.counts
+	q.b, q.counts = pgx.Batch{}, nil
+	br := tx.SendBatch(ctx, &batch)
+	for _, c := range counts {
 		tag, err := br.Exec()
 		if err != nil {
 			_ = br.Close()
@@ -324,21 +330,31 @@ func importBatch(ctx context.Context, tx pgx.Tx, b *store.TransferBatch, res *st
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`, e.ID, string(e.Filter), string(e.Kind),
 			e.Subject.Org, e.Subject.Project, e.Subject.Stack, e.Subject.Environment, e.Payload, nonNil(e.Cause), toNanos(e.CreatedAt))
 	}
+	// The events are written before the deliveries' shared bodies, which refer to them.
+	if err := q.run(ctx, tx); err != nil {
+		return err
+	}
+	bodyIDs, err := importBodyIDs(ctx, tx, b.Deliveries)
+	if err != nil {
+		return err
+	}
 	for _, d := range b.Deliveries {
-		body := d.Body
+		body, bodyID := d.Body, bodyIDs[d.ID]
 		if body == nil {
 			body = []byte{}
 		}
-		// A body equal to its event's payload is stored as NULL, as emits store raw deliveries.
+		// A body equal to its event's payload is stored as NULL, as emits store raw
+		// deliveries; a body shared with other deliveries of the event refers to its row.
 		q.add(&in.Deliveries, &ex.Deliveries, "delivery "+d.ID,
-			`INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, endpoint, state, attempts,
+			`INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state, attempts,
 				next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at)
-			SELECT $1, e.id, $2, e.org, $3, $4, $5, CASE WHEN e.payload = $6::bytea THEN NULL ELSE $6::bytea END, $7, $8, $9,
-				$10, $11, $12, $13, $14, $15
+			SELECT $1, e.id, $2, e.org, $3, $4, $5, CASE WHEN $17::bigint <> 0 OR e.payload = $6::bytea THEN NULL ELSE $6::bytea END,
+				NULLIF($17::bigint, 0), $7, $8, $9, $10, $11, $12, $13, $14, $15
 			FROM events e WHERE e.id = $16
 			ON CONFLICT DO NOTHING`,
 			d.ID, d.HookID, string(d.Filter), string(d.Kind), string(d.Format), body, d.Endpoint, string(d.State), d.Attempts,
-			toNanos(d.NextAttemptAt), toNanos(d.LeaseUntil), d.ClaimedBy, d.LastError, toNanos(d.CreatedAt), toNanos(d.UpdatedAt), d.EventID)
+			toNanos(d.NextAttemptAt), toNanos(d.LeaseUntil), d.ClaimedBy, d.LastError, toNanos(d.CreatedAt), toNanos(d.UpdatedAt),
+			d.EventID, bodyID)
 	}
 	for _, a := range b.Attempts {
 		reqH, err := encodeHeaders(a.RequestHeaders)
@@ -439,4 +455,74 @@ func nonNilChanges(m map[string]int) map[string]int {
 		return map[string]int{}
 	}
 	return m
+}
+
+// importBodyIDs stores once each body that two or more of ds (of one event) have, as an emit
+// does, and returns the delivery_bodies id of each delivery that uses one. Deliveries the store
+// already has, and bodies equal to their event's payload, get none, so a copy run again stores
+// no body twice.
+func importBodyIDs(ctx context.Context, tx pgx.Tx, ds []*store.Delivery) (map[string]int64, error) {
+	ids := map[string]int64{}
+	if len(ds) == 0 {
+		return ids, nil
+	}
+	all := make([]string, len(ds))
+	events := map[string]bool{}
+	for i, d := range ds {
+		all[i] = d.ID
+		events[d.EventID] = true
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM deliveries WHERE id = ANY($1)`, all)
+	if err != nil {
+		return nil, fmt.Errorf("find copied deliveries: %w", err)
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find copied deliveries: %w", err)
+	}
+	have := map[string]bool{}
+	for _, id := range stored {
+		have[id] = true
+	}
+	eventIDs := make([]string, 0, len(events))
+	for id := range events {
+		eventIDs = append(eventIDs, id)
+	}
+	payloads := map[string][]byte{}
+	rows, err = tx.Query(ctx, `SELECT id, payload FROM events WHERE id = ANY($1)`, eventIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read the deliveries' events: %w", err)
+	}
+	var id string
+	var payload []byte
+	if _, err := pgx.ForEachRow(rows, []any{&id, &payload}, func() error {
+		payloads[id] = append([]byte(nil), payload...)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read the deliveries' events: %w", err)
+	}
+	type key struct{ event, body string }
+	count := map[key]int{}
+	for _, d := range ds {
+		if !have[d.ID] && len(d.Body) > 0 && !bytes.Equal(d.Body, payloads[d.EventID]) {
+			count[key{d.EventID, string(d.Body)}]++
+		}
+	}
+	shared := map[key]int64{}
+	for _, d := range ds {
+		k := key{d.EventID, string(d.Body)}
+		if have[d.ID] || count[k] < 2 {
+			continue
+		}
+		bid, ok := shared[k]
+		if !ok {
+			if err := tx.QueryRow(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES ($1, $2) RETURNING id`,
+				d.EventID, d.Body).Scan(&bid); err != nil {
+				return nil, fmt.Errorf("delivery %s: store its shared body: %w", d.ID, err)
+			}
+			shared[k] = bid
+		}
+		ids[d.ID] = bid
+	}
+	return ids, nil
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -217,15 +218,18 @@ func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams
 			}
 			defer rows.Close()
 			for rows.Next() {
-				if err := k.scan(rows, batch); err != nil {
+				rec := &store.TransferBatch{}
+				if err := k.scan(rows, rec); err != nil {
 					return fmt.Errorf("sqlite: export %s: %w", k.name, err)
 				}
-				if n++; n == size {
+				if n >= size && !batch.SplitsEvent(rec) {
 					if err := fn(batch); err != nil {
 						return err
 					}
 					batch, n = &store.TransferBatch{}, 0
 				}
+				batch.Append(rec)
+				n++
 			}
 			if err := rows.Err(); err != nil {
 				return fmt.Errorf("sqlite: export %s: %w", k.name, err)
@@ -305,18 +309,22 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 			return err
 		}
 	}
+	refs, err := importBodyRefs(ctx, tx, b.Deliveries)
+	if err != nil {
+		return err
+	}
 	var counts insertCounts
 	for _, d := range b.Deliveries {
 		before := in.Deliveries
-		body := d.Body
-		if body == nil {
+		body, ref := d.Body, refs[d.ID]
+		if body == nil || ref != bodyInline {
 			body = []byte{}
 		}
 		if err := importRow(ctx, tx, &in.Deliveries, &ex.Deliveries, "delivery "+d.ID,
 			`INSERT INTO deliveries (id, event_id, hook_id, filter, kind, format, body, body_ref, endpoint, org, state, attempts,
 				next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, (SELECT org FROM events WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			d.ID, d.EventID, d.HookID, string(d.Filter), string(d.Kind), string(d.Format), body, d.Endpoint, d.EventID,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT org FROM events WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			d.ID, d.EventID, d.HookID, string(d.Filter), string(d.Kind), string(d.Format), body, ref, d.Endpoint, d.EventID,
 			string(d.State), d.Attempts, toNanos(d.NextAttemptAt), toNanos(d.LeaseUntil), d.ClaimedBy, d.LastError,
 			toNanos(d.CreatedAt), toNanos(d.UpdatedAt)); err != nil {
 			return err
@@ -403,4 +411,65 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 		}
 	}
 	return nil
+}
+
+// importBodyRefs returns the body_ref of each delivery of ds the store does not have yet,
+// sharing bodies as an emit does: bodyEventPayload for a body equal to its event's payload, a
+// new delivery_bodies row for a body two or more of them (of one event) have, bodyInline for
+// the rest. Deliveries already stored get nothing, so a copy run again stores no body twice.
+func importBodyRefs(ctx context.Context, tx txq, ds []*store.Delivery) (map[string]int64, error) {
+	refs := map[string]int64{}
+	if len(ds) == 0 {
+		return refs, nil
+	}
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	idsJSON, _ := json.Marshal(ids)
+	stored, err := tx.strings(ctx, `SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?))`, string(idsJSON))
+	if err != nil {
+		return nil, fmt.Errorf("find copied deliveries: %w", err)
+	}
+	have := map[string]bool{}
+	for _, id := range stored {
+		have[id] = true
+	}
+	type key struct{ event, body string }
+	count := map[key]int{}
+	payloads := map[string][]byte{}
+	for _, d := range ds {
+		if have[d.ID] || len(d.Body) == 0 {
+			continue
+		}
+		p, ok := payloads[d.EventID]
+		if !ok {
+			if err := tx.QueryRowContext(ctx, `SELECT payload FROM events WHERE id = ?`, d.EventID).Scan(&p); err != nil {
+				return nil, fmt.Errorf("delivery %s: its event %s: %w", d.ID, d.EventID, err)
+			}
+			payloads[d.EventID] = p
+		}
+		if bytes.Equal(d.Body, p) {
+			refs[d.ID] = bodyEventPayload
+			continue
+		}
+		count[key{d.EventID, string(d.Body)}]++
+	}
+	shared := map[key]int64{}
+	for _, d := range ds {
+		k := key{d.EventID, string(d.Body)}
+		if have[d.ID] || refs[d.ID] != bodyInline || count[k] < 2 {
+			continue
+		}
+		id, ok := shared[k]
+		if !ok {
+			if err := tx.QueryRowContext(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES (?, ?) RETURNING id`,
+				d.EventID, d.Body).Scan(&id); err != nil {
+				return nil, fmt.Errorf("delivery %s: store its shared body: %w", d.ID, err)
+			}
+			shared[k] = id
+		}
+		refs[d.ID] = id
+	}
+	return refs, nil
 }
