@@ -135,7 +135,7 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 	}
 	var out []*store.ClaimedDelivery
 	var rel release
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withLoopTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if rel, err = s.releaseBeforeClaim(ctx, tx, p); err != nil {
 			return err

@@ -324,6 +324,21 @@ func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	})
 }
 
+// withLoopTx is withTx for the delivery loop's own records (claims, completions): their commit
+// does not wait for the server's WAL flush (synchronous_commit off for the transaction). A
+// crash of the database server may lose the last of them, which only causes a duplicate
+// request, as at-least-once delivery allows; what a caller is told is stored (an emit, a
+// hook, a token, a key rotation) keeps the server's durable commit. The SQLite store draws the
+// same line (synchronous=NORMAL for claims, an fsync for acknowledged writes).
+func (s *Store) withLoopTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return s.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO off`); err != nil {
+			return fmt.Errorf("postgres: relax the commit: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
 // txOnce runs fn in one transaction, once.
 func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
