@@ -189,3 +189,27 @@ func TestSharedBodyStoredOnce(t *testing.T) {
 		t.Fatalf("HistoryDeleteBefore = %+v, %v", res, err)
 	}
 }
+
+// TestHookCreateCommitLostIsCreatedOnce: a hook whose COMMIT answer was lost is created once and
+// returned, not refused as a duplicate of itself.
+func TestHookCreateCommitLostIsCreatedOnce(t *testing.T) {
+	t.Parallel()
+	st := openURL(t, newDatabase(t), Config{})
+	faults := 1
+	st.faultAfterCommit = func() error {
+		if faults > 0 {
+			faults--
+			return fmt.Errorf("read answer: %w", syscall.ECONNRESET)
+		}
+		return nil
+	}
+	h, err := st.HookCreate(t.Context(), store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "once",
+		PayloadURL: "https://example.com", Active: true}, Now: t0})
+	st.faultAfterCommit = nil
+	if err != nil || h.Name != "once" || faults != 0 {
+		t.Fatalf("HookCreate = %+v, %v (faults left %d)", h, err, faults)
+	}
+	if hs, err := st.HookList(t.Context(), store.HookListParams{}); err != nil || len(hs) != 1 {
+		t.Fatalf("HookList = %d, %v", len(hs), err)
+	}
+}
