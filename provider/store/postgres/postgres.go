@@ -337,19 +337,22 @@ func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // claims, an fsync for acknowledged writes).
 func (s *Store) withLoopTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return s.retrying(ctx, func(ctx context.Context) error {
-		return s.txOnce(ctx, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO off`); err != nil {
-				return fmt.Errorf("postgres: relax the commit: %w", err)
-			}
-			return fn(tx)
-		}, false)
+		return s.txOnce(ctx, fn, false)
 	})
 }
 
+// loopBegin starts a delivery loop transaction with its relaxed commit, in one round trip.
+var loopBegin = pgx.TxOptions{BeginQuery: `BEGIN; SET LOCAL synchronous_commit TO off`}
+
 // txOnce runs fn in one transaction, once. With verify, a transient failure of the COMMIT is
-// resolved by asking the server whether the transaction committed.
+// resolved by asking the server whether the transaction committed; without, the transaction
+// is a delivery loop's (withLoopTx).
 func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error, verify bool) error {
-	tx, err := s.pool.Begin(ctx)
+	opts := pgx.TxOptions{}
+	if !verify {
+		opts = loopBegin
+	}
+	tx, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -211,5 +212,27 @@ func TestHookCreateCommitLostIsCreatedOnce(t *testing.T) {
 	}
 	if hs, err := st.HookList(t.Context(), store.HookListParams{}); err != nil || len(hs) != 1 {
 		t.Fatalf("HookList = %d, %v", len(hs), err)
+	}
+}
+
+// TestLoopTransactionsRelaxCommit: the delivery loop's transactions do not wait for the WAL
+// flush; acknowledged writes do.
+func TestLoopTransactionsRelaxCommit(t *testing.T) {
+	t.Parallel()
+	st := openURL(t, newDatabase(t), Config{})
+	setting := func(with func(context.Context, func(pgx.Tx) error) error) string {
+		var v string
+		if err := with(t.Context(), func(tx pgx.Tx) error {
+			return tx.QueryRow(t.Context(), `SELECT current_setting('synchronous_commit')`).Scan(&v)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := setting(st.withLoopTx); got != "off" {
+		t.Fatalf("loop transaction synchronous_commit = %q, want off", got)
+	}
+	if got := setting(st.withTx); got != "on" {
+		t.Fatalf("acknowledged write synchronous_commit = %q, want on", got)
 	}
 }
