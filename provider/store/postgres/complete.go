@@ -75,7 +75,7 @@ func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCom
 	if todo == 0 {
 		return errs
 	}
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withLoopTx(ctx, func(tx pgx.Tx) error {
 		return writeCompletions(ctx, tx, items, errs)
 	})
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 	}
 	var out []*store.ClaimedDelivery
 	var rel release
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withLoopTx(ctx, func(tx pgx.Tx) error {
 		out, rel = nil, release{}
 		if todo > 0 {
 			if err := writeCompletions(ctx, tx, items, errs); err != nil {

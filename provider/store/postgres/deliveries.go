@@ -55,7 +55,8 @@ func scanDelivery(r pgx.Row) (*store.Delivery, error) {
 //     came earlier has committed by then (its lock is released at its end), so trimming the
 //     picks to the cap now holds the cap across every server;
 //   - claimUpdateSQL marks the picks running, skipping a row another transaction has locked
-//     (FOR UPDATE SKIP LOCKED) or that is no longer due, and returns them.
+//     (FOR UPDATE SKIP LOCKED) or that is no longer due, and returns them with their hooks'
+//     URLs, active flags and sealed secrets.
 const (
 	claimHeldSQL = `SELECT endpoint, org, claimed_by = $2, count(*) FROM deliveries
 		WHERE state = 'running' AND lease_until > $1 GROUP BY endpoint, org, claimed_by = $2`
@@ -80,9 +81,9 @@ const (
 		FROM (SELECT seq FROM deliveries
 			WHERE seq = ANY($4::bigint[])
 			  AND ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'running' AND lease_until <= $1))
-			FOR UPDATE SKIP LOCKED) AS c
-		WHERE d.seq = c.seq
-		RETURNING ` + deliveryColumns
+			FOR UPDATE SKIP LOCKED) AS c, hooks h
+		WHERE d.seq = c.seq AND h.id = d.hook_id
+		RETURNING ` + deliveryColumns + `, h.org, h.project, h.stack, h.environment, h.name, h.payload_url, h.active, h.secret_box`
 )
 
 // claimCandidates is how many rows of each class a claim reads when its first look falls short.
@@ -135,7 +136,7 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 	}
 	var out []*store.ClaimedDelivery
 	var rel release
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withLoopTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if rel, err = s.releaseBeforeClaim(ctx, tx, p); err != nil {
 			return err
@@ -195,19 +196,65 @@ func (s *Store) claimIn(ctx context.Context, tx pgx.Tx, p store.DeliveryClaimPar
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
 	}
-	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Delivery, error) { return scanDelivery(r) })
+	type claimedRow struct {
+		cd     *store.ClaimedDelivery
+		ref    store.HookRef
+		sealed []byte
+	}
+	crs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimedRow, error) {
+		var c claimedRow
+		var h hookRow
+		d, err := scanDelivery(rowWith{r, []any{&c.ref.Org, &c.ref.Project, &c.ref.Stack, &c.ref.Environment, &c.ref.Name, &h.url, &h.active, &c.sealed}})
+		if err != nil {
+			return c, err
+		}
+		c.cd = &store.ClaimedDelivery{Delivery: *d, URL: h.url, HookActive: h.active}
+		return c, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
 	}
-	if len(ds) == 0 {
+	// Open each hook's secret once; a delivery whose hook's secret does not open is failed
+	// there and then, and the rest of the claim goes ahead.
+	secrets := map[int64]*string{}
+	out := make([]*store.ClaimedDelivery, 0, len(crs))
+	for _, c := range crs {
+		sec, ok := secrets[c.cd.HookID]
+		if !ok {
+			if plain, err := s.openSecret(c.ref, c.sealed); err == nil {
+				sec = &plain
+			}
+			secrets[c.cd.HookID] = sec
+		}
+		if sec == nil && c.cd.HookActive {
+			if err := s.failUndecryptable(ctx, tx, c.cd, c.ref, now); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if sec != nil {
+			c.cd.Secret = *sec
+		}
+		out = append(out, c.cd)
+	}
+	if len(out) == 0 {
 		return nil, nil
 	}
-	out := make([]*store.ClaimedDelivery, len(ds))
-	for i, d := range ds {
-		out[i] = &store.ClaimedDelivery{Delivery: *d}
-	}
-	return s.fillHooks(ctx, tx, out, now)
+	return out, nil
 }
+
+type hookRow struct {
+	url    string
+	active bool
+}
+
+// rowWith scans a row whose first columns a scan function reads and whose last ones are more.
+type rowWith struct {
+	pgx.Row
+	more []any
+}
+
+func (r rowWith) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.more...)...) }
 
 // holdEndpointCaps locks the endpoints of picked (transaction-level advisory locks, in key
 // order), counts what runs there now, and drops the picks that would pass capN.
@@ -416,60 +463,6 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 		cc.seq = 0 // taken
 	}
 	return truncated, nil
-}
-
-// fillHooks sets URL, Secret and HookActive of claimed deliveries from their hooks. A delivery
-// whose hook's secret cannot be opened is failed there and then and left out of the result.
-func (s *Store) fillHooks(ctx context.Context, tx pgx.Tx, cds []*store.ClaimedDelivery, now int64) ([]*store.ClaimedDelivery, error) {
-	var ids []int64
-	for _, cd := range cds {
-		if !slices.Contains(ids, cd.HookID) {
-			ids = append(ids, cd.HookID)
-		}
-	}
-	type hookInfo struct {
-		url, secret string
-		active, bad bool
-		ref         store.HookRef
-	}
-	hooks := make(map[int64]hookInfo, len(ids))
-	rows, err := tx.Query(ctx, `SELECT id, org, project, stack, environment, name, payload_url, active, secret_box
-		FROM hooks WHERE id = ANY($1::bigint[])`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: claim deliveries: read webhooks: %w", err)
-	}
-	var id int64
-	var info hookInfo
-	var sealed []byte
-	if _, err := pgx.ForEachRow(rows, []any{&id, &info.ref.Org, &info.ref.Project, &info.ref.Stack, &info.ref.Environment, &info.ref.Name,
-		&info.url, &info.active, &sealed}, func() error {
-		h := info
-		var err error
-		if h.secret, err = s.openSecret(h.ref, sealed); err != nil {
-			h.bad = true
-		}
-		hooks[id] = h
-		sealed = nil
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("postgres: claim deliveries: read webhooks: %w", err)
-	}
-	out := cds[:0]
-	for _, cd := range cds {
-		h := hooks[cd.HookID] // a delivery's hook always exists: deleting a hook deletes its deliveries
-		if h.bad && h.active {
-			if err := s.failUndecryptable(ctx, tx, cd, h.ref, now); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		cd.URL, cd.Secret, cd.HookActive = h.url, h.secret, h.active
-		out = append(out, cd)
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
 }
 
 // DeliveryGet returns one delivery, or ErrNotFound.

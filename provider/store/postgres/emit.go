@@ -27,54 +27,23 @@ type emitTx struct {
 	pending bool
 }
 
-// EventEmit runs fn in one transaction (see store.Store). A transient failure runs fn again
-// on a new transaction; when the failure hit the COMMIT itself, whose outcome is then unknown,
-// it first checks whether the events fn inserted were stored, and if so the emit succeeded.
+// EventEmit runs fn in one transaction (see store.Store), retried on transient failures like
+// every transaction (withTx: a COMMIT whose answer was lost is looked up, not repeated, so an
+// event is stored once). When it stored pending deliveries, NOTIFY wakes every server's workers
+// at its commit.
 func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
-	var inserted []string
-	err := s.retrying(ctx, func(ctx context.Context) error {
-		if len(inserted) > 0 {
-			stored, err := s.eventsExist(ctx, inserted)
-			if err != nil {
-				return err
-			}
-			if stored {
-				s.logger.Info("an emit whose commit was interrupted had been stored; not storing it again", "events", inserted)
-				return nil
+	return s.fail(s.withTx(ctx, func(tx pgx.Tx) error {
+		et := &emitTx{s: s, tx: tx}
+		if err := fn(et); err != nil {
+			return err
+		}
+		if et.pending {
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, wakeChannel); err != nil {
+				return fmt.Errorf("postgres: notify workers: %w", err)
 			}
 		}
-		inserted = nil
-		var et *emitTx
-		err := s.txOnce(ctx, func(tx pgx.Tx) error {
-			et = &emitTx{s: s, tx: tx}
-			if err := fn(et); err != nil {
-				return err
-			}
-			if et.pending {
-				if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, wakeChannel); err != nil {
-					return fmt.Errorf("postgres: notify workers: %w", err)
-				}
-			}
-			return nil
-		})
-		var ce *commitError
-		if err != nil && errors.As(err, &ce) && et != nil {
-			for id := range et.events {
-				inserted = append(inserted, id)
-			}
-		}
-		return err
-	})
-	return s.fail(err)
-}
-
-// eventsExist reports whether every one of ids is stored.
-func (s *Store) eventsExist(ctx context.Context, ids []string) (bool, error) {
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE id = ANY($1::text[])`, ids).Scan(&n); err != nil {
-		return false, err
-	}
-	return n == len(ids), nil
+		return nil
+	}))
 }
 
 func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {

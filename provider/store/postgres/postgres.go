@@ -41,8 +41,9 @@
 // PostgreSQL or the network fail in a way that loses nothing by retrying: connection refused
 // or reset, an administrator's or crash shutdown (57P01, 57P02), a server starting (57P03),
 // serialization failures (40001) and deadlocks (40P01). When the connection drops during a
-// COMMIT the outcome is unknown; an emit then checks whether its event was stored before it
-// runs again, so it is recorded once. The URL's password never appears in errors or logs.
+// COMMIT the outcome is unknown; the store then asks the server whether that transaction
+// committed (txid_status) before it runs it again, so an emit, a hook or a token is recorded
+// once. The URL's password never appears in errors or logs.
 package postgres
 
 import (
@@ -317,18 +318,50 @@ func (s *Store) retrying(ctx context.Context, fn func(ctx context.Context) error
 }
 
 // withTx runs fn in one transaction, retried as a whole on transient failures (fn must be
-// safe to run again: it starts over on a fresh transaction).
+// safe to run again: it starts over on a fresh transaction). When the connection fails during
+// the COMMIT, so that its outcome is unknown, the transaction's status is asked of the server
+// (txid_status) before anything runs again: a committed transaction is not repeated.
 func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return s.retrying(ctx, func(ctx context.Context) error {
-		return s.txOnce(ctx, fn)
+		return s.txOnce(ctx, fn, true)
 	})
 }
 
-// txOnce runs fn in one transaction, once.
-func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+// withLoopTx is withTx for the delivery loop's own records (claims, completions): their commit
+// does not wait for the server's WAL flush (synchronous_commit off for the transaction), and a
+// COMMIT whose outcome is unknown is not looked up. A crash of the database server may lose the
+// last of them, which only causes a duplicate request, as at-least-once delivery allows; a
+// claim repeated after an unknown outcome leaves the first one's deliveries to their lease.
+// What a caller is told is stored (an emit, a hook, a token, a key rotation) keeps the
+// server's durable commit. The SQLite store draws the same line (synchronous=NORMAL for
+// claims, an fsync for acknowledged writes).
+func (s *Store) withLoopTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return s.retrying(ctx, func(ctx context.Context) error {
+		return s.txOnce(ctx, fn, false)
+	})
+}
+
+// loopBegin starts a delivery loop transaction with its relaxed commit, in one round trip.
+var loopBegin = pgx.TxOptions{BeginQuery: `BEGIN; SET LOCAL synchronous_commit TO off`}
+
+// txOnce runs fn in one transaction, once. With verify, a transient failure of the COMMIT is
+// resolved by asking the server whether the transaction committed; without, the transaction
+// is a delivery loop's (withLoopTx).
+func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error, verify bool) error {
+	opts := pgx.TxOptions{}
+	if !verify {
+		opts = loopBegin
+	}
+	tx, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	var xid int64
+	if verify {
+		if err := tx.QueryRow(ctx, `SELECT txid_current()`).Scan(&xid); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			return fmt.Errorf("postgres: begin: %w", err)
+		}
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
@@ -338,10 +371,42 @@ func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err == nil && s.faultAfterCommit != nil {
 		err = s.faultAfterCommit()
 	}
-	if err != nil {
-		return &commitError{fmt.Errorf("postgres: commit: %w", err)}
+	if err == nil {
+		return nil
 	}
-	return nil
+	err = &commitError{fmt.Errorf("postgres: commit: %w", err)}
+	if verify && transient(err) {
+		if committed, verr := s.committed(ctx, xid); verr == nil && committed {
+			s.logger.Info("a transaction whose commit was interrupted had committed; it is not run again", "database", s.where)
+			return nil
+		}
+	}
+	return err
+}
+
+// committed asks the server whether transaction xid committed, waiting (within the retry
+// window) for the server to answer and for the transaction to be over.
+func (s *Store) committed(ctx context.Context, xid int64) (bool, error) {
+	deadline := time.Now().Add(s.retry)
+	for {
+		var status *string
+		err := s.retrying(ctx, func(ctx context.Context) error {
+			return s.pool.QueryRow(ctx, `SELECT txid_status($1)`, xid).Scan(&status)
+		})
+		switch {
+		case err != nil:
+			return false, err
+		case status == nil:
+			return false, fmt.Errorf("postgres: the status of transaction %d is no longer known", xid)
+		case *status != "in progress" || time.Now().After(deadline):
+			return *status == "committed", nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // commitError is a failed COMMIT: when it is transient, the transaction may have committed.

@@ -251,6 +251,11 @@ func (ss *session) close() {
 		cancel()
 	}
 	if ss.conn != nil {
+		// Give the locks up before closing: a closed connection's server process drops them a
+		// moment later, and by then another store may already have looked.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = ss.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+		cancel()
 		_ = ss.conn.Close(context.Background())
 		ss.conn = nil
 	}

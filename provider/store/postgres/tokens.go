@@ -83,16 +83,17 @@ func (s *Store) TokenList(ctx context.Context, org string) ([]*store.Token, erro
 
 // TokenRevoke marks a token revoked at now; revoking it again keeps the first time.
 func (s *Store) TokenRevoke(ctx context.Context, id string, now time.Time) error {
-	return s.tokenUpdate(ctx, "revoke", `UPDATE tokens SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END WHERE id = $2`, id, now)
+	return s.tokenUpdate(ctx, s.withTx, "revoke", `UPDATE tokens SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END WHERE id = $2`, id, now)
 }
 
-// TokenTouch records that a token was used at now.
+// TokenTouch records that a token was used at now (not waiting for the WAL flush: losing it
+// in a crash of the server loses nothing that matters).
 func (s *Store) TokenTouch(ctx context.Context, id string, now time.Time) error {
-	return s.tokenUpdate(ctx, "touch", `UPDATE tokens SET last_used_at = $1 WHERE id = $2`, id, now)
+	return s.tokenUpdate(ctx, s.withLoopTx, "touch", `UPDATE tokens SET last_used_at = $1 WHERE id = $2`, id, now)
 }
 
-func (s *Store) tokenUpdate(ctx context.Context, what, sql, id string, now time.Time) error {
-	return s.fail(s.withTx(ctx, func(tx pgx.Tx) error {
+func (s *Store) tokenUpdate(ctx context.Context, withTx func(context.Context, func(pgx.Tx) error) error, what, sql, id string, now time.Time) error {
+	return s.fail(withTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, sql, toNanos(now), id)
 		if err != nil {
 			return fmt.Errorf("postgres: %s token %s: %w", what, id, err)

@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -187,5 +188,51 @@ func TestSharedBodyStoredOnce(t *testing.T) {
 	res, err := st.HistoryDeleteBefore(t.Context(), store.HistoryDeleteBeforeParams{Before: t0.Add(time.Hour)})
 	if err != nil || res.Bodies != 1 || res.Deliveries != 4 || res.Events != 1 {
 		t.Fatalf("HistoryDeleteBefore = %+v, %v", res, err)
+	}
+}
+
+// TestHookCreateCommitLostIsCreatedOnce: a hook whose COMMIT answer was lost is created once and
+// returned, not refused as a duplicate of itself.
+func TestHookCreateCommitLostIsCreatedOnce(t *testing.T) {
+	t.Parallel()
+	st := openURL(t, newDatabase(t), Config{})
+	faults := 1
+	st.faultAfterCommit = func() error {
+		if faults > 0 {
+			faults--
+			return fmt.Errorf("read answer: %w", syscall.ECONNRESET)
+		}
+		return nil
+	}
+	h, err := st.HookCreate(t.Context(), store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "once",
+		PayloadURL: "https://example.com", Active: true}, Now: t0})
+	st.faultAfterCommit = nil
+	if err != nil || h.Name != "once" || faults != 0 {
+		t.Fatalf("HookCreate = %+v, %v (faults left %d)", h, err, faults)
+	}
+	if hs, err := st.HookList(t.Context(), store.HookListParams{}); err != nil || len(hs) != 1 {
+		t.Fatalf("HookList = %d, %v", len(hs), err)
+	}
+}
+
+// TestLoopTransactionsRelaxCommit: the delivery loop's transactions do not wait for the WAL
+// flush; acknowledged writes do.
+func TestLoopTransactionsRelaxCommit(t *testing.T) {
+	t.Parallel()
+	st := openURL(t, newDatabase(t), Config{})
+	setting := func(with func(context.Context, func(pgx.Tx) error) error) string {
+		var v string
+		if err := with(t.Context(), func(tx pgx.Tx) error {
+			return tx.QueryRow(t.Context(), `SELECT current_setting('synchronous_commit')`).Scan(&v)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := setting(st.withLoopTx); got != "off" {
+		t.Fatalf("loop transaction synchronous_commit = %q, want off", got)
+	}
+	if got := setting(st.withTx); got != "on" {
+		t.Fatalf("acknowledged write synchronous_commit = %q, want on", got)
 	}
 }
