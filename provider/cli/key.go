@@ -67,10 +67,7 @@ does both for webhooks managed by Pulumi). When the key matches the store, nothi
 			if err != nil {
 				return err
 			}
-			var forgotten []store.HookRef
-			if f, ok := st.(interface{ ForgottenSecrets() []store.HookRef }); ok {
-				forgotten = f.ForgottenSecrets()
-			}
+			forgotten := st.ForgottenSecrets()
 			if err := st.Close(); err != nil {
 				return err
 			}

@@ -131,11 +131,7 @@ func runStoreMigrate(ctx context.Context, out io.Writer, o Opts, opts storeMigra
 		return err
 	}
 	defer func() { err = errors.Join(err, dst.Close()) }()
-	fromT, ok1 := src.(store.Transfer)
-	toT, ok2 := dst.(store.Transfer)
-	if !ok1 || !ok2 {
-		return errors.New("this build cannot copy between these stores: one of them has no export or import")
-	}
+	fromT, toT := store.Transfer(src), store.Transfer(dst)
 
 	before, err := toT.TransferCount(ctx)
 	if err != nil {

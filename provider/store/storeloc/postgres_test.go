@@ -31,9 +31,6 @@ func TestOpenPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st.(store.Transfer); !ok {
-		t.Errorf("the PostgreSQL store does not implement store.Transfer: store migrate cannot use it")
-	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}

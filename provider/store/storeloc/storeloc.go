@@ -35,7 +35,11 @@ const Forms = "a SQLite database file (/var/lib/pulumi-webhooks/webhooks.db) or 
 type Store interface {
 	store.Store
 	store.WatchCursors
+	store.Transfer
 	io.Closer
+	// ForgottenSecrets lists the webhooks whose secrets Open forgot
+	// (Config.ForgetSecretsOfLostKey).
+	ForgottenSecrets() []store.HookRef
 }
 
 // Kind is the backend a location names.
