@@ -58,6 +58,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,6 +245,9 @@ func (s *Store) closeAll() {
 // MaskURL returns u with its password replaced by "xxxxx", fit for errors and logs, and the
 // password itself (to scrub from errors). A URL that does not parse is reduced to its scheme.
 func MaskURL(u string) (masked, password string) {
+	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		return maskDSN(u)
+	}
 	p, err := url.Parse(u)
 	if err != nil {
 		if i := strings.Index(u, "://"); i >= 0 {
@@ -262,6 +266,18 @@ func MaskURL(u string) (masked, password string) {
 		p.RawQuery = q.Encode()
 	}
 	return p.String(), password
+}
+
+// dsnPassword finds the password of a keyword/value connection string (password=secret or
+// password='se cret').
+var dsnPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// maskDSN masks the password of a keyword/value connection string ("host=h password=p").
+func maskDSN(dsn string) (masked, password string) {
+	if m := dsnPassword.FindStringSubmatch(dsn); m != nil {
+		password = strings.Trim(m[2], "'")
+	}
+	return dsnPassword.ReplaceAllString(dsn, "${1}xxxxx"), password
 }
 
 // scrubbedError is an error whose text has the password taken out; it unwraps to the original.

@@ -136,8 +136,19 @@ func TestScrubbed(t *testing.T) {
 	if m, p := MaskURL("postgres://u@h/db"); m != "postgres://u@h/db" || p != "" {
 		t.Fatalf("MaskURL without a password = %q, %q", m, p)
 	}
-	if m, _ := MaskURL("post gres://%zz"); strings.Contains(m, "%zz") {
+	if m, _ := MaskURL("postgres://%zz"); strings.Contains(m, "%zz") {
 		t.Fatalf("MaskURL of an unparsable URL = %q", m)
+	}
+	for dsn, pw := range map[string]string{
+		"host=127.0.0.1 user=u password=pw123 dbname=d": "pw123",
+		"host=127.0.0.1 password='pw 123' dbname=d":     "pw 123",
+		"host=127.0.0.1 password = pw123":               "pw123",
+		"host=127.0.0.1 dbname=d":                       "",
+	} {
+		m, p := MaskURL(dsn)
+		if p != pw || (pw != "" && strings.Contains(m, pw)) {
+			t.Errorf("MaskURL(%q) = %q, %q", dsn, m, p)
+		}
 	}
 }
 
