@@ -4,6 +4,10 @@
 // Schema. Versioned migrations (migrations/NNN_name.up.sql, embedded) are applied by Open and
 // recorded in schema_migrations, under a transaction-level advisory lock, so that N servers
 // starting at once on a fresh database migrate it once while the others wait and find it done.
+// Timestamps are unix nanoseconds in bigint columns, as in SQLite, so the seam's times
+// round-trip exactly. A body several deliveries of one event share is stored once
+// (delivery_bodies), and a raw body is read from the event. Statements are prepared once per
+// connection and cached (pgx's default exec mode).
 //
 // Key. Webhook and deployment secrets are sealed with the same scheme as the SQLite store
 // (provider/secretbox: the same sealed format, key check value and keyed digest), so a store
@@ -23,6 +27,14 @@
 // endpoint: a claim locks the endpoints it picked (in one order, so claims never deadlock),
 // counts again what is running there now that every earlier claim of those endpoints has
 // committed, trims its picks to the cap, and marks them running with FOR UPDATE SKIP LOCKED.
+// A round (DeliveryCycle) records the finished attempts and claims in the same transaction.
+//
+// Durability. What a caller is told is stored (an emit with its deliveries, deployment
+// requests and idempotency key, all in one transaction; a hook, a token, a key rotation)
+// commits with the server's durable commit. The delivery loop's own records (claims, recorded
+// attempts) commit with synchronous_commit off: losing the last of them in a crash of the
+// database server only causes a duplicate request, as at-least-once delivery allows. SQLite
+// draws the same line (synchronous=NORMAL, an fsync for acknowledged writes).
 //
 // Holders. Each Store keeps one dedicated connection (its session) for as long as it is open,
 // and on it a session-level advisory lock per delivery worker and deployment runner it
@@ -31,7 +43,9 @@
 // claim, at most once a second) puts its running deliveries back at once. The same session
 // holds a shared lock while the store is open, which KeyRotate needs exclusively. When the
 // session's connection is lost (a restart or failover of the server), the store opens a new
-// one and takes its locks again before it claims.
+// one and takes its locks again before it claims (at once after a failed operation, else at
+// most HolderCheckInterval later). Close gives the locks up before it returns. Open forgets
+// holders that ended long ago holding nothing.
 //
 // Wake-ups. An emit that stores pending deliveries sends NOTIFY in its transaction; StoreWake
 // (store.Waker) gives the engine a channel fed by LISTEN on another dedicated connection, so
