@@ -39,7 +39,9 @@
 // Holders. Each Store keeps one dedicated connection (its session) for as long as it is open,
 // and on it a session-level advisory lock per delivery worker and deployment runner it
 // registered (table holders). PostgreSQL drops a session's locks when the session ends, however
-// the process ends, so a holder whose lock nobody holds is dead: DeliveryReleaseDead (and every
+// the process ends (the session asks for TCP keepalives a few seconds apart, so that even a
+// machine that vanished is noticed within about SessionKeepaliveBound), so a holder whose lock
+// nobody holds is dead: DeliveryReleaseDead (and every
 // claim, at most once a second) puts its running deliveries back at once. The same session
 // holds a shared lock while the store is open, which KeyRotate needs exclusively. When the
 // session's connection is lost (a restart or failover of the server), the store opens a new

@@ -247,3 +247,20 @@ func TestLoopTransactionsRelaxCommit(t *testing.T) {
 		t.Fatalf("acknowledged write synchronous_commit = %q, want on", got)
 	}
 }
+
+// TestSessionKeepalives: the session asks the server to probe its connection soon, so that a
+// holder whose machine vanished is judged dead within seconds.
+func TestSessionKeepalives(t *testing.T) {
+	t.Parallel()
+	st := openURL(t, newDatabase(t), Config{})
+	st.session.mu.Lock()
+	defer st.session.mu.Unlock()
+	var idle, interval, count string
+	if err := st.session.conn.QueryRow(t.Context(), `SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),
+		current_setting('tcp_keepalives_count')`).Scan(&idle, &interval, &count); err != nil {
+		t.Fatal(err)
+	}
+	if idle != "5" || interval != "2" || count != "3" {
+		t.Fatalf("keepalives idle %s interval %s count %s, want 5, 2, 3", idle, interval, count)
+	}
+}
