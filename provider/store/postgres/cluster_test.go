@@ -279,6 +279,7 @@ func TestURLErrorsMaskPassword(t *testing.T) {
 		"bad port":       fmt.Sprintf("postgres://pulumi:%s@127.0.0.1:99999/db?sslmode=disable", pw),
 		"bad option":     fmt.Sprintf("postgres://pulumi:%s@127.0.0.1:%d/db?sslmode=sometimes", pw, srv.Port()),
 		"query password": fmt.Sprintf("postgres://pulumi@127.0.0.1:%d/no_such_db?sslmode=disable&password=%s", srv.Port(), pw),
+		"keyword/value":  fmt.Sprintf("host=127.0.0.1 port=%d user=pulumi password=%s dbname=no_such_db sslmode=disable", srv.Port(), pw),
 	}
 	for name, url := range cases {
 		_, err := Open(ctx, Config{URL: url, Key: testKey, Getenv: noEnv})

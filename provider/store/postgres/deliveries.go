@@ -44,11 +44,11 @@ func scanDelivery(r pgx.Row) (*store.Delivery, error) {
 
 // A claim runs in one transaction:
 //
-//   - claimHeldSQL counts the deliveries running under a lease that has not expired, per
-//     endpoint (whichever worker or server holds them) and per organization for this worker;
-//   - claimFirstSQL and claimAgainSQL read candidates in due order from the partial indexes
-//     (first attempts; retries and expired leases), skipping endpoints and organizations
-//     already at their cap, at most a bound of each;
+//   - claimFirstLookSQL counts the deliveries running under a lease that has not expired, per
+//     endpoint (whichever worker or server holds them) and per organization for this worker,
+//     and in the same statement reads candidates in due order from the partial indexes (first
+//     attempts, retries, expired leases), skipping endpoints and organizations already at
+//     their cap, at most a bound of each; claimLookSQL looks further when that fell short;
 //   - the picks are fair (claimPicker.pick), exactly as in the SQLite store;
 //   - claimLockSQL takes a transaction-level advisory lock per picked endpoint, in key order,
 //     and claimRecountSQL counts again what runs there: every claim of those endpoints that
@@ -58,21 +58,34 @@ func scanDelivery(r pgx.Row) (*store.Delivery, error) {
 //     (FOR UPDATE SKIP LOCKED) or that is no longer due, and returns them with their hooks'
 //     URLs, active flags and sealed secrets.
 const (
-	claimHeldSQL = `SELECT endpoint, org, claimed_by = $2, count(*) FROM deliveries
-		WHERE state = 'running' AND lease_until > $1 GROUP BY endpoint, org, claimed_by = $2`
-	claimFirstSQL = `SELECT seq, endpoint, org, next_attempt_at FROM deliveries
+	// claimClassesSQL reads the candidates of the three classes (1 first attempts, 2 retries,
+	// 3 expired leases) in due order, at most $3 of each, skipping the endpoints capped_e and
+	// organizations capped_o name; the first look (claimFirstLookSQL) computes those from the
+	// running deliveries in the same statement, and also returns the counts (class 0).
+	claimClassesSQL = `(SELECT 1 AS class, seq, endpoint, org, next_attempt_at AS next, false AS mine, 0::bigint AS n FROM deliveries
 		WHERE state = 'pending' AND attempts = 0 AND next_attempt_at <= $1
-		  AND NOT (endpoint = ANY($2::text[])) AND NOT (org = ANY($4::text[]))
-		ORDER BY next_attempt_at, seq LIMIT $3`
-	claimAgainSQL = `(SELECT seq, endpoint, org, next_attempt_at FROM deliveries
-		WHERE state = 'pending' AND attempts > 0 AND next_attempt_at <= $1
-		  AND NOT (endpoint = ANY($2::text[])) AND NOT (org = ANY($4::text[]))
+		  AND endpoint NOT IN (SELECT endpoint FROM capped_e) AND org NOT IN (SELECT org FROM capped_o)
 		ORDER BY next_attempt_at, seq LIMIT $3)
 		UNION ALL
-		(SELECT seq, endpoint, org, next_attempt_at FROM deliveries
+		(SELECT 2, seq, endpoint, org, next_attempt_at, false, 0 FROM deliveries
+		WHERE state = 'pending' AND attempts > 0 AND next_attempt_at <= $1
+		  AND endpoint NOT IN (SELECT endpoint FROM capped_e) AND org NOT IN (SELECT org FROM capped_o)
+		ORDER BY next_attempt_at, seq LIMIT $3)
+		UNION ALL
+		(SELECT 3, seq, endpoint, org, next_attempt_at, false, 0 FROM deliveries
 		WHERE state = 'running' AND lease_until <= $1
-		  AND NOT (endpoint = ANY($2::text[])) AND NOT (org = ANY($4::text[]))
+		  AND endpoint NOT IN (SELECT endpoint FROM capped_e) AND org NOT IN (SELECT org FROM capped_o)
 		ORDER BY lease_until, seq LIMIT $3)`
+	claimFirstLookSQL = `WITH held AS (
+			SELECT endpoint, org, claimed_by = $2 AS mine, count(*) AS n FROM deliveries
+			WHERE state = 'running' AND lease_until > $1 GROUP BY endpoint, org, claimed_by = $2),
+		capped_e AS (SELECT endpoint FROM held GROUP BY endpoint HAVING sum(n) >= $4),
+		capped_o AS (SELECT org FROM held WHERE mine GROUP BY org HAVING sum(n) >= $5)
+		SELECT 0 AS class, 0::bigint AS seq, endpoint, org, 0::bigint AS next, mine, n FROM held
+		UNION ALL ` + claimClassesSQL
+	// claimLookSQL is a further look, skipping what the picks so far brought to a cap ($2, $4).
+	claimLookSQL = `WITH capped_e AS (SELECT unnest($2::text[]) AS endpoint), capped_o AS (SELECT unnest($4::text[]) AS org)
+		` + claimClassesSQL
 	claimLockSQL    = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
 	claimRecountSQL = `SELECT endpoint, count(*) FROM deliveries
 		WHERE state = 'running' AND lease_until > $1 AND endpoint = ANY($2::text[]) GROUP BY endpoint`
@@ -312,31 +325,17 @@ func sortClaimed(out []*store.ClaimedDelivery) {
 // endpoint above capN running and no organization above orgCap running under worker, as far
 // as this transaction can see.
 func (s *Store) pickClaims(ctx context.Context, tx pgx.Tx, worker string, now, capN, orgCap int64, limit int) ([]claimCandidate, error) {
-	held := map[string]int64{}
-	orgHeld := map[string]int64{}
-	rows, err := tx.Query(ctx, claimHeldSQL, now, worker)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: claim deliveries: count running deliveries: %w", err)
-	}
-	var ep, org string
-	var mine bool
-	var n int64
-	if _, err := pgx.ForEachRow(rows, []any{&ep, &org, &mine, &n}, func() error {
-		held[ep] += n
-		if mine {
-			orgHeld[org] += n
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("postgres: claim deliveries: count running deliveries: %w", err)
-	}
-	c := claimPicker{tx: tx, now: now, capN: capN, orgCap: orgCap, limit: limit, turn: &s.claimTurn, held: held, orgHeld: orgHeld}
+	c := claimPicker{tx: tx, now: now, capN: capN, orgCap: orgCap, limit: limit, turn: &s.claimTurn,
+		held: map[string]int64{}, orgHeld: map[string]int64{}}
 	first, full := claimFirstLook(limit), claimCandidates(limit, min(capN, orgCap))
-	truncated, err := c.pick(ctx, first)
+	truncated, err := c.pick(ctx, first, claimFirstLookSQL, now, worker, first, capN, orgCap)
 	if err != nil || len(c.picked) == limit || !truncated || full <= first {
 		return c.picked, err
 	}
-	_, err = c.pick(ctx, full)
+	// Endpoints or organizations that reached their cap filled the first look: look further,
+	// skipping them now.
+	cappedEndpoints, cappedOrgs := c.capped()
+	_, err = c.pick(ctx, full, claimLookSQL, now, cappedEndpoints, full, cappedOrgs)
 	return c.picked, err
 }
 
@@ -374,42 +373,45 @@ func (c *claimPicker) capped() (endpoints, orgs []string) {
 // bound rows (it may have more). First attempts and the rest take turns slot by slot, the turn
 // carrying over between claims; within a class the organization, then the endpoint, with the
 // fewest running goes first, then the earliest due, then the oldest.
-func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, err error) {
-	cappedEndpoints, cappedOrgs := c.capped()
+func (c *claimPicker) pick(ctx context.Context, bound int64, sql string, args ...any) (truncated bool, err error) {
 	if c.taken == nil {
 		c.taken = map[int64]bool{}
 		c.picked = make([]claimCandidate, 0, c.limit)
 	}
-	candidates := func(q string) ([]claimCandidate, error) {
-		rows, err := c.tx.Query(ctx, q, c.now, cappedEndpoints, bound, cappedOrgs)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
-		}
-		var out []claimCandidate
-		var cc claimCandidate
-		n := int64(0)
-		if _, err := pgx.ForEachRow(rows, []any{&cc.seq, &cc.endpoint, &cc.org, &cc.next}, func() error {
-			n++
-			if !c.taken[cc.seq] {
-				out = append(out, cc)
+	rows, err := c.tx.Query(ctx, sql, args...)
+	if err != nil {
+		return false, fmt.Errorf("postgres: claim deliveries: %w", err)
+	}
+	var first, again []claimCandidate
+	var class int32
+	var cc claimCandidate
+	var mine bool
+	var n int64
+	var nFirst, nAgain int64
+	if _, err := pgx.ForEachRow(rows, []any{&class, &cc.seq, &cc.endpoint, &cc.org, &cc.next, &mine, &n}, func() error {
+		switch class {
+		case 0: // running, counted
+			c.held[cc.endpoint] += n
+			if mine {
+				c.orgHeld[cc.org] += n
 			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
+		case 1:
+			nFirst++
+			if !c.taken[cc.seq] {
+				first = append(first, cc)
+			}
+		default:
+			nAgain++
+			if !c.taken[cc.seq] {
+				again = append(again, cc)
+			}
 		}
-		if n >= bound { // the second statement reads up to bound of each of its two classes
-			truncated = true
-		}
-		return out, nil
+		return nil
+	}); err != nil {
+		return false, fmt.Errorf("postgres: claim deliveries: %w", err)
 	}
-	first, err := candidates(claimFirstSQL)
-	if err != nil {
-		return false, err
-	}
-	again, err := candidates(claimAgainSQL)
-	if err != nil {
-		return false, err
-	}
+	// Retries and expired leases come up to bound each: bound or more may mean either was cut.
+	truncated = nFirst >= bound || nAgain >= bound
 	held, orgHeld := c.held, c.orgHeld
 	best := func(cs []claimCandidate) int {
 		b := -1

@@ -1,49 +1,3 @@
-// Package postgres is the PostgreSQL store: the store seam (store.Store, store.WatchCursors)
-// on github.com/jackc/pgx/v5, for several pulumi-webhooks servers sharing one database.
-//
-// Schema. Versioned migrations (migrations/NNN_name.up.sql, embedded) are applied by Open and
-// recorded in schema_migrations, under a transaction-level advisory lock, so that N servers
-// starting at once on a fresh database migrate it once while the others wait and find it done.
-//
-// Key. Webhook and deployment secrets are sealed with the same scheme as the SQLite store
-// (provider/secretbox: the same sealed format, key check value and keyed digest), so a store
-// migrated from SQLite opens with the same key. There is no file beside a PostgreSQL database
-// in which to create a key on first use, and the servers sharing a database must share its key,
-// so Open never makes one up: the key comes from Config.Key, else PULUMI_WEBHOOKS_SECRET_KEY
-// (base64 of 32 bytes), else Config.KeyFile (an existing key file, as SQLite's), and Open fails
-// naming PULUMI_WEBHOOKS_SECRET_KEY and how to create a key when none is given. Generating one
-// per server would give the second server a key that does not match the first's. The database
-// records the key's check value (store_meta); a server started with another key is refused
-// (store.ErrKeyMismatch), as with SQLite.
-//
-// Concurrency. Claims run in one transaction per round: the candidates are read from partial
-// indexes, picked fairly in Go exactly as the SQLite store does (first attempts and retries
-// take turns; the organization, then the endpoint, with the fewest running goes first), and
-// the per-endpoint cap is held across every server by a transaction-level advisory lock per
-// endpoint: a claim locks the endpoints it picked (in one order, so claims never deadlock),
-// counts again what is running there now that every earlier claim of those endpoints has
-// committed, trims its picks to the cap, and marks them running with FOR UPDATE SKIP LOCKED.
-//
-// Holders. Each Store keeps one dedicated connection (its session) for as long as it is open,
-// and on it a session-level advisory lock per delivery worker and deployment runner it
-// registered (table holders). PostgreSQL drops a session's locks when the session ends, however
-// the process ends, so a holder whose lock nobody holds is dead: DeliveryReleaseDead (and every
-// claim, at most once a second) puts its running deliveries back at once. The same session
-// holds a shared lock while the store is open, which KeyRotate needs exclusively. When the
-// session's connection is lost (a restart or failover of the server), the store opens a new
-// one and takes its locks again before it claims.
-//
-// Wake-ups. An emit that stores pending deliveries sends NOTIFY in its transaction; StoreWake
-// (store.Waker) gives the engine a channel fed by LISTEN on another dedicated connection, so
-// the workers of every server start on new work at once instead of at their next poll.
-//
-// Failures. Every transaction is retried with backoff, for up to RetryWindowDefault, when
-// PostgreSQL or the network fail in a way that loses nothing by retrying: connection refused
-// or reset, an administrator's or crash shutdown (57P01, 57P02), a server starting (57P03),
-// serialization failures (40001) and deadlocks (40P01). When the connection drops during a
-// COMMIT the outcome is unknown; the store then asks the server whether that transaction
-// committed (txid_status) before it runs it again, so an emit, a hook or a token is recorded
-// once. The URL's password never appears in errors or logs.
 package postgres
 
 import (
@@ -58,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,6 +199,9 @@ func (s *Store) closeAll() {
 // MaskURL returns u with its password replaced by "xxxxx", fit for errors and logs, and the
 // password itself (to scrub from errors). A URL that does not parse is reduced to its scheme.
 func MaskURL(u string) (masked, password string) {
+	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		return maskDSN(u)
+	}
 	p, err := url.Parse(u)
 	if err != nil {
 		if i := strings.Index(u, "://"); i >= 0 {
@@ -262,6 +220,18 @@ func MaskURL(u string) (masked, password string) {
 		p.RawQuery = q.Encode()
 	}
 	return p.String(), password
+}
+
+// dsnPassword finds the password of a keyword/value connection string (password=secret or
+// password='se cret').
+var dsnPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// maskDSN masks the password of a keyword/value connection string ("host=h password=p").
+func maskDSN(dsn string) (masked, password string) {
+	if m := dsnPassword.FindStringSubmatch(dsn); m != nil {
+		password = strings.Trim(m[2], "'")
+	}
+	return dsnPassword.ReplaceAllString(dsn, "${1}xxxxx"), password
 }
 
 // scrubbedError is an error whose text has the password taken out; it unwraps to the original.

@@ -11,6 +11,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if url := os.Getenv(envChildURL); url != "" {
+		os.Exit(runChild(url))
+	}
 	code := m.Run()
 	pgtest.CloseShared()
 	os.Exit(code)

@@ -24,6 +24,14 @@ const (
 	kindDeployment = "deployment"
 )
 
+// sessionKeepalives makes the server probe the session's TCP connection after 5 s idle, every
+// 2 s, giving up after 3 unanswered probes.
+const sessionKeepalives = `SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3`
+
+// SessionKeepaliveBound is about how long the server takes to notice that the machine of a
+// session's process is gone (5 s idle + 3 probes 2 s apart), and so to release its claims.
+const SessionKeepaliveBound = 11 * time.Second
+
 // openLockKey is held shared by the session of every open store; KeyRotate takes it
 // exclusively, which it gets only while no other store has the database open.
 var openLockKey = lockKey("open", "store")
@@ -77,6 +85,14 @@ func (ss *session) connect(ctx context.Context, wait time.Duration) error {
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: open the store's session on %s: %w", ss.s.where, err)
+	}
+	// A process that dies with its machine (power, network) sends nothing: the server then
+	// notices the session is gone, and drops its locks, only when TCP keepalives go unanswered.
+	// Ask for them soon and often, so such a holder counts as dead within about
+	// SessionKeepaliveBound rather than the system's default of hours.
+	if _, err := conn.Exec(ctx, sessionKeepalives); err != nil {
+		_ = conn.Close(context.Background())
+		return fmt.Errorf("postgres: set the session's keepalives on %s: %w", ss.s.where, err)
 	}
 	deadline := time.Now().Add(wait)
 	for {

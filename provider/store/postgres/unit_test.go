@@ -136,8 +136,19 @@ func TestScrubbed(t *testing.T) {
 	if m, p := MaskURL("postgres://u@h/db"); m != "postgres://u@h/db" || p != "" {
 		t.Fatalf("MaskURL without a password = %q, %q", m, p)
 	}
-	if m, _ := MaskURL("post gres://%zz"); strings.Contains(m, "%zz") {
+	if m, _ := MaskURL("postgres://%zz"); strings.Contains(m, "%zz") {
 		t.Fatalf("MaskURL of an unparsable URL = %q", m)
+	}
+	for dsn, pw := range map[string]string{
+		"host=127.0.0.1 user=u password=pw123 dbname=d": "pw123",
+		"host=127.0.0.1 password='pw 123' dbname=d":     "pw 123",
+		"host=127.0.0.1 password = pw123":               "pw123",
+		"host=127.0.0.1 dbname=d":                       "",
+	} {
+		m, p := MaskURL(dsn)
+		if p != pw || (pw != "" && strings.Contains(m, pw)) {
+			t.Errorf("MaskURL(%q) = %q, %q", dsn, m, p)
+		}
 	}
 }
 
@@ -234,5 +245,22 @@ func TestLoopTransactionsRelaxCommit(t *testing.T) {
 	}
 	if got := setting(st.withTx); got != "on" {
 		t.Fatalf("acknowledged write synchronous_commit = %q, want on", got)
+	}
+}
+
+// TestSessionKeepalives: the session asks the server to probe its connection soon, so that a
+// holder whose machine vanished is judged dead within seconds.
+func TestSessionKeepalives(t *testing.T) {
+	t.Parallel()
+	st := openURL(t, newDatabase(t), Config{})
+	st.session.mu.Lock()
+	defer st.session.mu.Unlock()
+	var idle, interval, count string
+	if err := st.session.conn.QueryRow(t.Context(), `SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),
+		current_setting('tcp_keepalives_count')`).Scan(&idle, &interval, &count); err != nil {
+		t.Fatal(err)
+	}
+	if idle != "5" || interval != "2" || count != "3" {
+		t.Fatalf("keepalives idle %s interval %s count %s, want 5, 2, 3", idle, interval, count)
 	}
 }
