@@ -17,13 +17,13 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/netguard"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storeloc"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // Environment variables shared by several commands.
 const (
-	EnvStore        = sqlite.EnvStorePath
+	EnvStore        = storeloc.EnvStore
 	EnvAllowTargets = EnvPrefix + "ALLOW_TARGETS"
 	EnvOrgNames     = EnvPrefix + "ORG_DISPLAY_NAME"
 )
@@ -34,25 +34,25 @@ type storeOpts struct {
 }
 
 func (s *storeOpts) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&s.path, "store", "", "SQLite database file (default $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db)")
+	cmd.Flags().StringVar(&s.path, "store", "", "SQLite database file or postgres:// URL "+
+		"(default $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db)")
 	withEnv(cmd.Flags(), "store", EnvStore)
 }
 
+// config is the storeloc configuration of the store these options name. The environment has
+// already been applied to the flag (applyEnv), so the default is the SQLite default file.
+func (s *storeOpts) config(log *slog.Logger, getenv func(string) string) storeloc.Config {
+	return storeloc.Config{Location: s.path, Setting: storeloc.SettingDefault, Logger: log, Getenv: getenv}
+}
+
+// location resolves where the store is, for messages.
+func (s *storeOpts) location() (storeloc.Location, error) {
+	return storeloc.Resolve(s.config(nil, nil))
+}
+
 // open opens the store, creating it when it does not exist yet.
-func (s *storeOpts) open(ctx context.Context, log *slog.Logger) (*sqlite.Store, error) {
-	path := s.path
-	if path == "" {
-		p, err := sqlite.DefaultPath()
-		if err != nil {
-			return nil, fmt.Errorf("--store: %w", err)
-		}
-		path = p
-	}
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("open the store %s (--store or %s): %w", path, EnvStore, err)
-	}
-	return st, nil
+func (s *storeOpts) open(ctx context.Context, log *slog.Logger) (storeloc.Store, error) {
+	return storeloc.Open(ctx, s.config(log, nil))
 }
 
 // targetOpts lists the addresses deliveries may reach beyond public ones.
@@ -243,4 +243,13 @@ func hookError(id string, err error) error {
 		return fmt.Errorf("webhook %s not found: list the webhooks with `pulumi-webhooks hooks list`", id)
 	}
 	return err
+}
+
+// describe says where the store is, fit for logs (a URL's password masked).
+func (s *storeOpts) describe() string {
+	loc, err := s.location()
+	if err != nil {
+		return "(unknown)"
+	}
+	return loc.String()
 }

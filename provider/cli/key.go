@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storeloc"
 )
 
 // EnvSecretKey holds the base64 key sealing webhook secrets, when the operator keeps it out of
@@ -51,20 +52,20 @@ does both for webhooks managed by Pulumi). When the key matches the store, nothi
 			if !forget {
 				return errors.New("--forget-secrets is required: reset forgets every webhook secret sealed with the lost key; say so to go ahead")
 			}
-			path := so.path
-			if path == "" {
-				var err error
-				if path, err = sqlite.DefaultPath(); err != nil {
-					return fmt.Errorf("--store: %w", err)
+			loc, err := so.location()
+			if err != nil {
+				return err
+			}
+			if loc.Kind == storeloc.SQLite {
+				if _, err := os.Stat(loc.Path); err != nil {
+					return fmt.Errorf("--store %s: %w: give the database file whose key to reset", loc.Path, err)
 				}
 			}
-			if _, err := os.Stat(path); err != nil {
-				return fmt.Errorf("--store %s: %w: give the database file whose key to reset", path, err)
-			}
-			st, err := sqlite.Open(cmd.Context(), sqlite.Config{Path: path, Getenv: o.Getenv, ForgetSecretsOfLostKey: true,
-				Logger: slog.New(slog.DiscardHandler)})
+			cfg := so.config(slog.New(slog.DiscardHandler), o.Getenv)
+			cfg.ForgetSecretsOfLostKey = true
+			st, err := storeloc.Open(cmd.Context(), cfg)
 			if err != nil {
-				return fmt.Errorf("open the store %s: %w", path, err)
+				return err
 			}
 			forgotten := st.ForgottenSecrets()
 			if err := st.Close(); err != nil {
@@ -125,17 +126,19 @@ then delete PATH. The key is never printed.`,
 
 func runKeyRotate(cmd *cobra.Command, o Opts, opts keyRotateOpts) (err error) {
 	ctx := cmd.Context()
-	path := opts.store.path
-	if path == "" {
-		if path, err = sqlite.DefaultPath(); err != nil {
-			return fmt.Errorf("--store: %w", err)
+	loc, err := opts.store.location()
+	if err != nil {
+		return err
+	}
+	path := loc.String()
+	if loc.Kind == storeloc.SQLite {
+		if _, err := os.Stat(loc.Path); err != nil {
+			return fmt.Errorf("--store %s: %w: give the database file whose key to rotate", loc.Path, err)
 		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("--store %s: %w: give the database file whose key to rotate", path, err)
-	}
-	fromEnv := o.Getenv(EnvSecretKey) != ""
-	keyFile := path + sqlite.KeyFileSuffix
+	// A PostgreSQL store has no key file beside it: its key comes from the environment.
+	fromEnv := o.Getenv(EnvSecretKey) != "" || loc.Kind == storeloc.PostgreSQL
+	keyFile := loc.Path + sqlite.KeyFileSuffix
 	target := opts.newKeyFile // where the new key is kept
 	if fromEnv && target == "" {
 		return fmt.Errorf("the current key comes from %s, which this command cannot change: give --new-key-file PATH; "+
@@ -148,12 +151,12 @@ func runKeyRotate(cmd *cobra.Command, o Opts, opts keyRotateOpts) (err error) {
 	if err != nil {
 		return fmt.Errorf("--new-key-file: %w", err)
 	}
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Getenv: o.Getenv, Logger: slog.New(slog.DiscardHandler)})
+	st, err := storeloc.Open(ctx, opts.store.config(slog.New(slog.DiscardHandler), o.Getenv))
 	if err != nil {
 		if created {
 			_ = os.Remove(target)
 		}
-		return fmt.Errorf("open the store %s: %w", path, err)
+		return err
 	}
 	res, rerr := st.KeyRotate(ctx, store.KeyRotateParams{NewKey: newKey})
 	err = st.Close()

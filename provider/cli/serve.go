@@ -383,7 +383,7 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		}
 		serveErr <- hs.Serve(ln)
 	}()
-	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "store", st.Path(), "version", o.Version)
+	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "store", so.storeOpts.describe(), "version", o.Version)
 
 	var failed error
 	select {

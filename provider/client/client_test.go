@@ -161,7 +161,7 @@ func TestLazyEmbeddedOpenFailure(t *testing.T) {
 
 	_, err := c.Create(ctx, stackSpec())
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "embedded store "+path)
+	assert.Contains(t, err.Error(), "open the store "+path)
 	assert.Contains(t, err.Error(), "storePath")
 	_, err = c.Get(ctx, ref)
 	require.Error(t, err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storeloc"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -41,7 +41,8 @@ func (c embedded) SecretMatches(ctx context.Context, ref store.HookRef, secret s
 
 // EmbeddedConfig locates the embedded store.
 type EmbeddedConfig struct {
-	// StorePath is the SQLite database file; empty means sqlite.DefaultPath().
+	// StorePath is the SQLite database file or a PostgreSQL URL (storeloc); empty means
+	// storeloc's default ($PULUMI_WEBHOOKS_STORE, else the default SQLite file).
 	StorePath string
 	// Logger receives the store's and engine's logs; discarded when nil.
 	Logger *slog.Logger
@@ -53,7 +54,7 @@ type LazyEmbedded struct {
 	cfg EmbeddedConfig
 
 	mu     sync.Mutex
-	st     *sqlite.Store
+	st     storeloc.Store
 	client Client
 }
 
@@ -69,17 +70,10 @@ func (l *LazyEmbedded) open(ctx context.Context) (Client, error) {
 	if l.client != nil {
 		return l.client, nil
 	}
-	path := l.cfg.StorePath
-	if path == "" {
-		p, err := sqlite.DefaultPath()
-		if err != nil {
-			return nil, fmt.Errorf("embedded store: %w; or set the provider's storePath", err)
-		}
-		path = p
-	}
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: l.cfg.Logger})
+	st, err := storeloc.Open(ctx, storeloc.Config{Location: l.cfg.StorePath, Logger: l.cfg.Logger,
+		Setting: "the provider's storePath (or " + storeloc.EnvStore + ")"})
 	if err != nil {
-		return nil, fmt.Errorf("embedded store %s: %w; check the provider's storePath (or %s)", path, err, sqlite.EnvStorePath)
+		return nil, fmt.Errorf("embedded store: %w", err)
 	}
 	e, err := engine.New(engine.Config{Store: st, Logger: l.cfg.Logger})
 	if err != nil {

@@ -36,7 +36,8 @@
 // expired leases) take turns, so neither starves the other, and slots go round-robin across
 // organizations and endpoints rather than to the oldest backlog. The loop sleeps until a local Emit, a
 // finished attempt or the poll interval, so work emitted by other processes sharing the store
-// is found within PollInterval; under load it lets finished attempts gather for a moment so
+// is found within PollInterval, or at once when the store signals stored work (store.Waker:
+// the PostgreSQL store's LISTEN/NOTIFY); under load it lets finished attempts gather for a moment so
 // that one round serves every worker.
 //
 // # Attempt, then complete or retry

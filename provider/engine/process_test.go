@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 )
@@ -32,7 +33,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envChildDB); path != "" {
 		os.Exit(runChild(path))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.CloseShared()
+	os.Exit(code)
 }
 
 // childOpts configure a child's engine.

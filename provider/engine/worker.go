@@ -46,6 +46,9 @@ type workerRun struct {
 	// results carries finished attempts from the workers to the dispatcher, which records them
 	// in batches. Its buffer holds one per worker, so a worker never waits to hand one over.
 	results chan finished
+	// storeWake receives when another process stores work, for a store that can tell
+	// (store.Waker); nil otherwise, and the poll interval finds that work.
+	storeWake <-chan struct{}
 	// busy counts claimed deliveries not yet recorded as finished: a worker's slot stays taken
 	// until its attempt is durable.
 	busy     atomic.Int64
@@ -72,6 +75,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	r := &workerRun{
 		ctx: rctx, cancel: cancel,
 		stop: make(chan struct{}), dispatched: make(chan struct{}), results: make(chan finished, e.cfg.Workers),
+	}
+	if w, ok := e.store.(store.Waker); ok {
+		r.storeWake = w.StoreWake(rctx)
 	}
 	e.run = r
 	go e.dispatch(r)
@@ -199,6 +205,8 @@ func (e *Engine) dispatch(r *workerRun) {
 		case f := <-r.results:
 			done = append(done, f)
 		case <-e.wake:
+			urgent = true
+		case <-r.storeWake:
 			urgent = true
 		case <-timer.C:
 			urgent = true

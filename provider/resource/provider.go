@@ -135,11 +135,12 @@ type Config struct {
 
 // Annotate describes the configuration.
 func (c *Config) Annotate(a infer.Annotator) {
-	a.Describe(&c.StorePath, "The SQLite database file of the embedded webhook store. When unset, the "+
+	a.Describe(&c.StorePath, "The SQLite database file of the embedded webhook store, or a postgres:// URL "+
+		"of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the "+
 		"PULUMI_WEBHOOKS_STORE environment variable names it, else "+
 		"$XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. "+
-		"The key that seals webhook secrets sits next to it (<file>.key) unless "+
-		"PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.")
+		"With a file, the key that seals webhook secrets sits next to it (<file>.key) unless "+
+		"PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.")
 	a.Describe(&c.APIURL, "The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the "+
 		"provider manages webhooks through that server's REST API instead of the embedded store. It has no "+
 		"default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi "+

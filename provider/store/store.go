@@ -1,7 +1,10 @@
 // Package store is the seam between the delivery engine and its database: the domain records
 // (hooks, events, deliveries, attempts, deployment requests, API tokens), one interface with a
 // method per query, and the sentinel errors every backend returns. The SQLite backend lives in
-// store/sqlite; every backend passes the shared suite in store/storetest.
+// store/sqlite, the PostgreSQL backend (several servers sharing one database) in
+// store/postgres; every backend passes the shared suite in store/storetest. A backend may also
+// implement WatchCursors (backend watchers) and Waker (telling a process that another one
+// stored work).
 //
 // Method names put the noun first (HookCreate, DeliveryClaim) and take a Params struct when
 // they need more than an identifier, so adding a field never changes a signature.

@@ -26,7 +26,7 @@ namespace PulumiWebhooks.PulumiService
         public Output<string?> ApiUrl { get; private set; } = null!;
 
         /// <summary>
-        /// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (&lt;file&gt;.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+        /// The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (&lt;file&gt;.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
         /// </summary>
         [Output("storePath")]
         public Output<string?> StorePath { get; private set; } = null!;
@@ -86,7 +86,7 @@ namespace PulumiWebhooks.PulumiService
         public Input<string>? ApiUrl { get; set; }
 
         /// <summary>
-        /// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (&lt;file&gt;.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+        /// The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (&lt;file&gt;.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
         /// </summary>
         [Input("storePath")]
         public Input<string>? StorePath { get; set; }

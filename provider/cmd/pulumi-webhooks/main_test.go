@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/signature"
@@ -50,12 +51,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.CloseShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 // cleanEnv is the environment without any PULUMI_WEBHOOKS_ variable of the caller's.
-func cleanEnv(t *testing.T) []string {
+func cleanEnv(t testing.TB) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PULUMI_WEBHOOKS_") {
@@ -88,7 +90,7 @@ func cli(t *testing.T, want int, args ...string) string {
 
 // serverProc is a running `pulumi-webhooks serve`.
 type serverProc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	addr   string
 	exited chan struct{}
@@ -100,10 +102,16 @@ type serverProc struct {
 
 func startServer(t *testing.T, store string, args ...string) *serverProc {
 	t.Helper()
+	return startServerEnv(t, cleanEnv(t), store, args...)
+}
+
+// startServerEnv starts `serve` on store with the environment env.
+func startServerEnv(t testing.TB, env []string, store string, args ...string) *serverProc {
+	t.Helper()
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--store", store, "--log-format", "json",
 		"--allow-target", "127.0.0.1/32", "--poll-interval", "50ms"}, args...)
 	cmd := exec.Command(binary, args...)
-	cmd.Env = cleanEnv(t)
+	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

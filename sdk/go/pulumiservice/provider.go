@@ -18,7 +18,7 @@ type Provider struct {
 	AccessToken pulumi.StringPtrOutput `pulumi:"accessToken"`
 	// The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
 	ApiUrl pulumi.StringPtrOutput `pulumi:"apiUrl"`
-	// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+	// The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
 	StorePath pulumi.StringPtrOutput `pulumi:"storePath"`
 }
 
@@ -50,7 +50,7 @@ type providerArgs struct {
 	AccessToken *string `pulumi:"accessToken"`
 	// The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
 	ApiUrl *string `pulumi:"apiUrl"`
-	// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+	// The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
 	StorePath *string `pulumi:"storePath"`
 }
 
@@ -60,7 +60,7 @@ type ProviderArgs struct {
 	AccessToken pulumi.StringPtrInput
 	// The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
 	ApiUrl pulumi.StringPtrInput
-	// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+	// The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
 	StorePath pulumi.StringPtrInput
 }
 
@@ -111,7 +111,7 @@ func (o ProviderOutput) ApiUrl() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.ApiUrl }).(pulumi.StringPtrOutput)
 }
 
-// The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+// The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
 func (o ProviderOutput) StorePath() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.StorePath }).(pulumi.StringPtrOutput)
 }

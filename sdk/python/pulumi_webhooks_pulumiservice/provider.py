@@ -27,7 +27,7 @@ class ProviderArgs:
 
         :param pulumi.Input[_builtins.str] access_token: The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
         :param pulumi.Input[_builtins.str] api_url: The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
-        :param pulumi.Input[_builtins.str] store_path: The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+        :param pulumi.Input[_builtins.str] store_path: The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
         """
         if access_token is not None:
             pulumi.set(__self__, "access_token", access_token)
@@ -64,7 +64,7 @@ class ProviderArgs:
     @pulumi.getter(name="storePath")
     def store_path(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+        The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
         """
         return pulumi.get(self, "store_path")
 
@@ -90,7 +90,7 @@ class Provider(pulumi.ProviderResource):
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[_builtins.str] access_token: The API token of the server named by apiUrl (`pulumi-webhooks token create --org ORG`). With apiUrl and no accessToken, the PULUMI_ACCESS_TOKEN environment variable is used, as by the Pulumi Service provider; without apiUrl it is never read. Setting accessToken without apiUrl is refused: the embedded store takes no token. A Pulumi Cloud token (pul-...) is refused too: the server's tokens start with pwh_.
         :param pulumi.Input[_builtins.str] api_url: The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set, the provider manages webhooks through that server's REST API instead of the embedded store. It has no default, unlike the Pulumi Service provider's (https://api.pulumi.com, which is refused: it is Pulumi Cloud), and PULUMI_BACKEND_URL and PULUMI_API are not read: with no configuration, webhooks live in the embedded store.
-        :param pulumi.Input[_builtins.str] store_path: The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+        :param pulumi.Input[_builtins.str] store_path: The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
         """
         ...
     @overload
@@ -159,7 +159,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter(name="storePath")
     def store_path(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+        The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
         """
         return pulumi.get(self, "store_path")
 

@@ -26,6 +26,6 @@ The base URL of a pulumi-webhooks server (e.g. http://127.0.0.1:8080). When set,
 
 storePath: Optional[str]
 """
-The SQLite database file of the embedded webhook store. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. The key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one. Cannot be combined with apiUrl.
+The SQLite database file of the embedded webhook store, or a postgres:// URL of a PostgreSQL store shared with pulumi-webhooks servers. When unset, the PULUMI_WEBHOOKS_STORE environment variable names it, else $XDG_DATA_HOME/pulumi-webhooks/webhooks.db or ~/.local/share/pulumi-webhooks/webhooks.db. With a file, the key that seals webhook secrets sits next to it (<file>.key) unless PULUMI_WEBHOOKS_SECRET_KEY holds one; with PostgreSQL that variable holds it. Cannot be combined with apiUrl.
 """
 
