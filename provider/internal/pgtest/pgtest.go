@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -116,10 +117,9 @@ var (
 	sharedErr  error
 )
 
-// Shared returns the test binary's shared server, starting it on first use. It is stopped by
-// nothing but the end of the test binary (the operating system then reaps it: PostgreSQL's
-// postmaster exits when it finds its data directory gone, and CloseShared does it at once from
-// TestMain).
+// Shared returns the test binary's shared server, starting it on first use. CloseShared,
+// called from TestMain, stops it; a test binary that dies first (killed by a timeout) takes it
+// along on Linux (the server gets SIGINT when its parent dies).
 func Shared(t testing.TB) *Server {
 	t.Helper()
 	sharedOnce.Do(func() { shared, sharedErr = Launch() })
@@ -190,8 +190,14 @@ func (s *Server) Start() error {
 	cmd := exec.Command(postgres, "-D", s.data, "-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-k", s.dir, "-F",
 		"-c", "max_connections=300", "-c", "fsync=off", "-c", "full_page_writes=off")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	orphanSignal(cmd.SysProcAttr)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	// The signal on the parent's death is tied to the thread that starts the child: keep this
+	// goroutine on one thread while it does (Go does not end idle threads).
+	runtime.LockOSThread()
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
 		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
 	s.cmd = cmd

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/fstest"
@@ -263,4 +265,35 @@ func TestSessionKeepalives(t *testing.T) {
 	if idle != "5" || interval != "2" || count != "3" {
 		t.Fatalf("keepalives idle %s interval %s count %s, want 5, 2, 3", idle, interval, count)
 	}
+}
+
+// TestClosedStoreFailsAtOnce: a closed store's methods fail at once instead of retrying.
+func TestClosedStoreFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	var mu sync.Mutex
+	st := openURL(t, newDatabase(t), Config{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	st.Close()
+	if _, err := st.HookList(t.Context(), store.HookListParams{}); err == nil {
+		t.Fatal("HookList on a closed store succeeded")
+	}
+	if _, err := st.DeliveryClaim(t.Context(), store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 1}); err == nil {
+		t.Fatal("DeliveryClaim on a closed store succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "retrying") {
+		t.Fatalf("a closed store retried:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
