@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/pgtest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storeloc"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/pgtest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 )

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/pgtest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/signature"

@@ -22,7 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/pgtest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/signature"
 )

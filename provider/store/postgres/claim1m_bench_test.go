@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/pgtest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storetest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/pgtest"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
