@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/waitfor"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/server/servertest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/signature"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sqlite"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storetest"
 )
