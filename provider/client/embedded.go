@@ -71,7 +71,7 @@ func (l *LazyEmbedded) open(ctx context.Context) (Client, error) {
 		return l.client, nil
 	}
 	st, err := storeloc.Open(ctx, storeloc.Config{Location: l.cfg.StorePath, Logger: l.cfg.Logger,
-		Setting: "the provider's storePath (or " + storeloc.EnvStore + ")"})
+		Setting: "pulumiservice:" + SettingStorePath + " or " + storeloc.EnvStore})
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}

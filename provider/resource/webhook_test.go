@@ -1284,8 +1284,9 @@ func TestStoreCannotBeOpened(t *testing.T) {
 	checked := tb.check(t, orgHook())
 	_, err := tb.server.Create(p.CreateRequest{Urn: webhookURN, Properties: checked})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "cannot create webhook in acme: embedded store "+dir)
-	assert.Contains(t, err.Error(), "storePath")
+	assert.Contains(t, err.Error(), "cannot create webhook in acme: embedded store: open the store "+dir)
+	assert.Contains(t, err.Error(), "pulumiservice:storePath or PULUMI_WEBHOOKS_STORE")
+	assert.Contains(t, err.Error(), "is a directory: give the path of a database file")
 
 	_, err = tb.server.Read(p.ReadRequest{ID: "acme/x", Urn: webhookURN})
 	require.ErrorContains(t, err, "cannot import webhook acme/x: embedded store")
