@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/fairclaim"
 )
 
 // completion is one DeliveryComplete item, checked and encoded before the transaction so a
@@ -134,7 +135,7 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 		return res, err
 	}
 	s.logRelease(rel.dead, rel.n)
-	sortClaimed(out)
+	fairclaim.Sort(out)
 	res.Claimed = out
 	return res, nil
 }

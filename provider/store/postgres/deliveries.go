@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/fairclaim"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -49,7 +49,7 @@ func scanDelivery(r pgx.Row) (*store.Delivery, error) {
 //     and in the same statement reads candidates in due order from the partial indexes (first
 //     attempts, retries, expired leases), skipping endpoints and organizations already at
 //     their cap, at most a bound of each; claimLookSQL looks further when that fell short;
-//   - the picks are fair (claimPicker.pick), exactly as in the SQLite store;
+//   - the picks are fair (fairclaim.Picker), as in the SQLite store;
 //   - claimLockSQL takes a transaction-level advisory lock per picked endpoint, in key order,
 //     and claimRecountSQL counts again what runs there: every claim of those endpoints that
 //     came earlier has committed by then (its lock is released at its end), so trimming the
@@ -99,26 +99,6 @@ const (
 		RETURNING ` + deliveryColumns + `, h.org, h.project, h.stack, h.environment, h.name, h.payload_url, h.active, h.secret_box`
 )
 
-// claimCandidates is how many rows of each class a claim reads when its first look falls short.
-func claimCandidates(limit int, perEndpoint int64) int64 {
-	n := int64(limit) * min(perEndpoint, 16)
-	return min(max(n, 64), 4096)
-}
-
-// claimFirstLook is how many rows of each class a claim reads first.
-func claimFirstLook(limit int) int64 { return int64(max(2*limit, 16)) }
-
-// unlimited stands for "no cap" when PerEndpointLimit or PerOrgLimit is zero.
-const unlimited = 1 << 40
-
-// claimCandidate is a due delivery a claim may take.
-type claimCandidate struct {
-	seq      int64
-	endpoint string
-	org      string
-	next     int64
-}
-
 // timeNow is the wall clock of holder checks.
 var timeNow = time.Now
 
@@ -161,7 +141,7 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 		return nil, s.fail(err)
 	}
 	s.logRelease(rel.dead, rel.n)
-	sortClaimed(out)
+	fairclaim.Sort(out)
 	return out, nil
 }
 
@@ -186,24 +166,24 @@ func (s *Store) releaseBeforeClaim(ctx context.Context, tx pgx.Tx, p store.Deliv
 func (s *Store) claimIn(ctx context.Context, tx pgx.Tx, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
 	capN, orgCap := int64(p.PerEndpointLimit), int64(p.PerOrgLimit)
 	if capN == 0 {
-		capN = unlimited
+		capN = fairclaim.Unlimited
 	}
 	if orgCap == 0 {
-		orgCap = unlimited
+		orgCap = fairclaim.Unlimited
 	}
 	now := toNanos(p.Now)
 	picked, err := s.pickClaims(ctx, tx, p.Worker, now, capN, orgCap, p.Limit)
 	if err != nil || len(picked) == 0 {
 		return nil, err
 	}
-	if capN != unlimited {
+	if capN != fairclaim.Unlimited {
 		if picked, err = holdEndpointCaps(ctx, tx, picked, now, capN); err != nil || len(picked) == 0 {
 			return nil, err
 		}
 	}
 	seqs := make([]int64, len(picked))
 	for i, c := range picked {
-		seqs[i] = c.seq
+		seqs[i] = c.ID
 	}
 	rows, err := tx.Query(ctx, claimUpdateSQL, now, now+p.Lease.Nanoseconds(), p.Worker, seqs)
 	if err != nil {
@@ -271,15 +251,15 @@ func (r rowWith) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.more
 
 // holdEndpointCaps locks the endpoints of picked (transaction-level advisory locks, in key
 // order), counts what runs there now, and drops the picks that would pass capN.
-func holdEndpointCaps(ctx context.Context, tx pgx.Tx, picked []claimCandidate, now, capN int64) ([]claimCandidate, error) {
+func holdEndpointCaps(ctx context.Context, tx pgx.Tx, picked []fairclaim.Candidate, now, capN int64) ([]fairclaim.Candidate, error) {
 	var endpoints []string
 	var keys []int64
 	seen := map[string]bool{}
 	for _, c := range picked {
-		if !seen[c.endpoint] {
-			seen[c.endpoint] = true
-			endpoints = append(endpoints, c.endpoint)
-			keys = append(keys, lockKey("endpoint", c.endpoint))
+		if !seen[c.Endpoint] {
+			seen[c.Endpoint] = true
+			endpoints = append(endpoints, c.Endpoint)
+			keys = append(keys, lockKey("endpoint", c.Endpoint))
 		}
 	}
 	slices.Sort(keys)
@@ -299,110 +279,57 @@ func holdEndpointCaps(ctx context.Context, tx pgx.Tx, picked []claimCandidate, n
 	}
 	out := picked[:0]
 	for _, c := range picked {
-		if running[c.endpoint] < capN {
-			running[c.endpoint]++
+		if running[c.Endpoint] < capN {
+			running[c.Endpoint]++
 			out = append(out, c)
 		}
 	}
 	return out, nil
 }
 
-// sortClaimed puts first attempts ahead of retries, then orders by due time and creation.
-func sortClaimed(out []*store.ClaimedDelivery) {
-	sort.SliceStable(out, func(i, j int) bool {
-		ri, rj := out[i].Attempts > 1, out[j].Attempts > 1
-		if ri != rj {
-			return !ri
-		}
-		if !out[i].NextAttemptAt.Equal(out[j].NextAttemptAt) {
-			return out[i].NextAttemptAt.Before(out[j].NextAttemptAt)
-		}
-		return out[i].CreatedAt.Before(out[j].CreatedAt)
-	})
-}
-
-// pickClaims returns up to limit due deliveries to claim, fairly (claimPicker.pick), no
+// pickClaims returns up to limit due deliveries to claim, fairly (fairclaim.Picker), no
 // endpoint above capN running and no organization above orgCap running under worker, as far
 // as this transaction can see.
-func (s *Store) pickClaims(ctx context.Context, tx pgx.Tx, worker string, now, capN, orgCap int64, limit int) ([]claimCandidate, error) {
-	c := claimPicker{tx: tx, now: now, capN: capN, orgCap: orgCap, limit: limit, turn: &s.claimTurn,
-		held: map[string]int64{}, orgHeld: map[string]int64{}}
-	first, full := claimFirstLook(limit), claimCandidates(limit, min(capN, orgCap))
-	truncated, err := c.pick(ctx, first, claimFirstLookSQL, now, worker, first, capN, orgCap)
-	if err != nil || len(c.picked) == limit || !truncated || full <= first {
-		return c.picked, err
+func (s *Store) pickClaims(ctx context.Context, tx pgx.Tx, worker string, now, capN, orgCap int64, limit int) ([]fairclaim.Candidate, error) {
+	fair := fairclaim.NewPicker(limit, capN, orgCap, &s.claimTurn)
+	first, full := fairclaim.FirstLook(limit), fairclaim.Window(limit, min(capN, orgCap))
+	truncated, err := pickLook(ctx, tx, fair, first, claimFirstLookSQL, now, worker, first, capN, orgCap)
+	if err != nil || fair.Full() || !truncated || full <= first {
+		return fair.Picked(), err
 	}
 	// Endpoints or organizations that reached their cap filled the first look: look further,
 	// skipping them now.
-	cappedEndpoints, cappedOrgs := c.capped()
-	_, err = c.pick(ctx, full, claimLookSQL, now, cappedEndpoints, full, cappedOrgs)
-	return c.picked, err
+	cappedEndpoints, cappedOrgs := fair.Capped()
+	_, err = pickLook(ctx, tx, fair, full, claimLookSQL, now, cappedEndpoints, full, cappedOrgs)
+	return fair.Picked(), err
 }
 
-// claimPicker picks the deliveries of one claim (see the SQLite store's, which it mirrors).
-type claimPicker struct {
-	tx                pgx.Tx
-	now, capN, orgCap int64
-	limit             int
-	turn              interface {
-		Load() uint64
-		Add(uint64) uint64
-	}
-	held, orgHeld map[string]int64
-	picked        []claimCandidate
-	taken         map[int64]bool
-}
-
-// capped returns the endpoints and the organizations at their cap.
-func (c *claimPicker) capped() (endpoints, orgs []string) {
-	atCap := func(m map[string]int64, limit int64) []string {
-		names := []string{}
-		for name, n := range m {
-			if n >= limit {
-				names = append(names, name)
-			}
-		}
-		sort.Strings(names)
-		return names
-	}
-	return atCap(c.held, c.capN), atCap(c.orgHeld, c.orgCap)
-}
-
-// pick reads up to bound candidates of each class, skipping endpoints and organizations at
-// their cap, and picks from them until the claim is full; truncated says whether a class had
-// bound rows (it may have more). First attempts and the rest take turns slot by slot, the turn
-// carrying over between claims; within a class the organization, then the endpoint, with the
-// fewest running goes first, then the earliest due, then the oldest.
-func (c *claimPicker) pick(ctx context.Context, bound int64, sql string, args ...any) (truncated bool, err error) {
-	if c.taken == nil {
-		c.taken = map[int64]bool{}
-		c.picked = make([]claimCandidate, 0, c.limit)
-	}
-	rows, err := c.tx.Query(ctx, sql, args...)
+// pickLook reads up to bound candidates of each class, skipping endpoints and organizations at
+// their cap, and has fair pick from them until the claim is full; truncated says whether a
+// class had bound rows (it may have more).
+func pickLook(ctx context.Context, tx pgx.Tx, fair *fairclaim.Picker, bound int64, sql string, args ...any) (truncated bool, err error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return false, fmt.Errorf("postgres: claim deliveries: %w", err)
 	}
-	var first, again []claimCandidate
+	var first, again []fairclaim.Candidate
 	var class int32
-	var cc claimCandidate
+	var cc fairclaim.Candidate
 	var mine bool
 	var n int64
 	var nFirst, nAgain int64
-	if _, err := pgx.ForEachRow(rows, []any{&class, &cc.seq, &cc.endpoint, &cc.org, &cc.next, &mine, &n}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&class, &cc.ID, &cc.Endpoint, &cc.Org, &cc.Next, &mine, &n}, func() error {
 		switch class {
 		case 0: // running, counted
-			c.held[cc.endpoint] += n
-			if mine {
-				c.orgHeld[cc.org] += n
-			}
+			fair.Hold(cc.Endpoint, cc.Org, mine, n)
 		case 1:
 			nFirst++
-			if !c.taken[cc.seq] {
+			if !fair.Taken(cc.ID) {
 				first = append(first, cc)
 			}
 		default:
 			nAgain++
-			if !c.taken[cc.seq] {
+			if !fair.Taken(cc.ID) {
 				again = append(again, cc)
 			}
 		}
@@ -412,58 +339,7 @@ func (c *claimPicker) pick(ctx context.Context, bound int64, sql string, args ..
 	}
 	// Retries and expired leases come up to bound each: bound or more may mean either was cut.
 	truncated = nFirst >= bound || nAgain >= bound
-	held, orgHeld := c.held, c.orgHeld
-	best := func(cs []claimCandidate) int {
-		b := -1
-		for i := range cs {
-			cc := &cs[i]
-			if cc.seq == 0 || held[cc.endpoint] >= c.capN || orgHeld[cc.org] >= c.orgCap {
-				continue
-			}
-			if b < 0 {
-				b = i
-				continue
-			}
-			bb := &cs[b]
-			switch {
-			case orgHeld[cc.org] != orgHeld[bb.org]:
-				if orgHeld[cc.org] < orgHeld[bb.org] {
-					b = i
-				}
-			case held[cc.endpoint] != held[bb.endpoint]:
-				if held[cc.endpoint] < held[bb.endpoint] {
-					b = i
-				}
-			case cc.next != bb.next:
-				if cc.next < bb.next {
-					b = i
-				}
-			case cc.seq < bb.seq:
-				b = i
-			}
-		}
-		return b
-	}
-	for len(c.picked) < c.limit {
-		classes := [2][]claimCandidate{first, again}
-		if c.turn.Load()%2 == 1 {
-			classes[0], classes[1] = again, first
-		}
-		cs, i := classes[0], best(classes[0])
-		if i < 0 {
-			cs, i = classes[1], best(classes[1])
-		}
-		if i < 0 {
-			break
-		}
-		c.turn.Add(1)
-		cc := &cs[i]
-		held[cc.endpoint]++
-		orgHeld[cc.org]++
-		c.picked = append(c.picked, *cc)
-		c.taken[cc.seq] = true
-		cc.seq = 0 // taken
-	}
+	fair.Pick(first, again)
 	return truncated, nil
 }
 

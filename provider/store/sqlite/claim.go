@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/fairclaim"
 )
 
 // claimColumns are deliveryColumns with the body's reference instead of the body: the claim
@@ -55,11 +55,11 @@ func scanClaimedRow(r scanner) (claimedRow, error) {
 //     (their worker died; they count as retries; the last two run as one statement,
 //     claimAgainSQL), skipping endpoints and organizations already at their cap in the index
 //     scan so that they cannot crowd the others out. Each stops after ?3 rows, so the cost
-//     follows the claim size, not the backlog: a short first look (claimFirstLook), and a
-//     longer one (claimCandidates) only when capped endpoints or organizations filled the
+//     follows the claim size, not the backlog: a short first look (fairclaim.FirstLook), and a
+//     longer one (fairclaim.Window) only when capped endpoints or organizations filled the
 //     first without filling the claim. Skipping costs a scan of the capped ones' backlog in
 //     the index, so a skip that just found nothing is not repeated for a moment (skipCache);
-//   - the picks are fair (claimPicker.pick): first attempts and the rest take turns, and within
+//   - the picks are fair (fairclaim.Picker): first attempts and the rest take turns, and within
 //     each the organization, then the endpoint, with the fewest deliveries running goes first,
 //     then the earliest due, each endpoint and organization kept under its cap;
 //   - claimUpdateSQL marks the picked rows running in one statement and returns them.
@@ -118,30 +118,6 @@ func claimUpdateListSQL(n int) string {
 	})
 }
 
-// claimCandidates is how many rows of each class (first attempts, retries, expired leases) a
-// claim considers when its first look falls short: enough to fill the limit even when some
-// endpoints take only part of their share.
-func claimCandidates(limit int, perEndpoint int64) int64 {
-	n := int64(limit) * min(perEndpoint, 16)
-	return min(max(n, 64), 4096)
-}
-
-// claimFirstLook is how many rows of each class a claim reads first. It is enough whenever the
-// due deliveries' endpoints have room; only when endpoints near their cap crowd the window does
-// the claim read again, further (claimCandidates).
-func claimFirstLook(limit int) int64 { return int64(max(2*limit, 16)) }
-
-// perEndpointUnlimited stands for "no cap" when PerEndpointLimit or PerOrgLimit is zero.
-const perEndpointUnlimited = 1 << 40
-
-// claimCandidate is a due delivery a claim may take.
-type claimCandidate struct {
-	rowid    int64
-	endpoint string
-	org      string
-	next     int64
-}
-
 // DeliveryClaim claims due deliveries (see store.DeliveryClaimParams) and returns them with the
 // hook's current URL, secret and active flag, first attempts first.
 func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
@@ -168,7 +144,7 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 	if err != nil {
 		return nil, err
 	}
-	sortClaimed(out)
+	fairclaim.Sort(out)
 	return out, nil
 }
 
@@ -190,10 +166,10 @@ func checkClaim(p store.DeliveryClaimParams) error {
 func (s *Store) claimIn(ctx context.Context, tx txq, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
 	capN, orgCap := int64(p.PerEndpointLimit), int64(p.PerOrgLimit)
 	if capN == 0 {
-		capN = perEndpointUnlimited
+		capN = fairclaim.Unlimited
 	}
 	if orgCap == 0 {
-		orgCap = perEndpointUnlimited
+		orgCap = fairclaim.Unlimited
 	}
 	now := toNanos(p.Now)
 	picked, err := s.pickClaims(ctx, tx, p.Worker, now, capN, orgCap, p.Limit)
@@ -249,26 +225,11 @@ func (s *Store) claimIn(ctx context.Context, tx txq, p store.DeliveryClaimParams
 	return s.fillHooks(ctx, tx, out, now)
 }
 
-// sortClaimed puts first attempts ahead of retries, then orders by due time and creation.
-func sortClaimed(out []*store.ClaimedDelivery) {
-	sort.SliceStable(out, func(i, j int) bool {
-		ri, rj := out[i].Attempts > 1, out[j].Attempts > 1
-		if ri != rj {
-			return !ri
-		}
-		if !out[i].NextAttemptAt.Equal(out[j].NextAttemptAt) {
-			return out[i].NextAttemptAt.Before(out[j].NextAttemptAt)
-		}
-		return out[i].CreatedAt.Before(out[j].CreatedAt)
-	})
-}
-
 // pickClaims returns the rowids of up to limit due deliveries to claim, fairly (see
 // claimPicker.pick), no endpoint above capN running and no organization above orgCap running
 // under worker.
 func (s *Store) pickClaims(ctx context.Context, tx txq, worker string, now, capN, orgCap int64, limit int) ([]int64, error) {
-	held := map[string]int64{}    // running per endpoint, any worker
-	orgHeld := map[string]int64{} // running per organization, this worker
+	fair := fairclaim.NewPicker(limit, capN, orgCap, &s.claimTurn)
 	rows, err := tx.QueryContext(ctx, claimHeldSQL, now, worker)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
@@ -281,42 +242,40 @@ func (s *Store) pickClaims(ctx context.Context, tx txq, worker string, now, capN
 			rows.Close()
 			return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
 		}
-		held[ep] += n
-		if mine {
-			orgHeld[org] += n
-		}
+		fair.Hold(ep, org, mine, n)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
 	}
-	c := claimPicker{tx: tx, now: now, capN: capN, orgCap: orgCap, limit: limit, turn: &s.claimTurn, held: held, orgHeld: orgHeld,
-		skips: &s.claimSkips}
-	first, full := claimFirstLook(limit), claimCandidates(limit, min(capN, orgCap))
+	c := claimPicker{tx: tx, now: now, fair: fair, skips: &s.claimSkips}
+	first, full := fairclaim.FirstLook(limit), fairclaim.Window(limit, min(capN, orgCap))
 	truncated, err := c.pick(ctx, first)
-	if err != nil || len(c.picked) == limit || !truncated || full <= first {
-		return c.picked, err
+	if err != nil || fair.Full() || !truncated || full <= first {
+		return c.rowids(), err
 	}
 	// Endpoints or organizations that reached their cap filled the first look: look further,
 	// skipping them now.
 	_, err = c.pick(ctx, full)
-	return c.picked, err
+	return c.rowids(), err
 }
 
-// claimPicker picks the deliveries of one claim.
+// claimPicker reads the candidates of one claim for its fair picker.
 type claimPicker struct {
-	tx                txq
-	now, capN, orgCap int64
-	limit             int
-	// turn counts the slots handed out, across claims: odd slots prefer retries and expired
-	// leases, even ones first attempts.
-	turn *atomic.Uint64
-	// held counts running deliveries per endpoint (any worker) and orgHeld per organization
-	// (this worker), picks included.
-	held, orgHeld map[string]int64
-	picked        []int64
-	taken         map[int64]bool
-	skips         *skipCache
+	tx    txq
+	now   int64
+	fair  *fairclaim.Picker
+	skips *skipCache
+}
+
+// rowids returns the rowids of the picks.
+func (c *claimPicker) rowids() []int64 {
+	picked := c.fair.Picked()
+	ids := make([]int64, len(picked))
+	for i, cc := range picked {
+		ids[i] = cc.ID
+	}
+	return ids
 }
 
 // claimSkipBackoff is how long a claim trusts that skipping the same capped endpoints and
@@ -356,39 +315,17 @@ func (c *skipCache) setEmpty(key string, gen uint64, now int64) {
 // capped returns the sorted JSON arrays of the endpoints and of the organizations at their
 // cap (sorted, so that equal sets give equal skipCache keys).
 func (c *claimPicker) capped() (endpoints, orgs string) {
-	atCap := func(m map[string]int64, limit int64) string {
-		names := []string{}
-		for name, n := range m {
-			if n >= limit {
-				names = append(names, name)
-			}
-		}
-		sort.Strings(names)
-		b, _ := json.Marshal(names) // a string slice always marshals
-		return string(b)
-	}
-	return atCap(c.held, c.capN), atCap(c.orgHeld, c.orgCap)
+	e, o := c.fair.Capped()
+	be, _ := json.Marshal(e) // a string slice always marshals
+	bo, _ := json.Marshal(o)
+	return string(be), string(bo)
 }
 
 // pick reads up to bound candidates of each class, skipping endpoints and organizations at
 // their cap, and picks from them until the claim is full; truncated says whether a class had
-// bound rows (it may have more).
-//
-// The picks are fair three ways. First attempts and "again" work (retries and expired leases)
-// take turns slot by slot, and the turn carries over to the next claim, so a flood of first
-// attempts cannot starve a due retry nor a storm of retries the new work: each gets every
-// other slot while both are due, and all of them when the other has none. Within the class
-// whose turn it is, the candidate whose organization, then endpoint, has the fewest deliveries
-// running (counting the picks so far) goes first, then the earliest due, then the oldest: the
-// slots go round-robin across the organizations and endpoints read instead of to whoever has
-// the oldest backlog. And no endpoint passes capN running nor organization orgCap.
+// bound rows (it may have more). The picks are fair (fairclaim.Picker).
 func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, err error) {
 	cappedEndpoints, cappedOrgs := c.capped()
-	held, orgHeld := c.held, c.orgHeld
-	if c.taken == nil {
-		c.taken = map[int64]bool{}
-		c.picked = make([]int64, 0, c.limit)
-	}
 	// Skipping capped endpoints or organizations costs a scan of their backlog in the index;
 	// when the same skip just found nothing, it is not repeated for a moment (skipCache).
 	skipKey, gen := "", c.skips.gen.Load()
@@ -400,7 +337,7 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 	}
 	read := int64(0)
 	open := skipKey == "" // nothing capped: the queries without claimSkips
-	candidates := func(q string) ([]claimCandidate, error) {
+	candidates := func(q string) ([]fairclaim.Candidate, error) {
 		var rows *sql.Rows
 		var err error
 		if open {
@@ -412,15 +349,15 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 		}
 		defer rows.Close()
-		var out []claimCandidate
+		var out []fairclaim.Candidate
 		n := int64(0)
 		for rows.Next() {
-			var cc claimCandidate
-			if err := rows.Scan(&cc.rowid, &cc.endpoint, &cc.org, &cc.next); err != nil {
+			var cc fairclaim.Candidate
+			if err := rows.Scan(&cc.ID, &cc.Endpoint, &cc.Org, &cc.Next); err != nil {
 				return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 			}
 			n++
-			if !c.taken[cc.rowid] { // picked by the first look
+			if !c.fair.Taken(cc.ID) { // picked by the first look
 				out = append(out, cc)
 			}
 		}
@@ -450,58 +387,7 @@ func (c *claimPicker) pick(ctx context.Context, bound int64) (truncated bool, er
 	if read == 0 && skipKey != "" {
 		c.skips.setEmpty(skipKey, gen, c.now)
 	}
-	// best returns the index in cs of the candidate to take next, or -1 when none fits.
-	best := func(cs []claimCandidate) int {
-		b := -1
-		for i := range cs {
-			cc := &cs[i]
-			if cc.rowid == 0 || held[cc.endpoint] >= c.capN || orgHeld[cc.org] >= c.orgCap {
-				continue
-			}
-			if b < 0 {
-				b = i
-				continue
-			}
-			bb := &cs[b]
-			switch {
-			case orgHeld[cc.org] != orgHeld[bb.org]:
-				if orgHeld[cc.org] < orgHeld[bb.org] {
-					b = i
-				}
-			case held[cc.endpoint] != held[bb.endpoint]:
-				if held[cc.endpoint] < held[bb.endpoint] {
-					b = i
-				}
-			case cc.next != bb.next:
-				if cc.next < bb.next {
-					b = i
-				}
-			case cc.rowid < bb.rowid:
-				b = i
-			}
-		}
-		return b
-	}
-	for len(c.picked) < c.limit {
-		classes := [2][]claimCandidate{first, again}
-		if c.turn.Load()%2 == 1 {
-			classes[0], classes[1] = again, first
-		}
-		cs, i := classes[0], best(classes[0])
-		if i < 0 {
-			cs, i = classes[1], best(classes[1])
-		}
-		if i < 0 {
-			break
-		}
-		c.turn.Add(1)
-		cc := &cs[i]
-		held[cc.endpoint]++
-		orgHeld[cc.org]++
-		c.picked = append(c.picked, cc.rowid)
-		c.taken[cc.rowid] = true
-		cc.rowid = 0 // taken
-	}
+	c.fair.Pick(first, again)
 	return truncated, nil
 }
 

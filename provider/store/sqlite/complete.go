@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/fairclaim"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -84,7 +85,7 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 		failCompletions(items, errs, err)
 		return res, err
 	}
-	sortClaimed(out)
+	fairclaim.Sort(out)
 	res.Claimed = out
 	return res, nil
 }
