@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sealing"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -48,34 +49,21 @@ func encodeList[T ~string](vs []T) []string {
 	return out
 }
 
-// secretAD binds a sealed secret to its hook, exactly as the SQLite store does (a store
-// migrated between them opens its secrets).
-func secretAD(ref store.HookRef) []byte {
-	return []byte("pulumi-webhooks/hook-secret/v1\x00" + ref.Org + "\x00" + ref.Project + "\x00" + ref.Stack + "\x00" + ref.Environment + "\x00" + ref.Name)
-}
-
 // sealSecret returns the sealed secret and its keyed digest, or (nil, "") for no secret.
 func (s *Store) sealSecret(ref store.HookRef, secret string) ([]byte, string, error) {
-	if secret == "" {
-		return nil, "", nil
-	}
-	box := s.currentBox()
-	sealed, err := box.Seal([]byte(secret), secretAD(ref))
+	sealed, digest, err := sealing.SealHookSecret(s.currentBox(), ref, secret)
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: seal the secret of hook %s: %w", ref, err)
 	}
-	return sealed, box.Digest([]byte(secret)), nil
+	return sealed, digest, nil
 }
 
 func (s *Store) openSecret(ref store.HookRef, sealed []byte) (string, error) {
-	if sealed == nil {
-		return "", nil
-	}
-	pt, err := s.currentBox().Open(sealed, secretAD(ref))
+	secret, err := sealing.OpenHookSecret(s.currentBox(), ref, sealed)
 	if err != nil {
 		return "", fmt.Errorf("postgres: read the secret of hook %s: %w", ref, err)
 	}
-	return string(pt), nil
+	return secret, nil
 }
 
 func checkScope(sc webhook.Scope) error {

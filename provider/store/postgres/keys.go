@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sealing"
 )
 
 // Keys: store_meta.key_check holds the check value of the key that seals the secrets
@@ -211,16 +212,15 @@ func (s *Store) KeyRotate(ctx context.Context, p store.KeyRotateParams) (store.K
 		}
 		var bad []string
 		for _, sec := range secrets {
-			pt, err := old.Open(sec.sealed, secretAD(sec.ref))
-			if err != nil {
+			sealed, digest, err := sealing.ResealHookSecret(old, newBox, sec.ref, sec.sealed)
+			if errors.Is(err, sealing.ErrNotOpened) {
 				bad = append(bad, sec.ref.String())
 				continue
 			}
-			sealed, err := newBox.Seal(pt, secretAD(sec.ref))
 			if err != nil {
-				return fmt.Errorf("postgres: rotate the key: seal the secret of webhook %s: %w", sec.ref, err)
+				return fmt.Errorf("postgres: rotate the key: %w", err)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE hooks SET secret_box = $1, secret_digest = $2 WHERE id = $3`, sealed, newBox.Digest(pt), sec.id); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE hooks SET secret_box = $1, secret_digest = $2 WHERE id = $3`, sealed, digest, sec.id); err != nil {
 				return fmt.Errorf("postgres: rotate the key: webhook %s: %w", sec.ref, err)
 			}
 			res.Secrets++

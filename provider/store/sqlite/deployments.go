@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sealing"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -29,11 +30,6 @@ func checkStack(sc webhook.Scope) error {
 	return nil
 }
 
-// settingsAD binds sealed deployment settings secrets to their stack.
-func settingsAD(sc webhook.Scope) []byte {
-	return []byte("pulumi-webhooks/deployment-settings/v1\x00" + sc.Org + "\x00" + sc.Project + "\x00" + sc.Stack)
-}
-
 // DeploymentSettingsPut creates or replaces a stack's deployment settings.
 func (s *Store) DeploymentSettingsPut(ctx context.Context, p store.DeploymentSettingsPutParams) (*store.DeploymentSettings, error) {
 	if err := checkStack(p.Stack); err != nil {
@@ -42,24 +38,12 @@ func (s *Store) DeploymentSettingsPut(ctx context.Context, p store.DeploymentSet
 	if !json.Valid(p.Settings) {
 		return nil, errors.New("sqlite: deployment settings: the settings document is not valid JSON")
 	}
-	var sealed []byte
-	digests := map[string]string{}
-	if len(p.Secrets) > 0 {
-		plain, err := json.Marshal(p.Secrets)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: deployment settings of %s: encode secrets: %w", p.Stack, err)
-		}
-		box := s.currentBox()
-		if sealed, err = box.Seal(plain, settingsAD(p.Stack)); err != nil {
-			return nil, fmt.Errorf("sqlite: deployment settings of %s: seal secrets: %w", p.Stack, err)
-		}
-		for k, v := range p.Secrets {
-			digests[k] = box.Digest([]byte(v))
-		}
+	sealed, dj, err := sealing.SealSettings(s.currentBox(), p.Stack, p.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: deployment settings of %s: %w", p.Stack, err)
 	}
-	dj, _ := json.Marshal(digests)
 	now := toNanos(p.Now)
-	err := s.withDurableTx(ctx, func(tx txq) error {
+	err = s.withDurableTx(ctx, func(tx txq) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO deployment_settings (org, project, stack, settings, secrets, secret_digests, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org, project, stack) DO UPDATE SET settings = excluded.settings, secrets = excluded.secrets,
@@ -94,14 +78,8 @@ func (s *Store) DeploymentSettingsGet(ctx context.Context, sc webhook.Scope) (*s
 	if err := json.Unmarshal([]byte(digests), &ds.SecretDigests); err != nil {
 		return nil, fmt.Errorf("sqlite: deployment settings of %s: decode digests: %w", sc, err)
 	}
-	if sealed != nil {
-		plain, err := s.currentBox().Open(sealed, settingsAD(sc))
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: deployment settings of %s: open the secrets: %w (were they sealed with another key?)", sc, err)
-		}
-		if err := json.Unmarshal(plain, &ds.Secrets); err != nil {
-			return nil, fmt.Errorf("sqlite: deployment settings of %s: decode secrets: %w", sc, err)
-		}
+	if ds.Secrets, err = sealing.OpenSettings(s.currentBox(), sc, sealed); err != nil {
+		return nil, fmt.Errorf("sqlite: deployment settings of %s: %w", sc, err)
 	}
 	return ds, nil
 }
@@ -626,29 +604,19 @@ func resealDeploymentSettings(ctx context.Context, tx txq, old, newBox *secretbo
 	n := 0
 	var bad []string
 	for _, r := range all {
-		plain, err := old.Open(r.sealed, settingsAD(r.sc))
-		if err != nil {
+		sealed, dj, secrets, err := sealing.ResealSettings(old, newBox, r.sc, r.sealed)
+		if errors.Is(err, sealing.ErrNotOpened) {
 			bad = append(bad, r.sc.String())
 			continue
 		}
-		var secrets map[string]string
-		if err := json.Unmarshal(plain, &secrets); err != nil {
-			return 0, fmt.Errorf("sqlite: rotate the key: deployment settings of %s: %w", r.sc, err)
-		}
-		digests := map[string]string{}
-		for k, v := range secrets {
-			digests[k] = newBox.Digest([]byte(v))
-		}
-		sealed, err := newBox.Seal(plain, settingsAD(r.sc))
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: rotate the key: deployment settings of %s: %w", r.sc, err)
 		}
-		dj, _ := json.Marshal(digests)
 		if _, err := tx.ExecContext(ctx, `UPDATE deployment_settings SET secrets = ?, secret_digests = ? WHERE org = ? AND project = ? AND stack = ?`,
 			sealed, string(dj), r.sc.Org, r.sc.Project, r.sc.Stack); err != nil {
 			return 0, fmt.Errorf("sqlite: rotate the key: deployment settings of %s: %w", r.sc, err)
 		}
-		n += len(secrets)
+		n += secrets
 	}
 	if len(bad) > 0 {
 		return 0, fmt.Errorf("sqlite: rotate the key: the deployment settings secrets of %s cannot be decrypted with the current key: set those settings again or delete them, then rotate; nothing was changed",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sealing"
 )
 
 // Keys: store_meta.key_check holds the key check value of the key that seals the hook secrets
@@ -116,7 +117,7 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 			// A store from before key checks: the key is right if it opens any secret.
 			wrongKey = true
 			for _, sec := range secrets {
-				if _, err := box.Open(sec.sealed, secretAD(sec.ref)); err == nil {
+				if _, err := box.Open(sec.sealed, sealing.HookSecretAD(sec.ref)); err == nil {
 					wrongKey = false
 					break
 				}
@@ -142,7 +143,7 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 		if meta[metaDigestScheme] != digestScheme {
 			for _, sec := range secrets {
 				digest := ""
-				if pt, err := box.Open(sec.sealed, secretAD(sec.ref)); err == nil {
+				if pt, err := box.Open(sec.sealed, sealing.HookSecretAD(sec.ref)); err == nil {
 					digest = box.Digest(pt)
 				} else {
 					s.logger.Error("the secret of a webhook cannot be decrypted; its deliveries will fail until it is set again", "hook", sec.ref.String())
@@ -276,16 +277,15 @@ func (s *Store) KeyRotate(ctx context.Context, p store.KeyRotateParams) (store.K
 		}
 		var bad []string
 		for _, sec := range secrets {
-			pt, err := old.Open(sec.sealed, secretAD(sec.ref))
-			if err != nil {
+			sealed, digest, err := sealing.ResealHookSecret(old, newBox, sec.ref, sec.sealed)
+			if errors.Is(err, sealing.ErrNotOpened) {
 				bad = append(bad, sec.ref.String())
 				continue
 			}
-			sealed, err := newBox.Seal(pt, secretAD(sec.ref))
 			if err != nil {
-				return fmt.Errorf("sqlite: rotate the key: seal the secret of webhook %s: %w", sec.ref, err)
+				return fmt.Errorf("sqlite: rotate the key: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE hooks SET secret_box = ?, secret_digest = ? WHERE id = ?`, sealed, newBox.Digest(pt), sec.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE hooks SET secret_box = ?, secret_digest = ? WHERE id = ?`, sealed, digest, sec.id); err != nil {
 				return fmt.Errorf("sqlite: rotate the key: webhook %s: %w", sec.ref, err)
 			}
 			res.Secrets++
