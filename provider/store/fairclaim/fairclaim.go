@@ -175,3 +175,15 @@ func Sort(out []*store.ClaimedDelivery) {
 		return out[i].CreatedAt.Before(out[j].CreatedAt)
 	})
 }
+
+// Caps returns a claim's per-endpoint and per-organization caps, Unlimited for 0.
+func Caps(p store.DeliveryClaimParams) (capN, orgCap int64) {
+	capN, orgCap = int64(p.PerEndpointLimit), int64(p.PerOrgLimit)
+	if capN == 0 {
+		capN = Unlimited
+	}
+	if orgCap == 0 {
+		orgCap = Unlimited
+	}
+	return capN, orgCap
+}

@@ -166,3 +166,12 @@ func TestSort(t *testing.T) {
 		t.Fatalf("order %v, want %v", got, want)
 	}
 }
+
+func TestCaps(t *testing.T) {
+	if n, o := Caps(store.DeliveryClaimParams{}); n != Unlimited || o != Unlimited {
+		t.Fatalf("Caps of no limits = %d, %d, want Unlimited twice", n, o)
+	}
+	if n, o := Caps(store.DeliveryClaimParams{PerEndpointLimit: 3, PerOrgLimit: 7}); n != 3 || o != 7 {
+		t.Fatalf("Caps = %d, %d, want 3, 7", n, o)
+	}
+}

@@ -103,15 +103,8 @@ const (
 var timeNow = time.Now
 
 func checkClaim(p store.DeliveryClaimParams) error {
-	switch {
-	case p.Worker == "":
-		return errors.New("postgres: claim deliveries: Worker is required: give the worker a unique name")
-	case p.Lease <= 0:
-		return fmt.Errorf("postgres: claim deliveries: Lease is %s: give a lease longer than the HTTP timeout", p.Lease)
-	case p.PerEndpointLimit < 0:
-		return fmt.Errorf("postgres: claim deliveries: PerEndpointLimit is %d: give a positive cap, or 0 for none", p.PerEndpointLimit)
-	case p.PerOrgLimit < 0:
-		return fmt.Errorf("postgres: claim deliveries: PerOrgLimit is %d: give a positive cap, or 0 for none", p.PerOrgLimit)
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("postgres: claim deliveries: %w", err)
 	}
 	return nil
 }
@@ -164,13 +157,7 @@ func (s *Store) releaseBeforeClaim(ctx context.Context, tx pgx.Tx, p store.Deliv
 
 // claimIn claims inside tx; p is checked and p.Limit > 0.
 func (s *Store) claimIn(ctx context.Context, tx pgx.Tx, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
-	capN, orgCap := int64(p.PerEndpointLimit), int64(p.PerOrgLimit)
-	if capN == 0 {
-		capN = fairclaim.Unlimited
-	}
-	if orgCap == 0 {
-		orgCap = fairclaim.Unlimited
-	}
+	capN, orgCap := fairclaim.Caps(p)
 	now := toNanos(p.Now)
 	picked, err := s.pickClaims(ctx, tx, p.Worker, now, capN, orgCap, p.Limit)
 	if err != nil || len(picked) == 0 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -149,28 +148,15 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 }
 
 func checkClaim(p store.DeliveryClaimParams) error {
-	switch {
-	case p.Worker == "":
-		return errors.New("sqlite: claim deliveries: Worker is required: give the worker a unique name")
-	case p.Lease <= 0:
-		return fmt.Errorf("sqlite: claim deliveries: Lease is %s: give a lease longer than the HTTP timeout", p.Lease)
-	case p.PerEndpointLimit < 0:
-		return fmt.Errorf("sqlite: claim deliveries: PerEndpointLimit is %d: give a positive cap, or 0 for none", p.PerEndpointLimit)
-	case p.PerOrgLimit < 0:
-		return fmt.Errorf("sqlite: claim deliveries: PerOrgLimit is %d: give a positive cap, or 0 for none", p.PerOrgLimit)
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("sqlite: claim deliveries: %w", err)
 	}
 	return nil
 }
 
 // claimIn claims inside tx; p is checked and p.Limit > 0.
 func (s *Store) claimIn(ctx context.Context, tx txq, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
-	capN, orgCap := int64(p.PerEndpointLimit), int64(p.PerOrgLimit)
-	if capN == 0 {
-		capN = fairclaim.Unlimited
-	}
-	if orgCap == 0 {
-		orgCap = fairclaim.Unlimited
-	}
+	capN, orgCap := fairclaim.Caps(p)
 	now := toNanos(p.Now)
 	picked, err := s.pickClaims(ctx, tx, p.Worker, now, capN, orgCap, p.Limit)
 	if err != nil || len(picked) == 0 {

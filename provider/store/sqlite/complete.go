@@ -150,20 +150,10 @@ type completion struct {
 }
 
 func (c *completion) prepare(p *store.DeliveryCompleteParams) error {
-	switch p.State {
-	case store.DeliveryPending, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryDiscarded:
-	default:
-		return fmt.Errorf("sqlite: complete delivery %s: State %q is not a result: use succeeded, failed, discarded, or pending with NextAttemptAt for a retry", p.ID, p.State)
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("sqlite: complete delivery %s: %w", p.ID, err)
 	}
-	c.now = toNanos(p.Now)
-	c.next = toNanos(p.NextAttemptAt)
-	if p.State == store.DeliveryPending && c.next == 0 {
-		c.next = c.now
-	}
-	c.lastErr = p.Record.Error
-	if c.lastErr == "" && p.State != store.DeliverySucceeded && p.Record.ResponseCode != 0 {
-		c.lastErr = fmt.Sprintf("the endpoint answered HTTP %d", p.Record.ResponseCode)
-	}
+	c.now, c.next, c.lastErr = toNanos(p.Now), toNanos(p.NextDue()), p.LastError()
 	var err error
 	if c.reqH, err = encodeHeaders(p.Record.RequestHeaders); err != nil {
 		return fmt.Errorf("sqlite: complete delivery %s: encode request headers: %w", p.ID, err)

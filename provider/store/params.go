@@ -1,0 +1,52 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The checks and derived values of the ...Params structs that every backend applies the same
+// way. Their errors name the field and the fix; backends prefix them with what they were doing.
+
+// Validate checks a claim's parameters; a Limit of 0 or less is not an error (it claims nothing).
+func (p DeliveryClaimParams) Validate() error {
+	switch {
+	case p.Worker == "":
+		return errors.New("Worker is required: give the worker a unique name")
+	case p.Lease <= 0:
+		return fmt.Errorf("Lease is %s: give a lease longer than the HTTP timeout", p.Lease)
+	case p.PerEndpointLimit < 0:
+		return fmt.Errorf("PerEndpointLimit is %d: give a positive cap, or 0 for none", p.PerEndpointLimit)
+	case p.PerOrgLimit < 0:
+		return fmt.Errorf("PerOrgLimit is %d: give a positive cap, or 0 for none", p.PerOrgLimit)
+	}
+	return nil
+}
+
+// Validate checks that a completion's State is a result.
+func (p *DeliveryCompleteParams) Validate() error {
+	switch p.State {
+	case DeliveryPending, DeliverySucceeded, DeliveryFailed, DeliveryDiscarded:
+		return nil
+	}
+	return fmt.Errorf("State %q is not a result: use succeeded, failed, discarded, or pending with NextAttemptAt for a retry", p.State)
+}
+
+// NextDue is when a completed delivery is next due: NextAttemptAt, or Now for a retry that
+// gives none.
+func (p *DeliveryCompleteParams) NextDue() time.Time {
+	if p.State == DeliveryPending && p.NextAttemptAt.IsZero() {
+		return p.Now
+	}
+	return p.NextAttemptAt
+}
+
+// LastError is the delivery's last error after this completion: the attempt's error, or, for
+// an attempt that did not succeed without one, the HTTP status the endpoint answered.
+func (p *DeliveryCompleteParams) LastError() string {
+	if p.Record.Error == "" && p.State != DeliverySucceeded && p.Record.ResponseCode != 0 {
+		return fmt.Sprintf("the endpoint answered HTTP %d", p.Record.ResponseCode)
+	}
+	return p.Record.Error
+}

@@ -1,0 +1,73 @@
+package store
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDeliveryClaimParamsValidate(t *testing.T) {
+	ok := DeliveryClaimParams{Worker: "w", Lease: time.Minute, Limit: 1}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid params: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(*DeliveryClaimParams)
+		want string
+	}{
+		{"no worker", func(p *DeliveryClaimParams) { p.Worker = "" }, "Worker is required: give the worker a unique name"},
+		{"no lease", func(p *DeliveryClaimParams) { p.Lease = 0 }, "Lease is 0s: give a lease longer than the HTTP timeout"},
+		{"negative endpoint cap", func(p *DeliveryClaimParams) { p.PerEndpointLimit = -1 }, "PerEndpointLimit is -1: give a positive cap, or 0 for none"},
+		{"negative org cap", func(p *DeliveryClaimParams) { p.PerOrgLimit = -2 }, "PerOrgLimit is -2: give a positive cap, or 0 for none"},
+	} {
+		p := ok
+		c.edit(&p)
+		if err := p.Validate(); err == nil || err.Error() != c.want {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestDeliveryCompleteParams(t *testing.T) {
+	now := time.Unix(1000, 0)
+	later := now.Add(time.Minute)
+	for _, st := range []DeliveryState{DeliveryPending, DeliverySucceeded, DeliveryFailed, DeliveryDiscarded} {
+		p := DeliveryCompleteParams{State: st}
+		if err := p.Validate(); err != nil {
+			t.Errorf("state %s: %v", st, err)
+		}
+	}
+	bad := DeliveryCompleteParams{State: DeliveryRunning}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `State "running" is not a result`) {
+		t.Errorf("running as a result: %v", err)
+	}
+
+	retryNow := DeliveryCompleteParams{State: DeliveryPending, Now: now}
+	if got := retryNow.NextDue(); !got.Equal(now) {
+		t.Errorf("retry without NextAttemptAt due %v, want now %v", got, now)
+	}
+	retryLater := DeliveryCompleteParams{State: DeliveryPending, Now: now, NextAttemptAt: later}
+	if got := retryLater.NextDue(); !got.Equal(later) {
+		t.Errorf("retry due %v, want %v", got, later)
+	}
+	done := DeliveryCompleteParams{State: DeliverySucceeded, Now: now}
+	if got := done.NextDue(); !got.IsZero() {
+		t.Errorf("succeeded delivery due %v, want none", got)
+	}
+
+	for _, c := range []struct {
+		p    DeliveryCompleteParams
+		want string
+	}{
+		{DeliveryCompleteParams{State: DeliveryFailed, Record: Attempt{Error: "dial: refused", ResponseCode: 500}}, "dial: refused"},
+		{DeliveryCompleteParams{State: DeliveryFailed, Record: Attempt{ResponseCode: 502}}, "the endpoint answered HTTP 502"},
+		{DeliveryCompleteParams{State: DeliveryPending, Record: Attempt{ResponseCode: 429}}, "the endpoint answered HTTP 429"},
+		{DeliveryCompleteParams{State: DeliverySucceeded, Record: Attempt{ResponseCode: 200}}, ""},
+		{DeliveryCompleteParams{State: DeliveryFailed}, ""},
+	} {
+		if got := c.p.LastError(); got != c.want {
+			t.Errorf("LastError of %s %+v = %q, want %q", c.p.State, c.p.Record, got, c.want)
+		}
+	}
+}
