@@ -19,41 +19,24 @@ import (
 // sequences of hooks and attempts past the IDs it wrote.
 
 // TransferBatchSizeDefault is the export's batch size when TransferExportParams leaves it 0.
-const TransferBatchSizeDefault = 500
+const TransferBatchSizeDefault = store.TransferBatchSizeDefault
 
 var _ store.Transfer = (*Store)(nil)
 
 // TransferKeyCheck returns the check value of the store's key.
 func (s *Store) TransferKeyCheck(context.Context) (string, error) { return s.currentBox().Check(), nil }
 
-var transferCounts = []struct {
-	table string
-	field func(*store.TransferCounts) *int
-}{
-	{"hooks", func(c *store.TransferCounts) *int { return &c.Hooks }},
-	{"tokens", func(c *store.TransferCounts) *int { return &c.Tokens }},
-	{"events", func(c *store.TransferCounts) *int { return &c.Events }},
-	{"deliveries", func(c *store.TransferCounts) *int { return &c.Deliveries }},
-	{"attempts", func(c *store.TransferCounts) *int { return &c.Attempts }},
-	{"deployment_requests", func(c *store.TransferCounts) *int { return &c.DeploymentRequests }},
-	{"deployments", func(c *store.TransferCounts) *int { return &c.Deployments }},
-	{"deployment_settings", func(c *store.TransferCounts) *int { return &c.DeploymentSettings }},
-	{"drift_schedules", func(c *store.TransferCounts) *int { return &c.DriftSchedules }},
-	{"watch_cursors", func(c *store.TransferCounts) *int { return &c.WatchCursors }},
-	{"idempotency_keys", func(c *store.TransferCounts) *int { return &c.IdempotencyKeys }},
-}
-
 // TransferCount counts the rows of every table that holds records.
 func (s *Store) TransferCount(ctx context.Context) (store.TransferCounts, error) {
 	var c store.TransferCounts
 	err := s.retrying(ctx, func(ctx context.Context) error {
 		c = store.TransferCounts{}
-		for _, t := range transferCounts {
+		for _, t := range store.TransferTables {
 			var n int64
-			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+t.table).Scan(&n); err != nil {
-				return fmt.Errorf("count %s: %w", t.table, err)
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+t.Table).Scan(&n); err != nil {
+				return fmt.Errorf("count %s: %w", t.Table, err)
 			}
-			*t.field(&c) = int(n)
+			*t.Count(&c) = int(n)
 		}
 		return nil
 	})
@@ -204,17 +187,12 @@ var exportKinds = []exportKind{
 
 // TransferExport reads every record from one snapshot; see store.Transfer.
 func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams, fn func(*store.TransferBatch) error) error {
-	size := p.BatchSize
-	if size <= 0 {
-		size = TransferBatchSizeDefault
-	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return s.fail(fmt.Errorf("postgres: export: begin: %w", err))
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	batch, n := &store.TransferBatch{}, 0
-	var fnErr error
+	batcher := store.NewTransferBatcher(p, fn)
 	for _, k := range exportKinds {
 		rows, err := tx.Query(ctx, k.query)
 		if err != nil {
@@ -226,25 +204,17 @@ func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams
 				rows.Close()
 				return s.fail(fmt.Errorf("postgres: export %s: %w", k.name, err))
 			}
-			if n >= size && !batch.SplitsEvent(rec) {
-				if fnErr = fn(batch); fnErr != nil {
-					rows.Close()
-					return fnErr
-				}
-				batch, n = &store.TransferBatch{}, 0
+			if err := batcher.Add(rec); err != nil {
+				rows.Close()
+				return err
 			}
-			batch.Append(rec)
-			n++
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return s.fail(fmt.Errorf("postgres: export %s: %w", k.name, err))
 		}
 	}
-	if n > 0 {
-		return fn(batch)
-	}
-	return nil
+	return batcher.Flush()
 }
 
 // TransferImport writes one batch in one transaction; see store.Transfer.

@@ -15,37 +15,19 @@ import (
 // transaction with ON CONFLICT DO NOTHING, counting what it skipped.
 
 // TransferBatchSizeDefault is the export's batch size when TransferExportParams leaves it 0.
-const TransferBatchSizeDefault = 500
+const TransferBatchSizeDefault = store.TransferBatchSizeDefault
 
 var _ store.Transfer = (*Store)(nil)
 
 // TransferKeyCheck returns the check value of the store's key.
 func (s *Store) TransferKeyCheck(context.Context) (string, error) { return s.currentBox().Check(), nil }
 
-// transferCounts are the tables in export order, each with the field of its count.
-var transferCounts = []struct {
-	table string
-	field func(*store.TransferCounts) *int
-}{
-	{"hooks", func(c *store.TransferCounts) *int { return &c.Hooks }},
-	{"tokens", func(c *store.TransferCounts) *int { return &c.Tokens }},
-	{"events", func(c *store.TransferCounts) *int { return &c.Events }},
-	{"deliveries", func(c *store.TransferCounts) *int { return &c.Deliveries }},
-	{"attempts", func(c *store.TransferCounts) *int { return &c.Attempts }},
-	{"deployment_requests", func(c *store.TransferCounts) *int { return &c.DeploymentRequests }},
-	{"deployments", func(c *store.TransferCounts) *int { return &c.Deployments }},
-	{"deployment_settings", func(c *store.TransferCounts) *int { return &c.DeploymentSettings }},
-	{"drift_schedules", func(c *store.TransferCounts) *int { return &c.DriftSchedules }},
-	{"watch_cursors", func(c *store.TransferCounts) *int { return &c.WatchCursors }},
-	{"idempotency_keys", func(c *store.TransferCounts) *int { return &c.IdempotencyKeys }},
-}
-
 // TransferCount counts the rows of every table that holds records.
 func (s *Store) TransferCount(ctx context.Context) (store.TransferCounts, error) {
 	var c store.TransferCounts
-	for _, t := range transferCounts {
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t.table).Scan(t.field(&c)); err != nil {
-			return c, fmt.Errorf("sqlite: count %s: %w", t.table, err)
+	for _, t := range store.TransferTables {
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t.Table).Scan(t.Count(&c)); err != nil {
+			return c, fmt.Errorf("sqlite: count %s: %w", t.Table, err)
 		}
 	}
 	return c, nil
@@ -200,16 +182,12 @@ func (s scanWith) Scan(dest ...any) error { return s.rows.Scan(append(dest, s.ex
 
 // TransferExport reads every record in one read transaction; see store.Transfer.
 func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams, fn func(*store.TransferBatch) error) error {
-	size := p.BatchSize
-	if size <= 0 {
-		size = TransferBatchSizeDefault
-	}
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("sqlite: export: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	batch, n := &store.TransferBatch{}, 0
+	batcher := store.NewTransferBatcher(p, fn)
 	for _, k := range exportKinds {
 		err := func() error {
 			rows, err := tx.QueryContext(ctx, k.query)
@@ -222,14 +200,9 @@ func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams
 				if err := k.scan(rows, rec); err != nil {
 					return fmt.Errorf("sqlite: export %s: %w", k.name, err)
 				}
-				if n >= size && !batch.SplitsEvent(rec) {
-					if err := fn(batch); err != nil {
-						return err
-					}
-					batch, n = &store.TransferBatch{}, 0
+				if err := batcher.Add(rec); err != nil {
+					return err
 				}
-				batch.Append(rec)
-				n++
 			}
 			if err := rows.Err(); err != nil {
 				return fmt.Errorf("sqlite: export %s: %w", k.name, err)
@@ -240,10 +213,7 @@ func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams
 			return err
 		}
 	}
-	if n > 0 {
-		return fn(batch)
-	}
-	return nil
+	return batcher.Flush()
 }
 
 // TransferImport writes one batch in one durable transaction; see store.Transfer.
