@@ -46,7 +46,7 @@ func insertAttemptRows(ctx context.Context, tx pgx.Tx, recs []attemptRow) error 
 		a := r.a
 		deliveryIDs[i], filters[i], kinds[i], urls[i] = a.DeliveryID, string(a.Filter), string(a.Kind), a.RequestURL
 		reqHs[i], respHs[i], errs[i] = r.reqH, r.respH, a.Error
-		hookIDs[i], started[i], durations[i] = a.HookID, toNanos(a.StartedAt), a.Duration.Nanoseconds()
+		hookIDs[i], started[i], durations[i] = a.HookID, store.UnixNanos(a.StartedAt), a.Duration.Nanoseconds()
 		numbers[i], codes[i] = int32(a.Number), int32(a.ResponseCode)
 		reqBodies[i], respBodies[i] = a.RequestBody, a.ResponseBody
 	}
@@ -113,7 +113,7 @@ func scanAttempt(r pgx.Row) (*store.Attempt, error) {
 	}
 	a.Number, a.ResponseCode = int(number), int(code)
 	a.Filter, a.Kind = webhook.Filter(filter), webhook.Kind(kind)
-	a.StartedAt = fromNanos(started)
+	a.StartedAt = store.FromUnixNanos(started)
 	a.Duration = time.Duration(dur)
 	if err := json.Unmarshal([]byte(reqH), &a.RequestHeaders); err != nil {
 		return nil, fmt.Errorf("attempt %d: decode request headers: %w", a.ID, err)
@@ -134,7 +134,7 @@ func scanAttempt(r pgx.Row) (*store.Attempt, error) {
 // store.AttemptRecordParams. A redelivery bumps the delivery's attempt count and leaves its
 // state alone.
 func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) (*store.Attempt, error) {
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	if p.Event != nil && p.Delivery == nil {
 		return nil, errors.New("postgres: record attempt: Event is set without Delivery: give the delivery the ping created")
 	}

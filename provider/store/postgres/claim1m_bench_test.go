@@ -26,7 +26,7 @@ func bulkDeliveries(t testing.TB, s *Store, history, backlog int, now time.Time)
 	if err := s.EventEmit(ctx, func(tx store.EmitTx) error { return tx.EventInsert(ctx, ev) }); err != nil {
 		t.Fatal(err)
 	}
-	n := toNanos(now)
+	n := store.UnixNanos(now)
 	for _, part := range []struct {
 		prefix, state   string
 		attempts, count int

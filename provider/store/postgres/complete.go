@@ -23,7 +23,7 @@ func (c *completion) prepare(p *store.DeliveryCompleteParams) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("postgres: complete delivery %s: %w", p.ID, err)
 	}
-	c.now, c.next, c.lastErr = toNanos(p.Now), toNanos(p.NextDue()), p.LastError()
+	c.now, c.next, c.lastErr = store.UnixNanos(p.Now), store.UnixNanos(p.NextDue()), p.LastError()
 	var err error
 	if c.reqH, err = encodeHeaders(p.Record.RequestHeaders); err != nil {
 		return fmt.Errorf("postgres: complete delivery %s: encode request headers: %w", p.ID, err)

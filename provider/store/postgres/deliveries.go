@@ -35,10 +35,10 @@ func scanDelivery(r pgx.Row) (*store.Delivery, error) {
 	if d.Body == nil {
 		d.Body = []byte{}
 	}
-	d.NextAttemptAt = fromNanos(next)
-	d.LeaseUntil = fromNanos(lease)
-	d.CreatedAt = fromNanos(created)
-	d.UpdatedAt = fromNanos(updated)
+	d.NextAttemptAt = store.FromUnixNanos(next)
+	d.LeaseUntil = store.FromUnixNanos(lease)
+	d.CreatedAt = store.FromUnixNanos(created)
+	d.UpdatedAt = store.FromUnixNanos(updated)
 	return &d, nil
 }
 
@@ -151,14 +151,14 @@ func (s *Store) releaseBeforeClaim(ctx context.Context, tx pgx.Tx, p store.Deliv
 		return r, nil
 	}
 	var err error
-	r.dead, r.n, err = s.releaseDead(ctx, tx, toNanos(p.Now))
+	r.dead, r.n, err = s.releaseDead(ctx, tx, store.UnixNanos(p.Now))
 	return r, err
 }
 
 // claimIn claims inside tx; p is checked and p.Limit > 0.
 func (s *Store) claimIn(ctx context.Context, tx pgx.Tx, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
 	capN, orgCap := fairclaim.Caps(p)
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	picked, err := s.pickClaims(ctx, tx, p.Worker, now, capN, orgCap, p.Limit)
 	if err != nil || len(picked) == 0 {
 		return nil, err
@@ -390,7 +390,7 @@ func (s *Store) DeliveryStats(ctx context.Context, now time.Time) (store.QueueSt
 		return st, s.fail(fmt.Errorf("postgres: queue stats: %w", err))
 	}
 	if nextDue != nil {
-		st.NextDue = fromNanos(*nextDue)
+		st.NextDue = store.FromUnixNanos(*nextDue)
 		if !st.NextDue.After(now) {
 			st.OldestDue = st.NextDue
 		}

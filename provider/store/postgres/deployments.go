@@ -43,7 +43,7 @@ func (s *Store) DeploymentSettingsPut(ctx context.Context, p store.DeploymentSet
 	if err != nil {
 		return nil, fmt.Errorf("postgres: deployment settings of %s: %w", p.Stack, err)
 	}
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO deployment_settings (org, project, stack, settings, secrets, secret_digests, created_at, updated_at)
 			VALUES ($1, $2, $3, $4::text::json, $5, $6::text::jsonb, $7, $7)
@@ -77,7 +77,7 @@ func (s *Store) DeploymentSettingsGet(ctx context.Context, sc webhook.Scope) (*s
 		return nil, s.fail(fmt.Errorf("postgres: get deployment settings of %s: %w", sc, err))
 	}
 	ds := &store.DeploymentSettings{Stack: sc, Settings: []byte(settings), Secrets: map[string]string{},
-		SecretDigests: map[string]string{}, CreatedAt: fromNanos(created), UpdatedAt: fromNanos(updated)}
+		SecretDigests: map[string]string{}, CreatedAt: store.FromUnixNanos(created), UpdatedAt: store.FromUnixNanos(updated)}
 	if err := json.Unmarshal([]byte(digests), &ds.SecretDigests); err != nil {
 		return nil, fmt.Errorf("postgres: deployment settings of %s: decode digests: %w", sc, err)
 	}
@@ -120,7 +120,7 @@ func (t *emitTx) DeploymentInsert(ctx context.Context, d *store.Deployment) erro
 		return errors.New("postgres: insert deployment: Operation is required")
 	}
 	if d.ID == "" {
-		d.ID = newID()
+		d.ID = store.NewID()
 	}
 	d.Status = store.DeploymentNotStarted
 	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("stack", d.Stack.String())); err != nil {
@@ -135,7 +135,7 @@ func (t *emitTx) DeploymentInsert(ctx context.Context, d *store.Deployment) erro
 	_, err := t.tx.Exec(ctx, `INSERT INTO deployments (id, org, project, stack, version, operation, status, source, request_id, cause,
 		auto_remediate, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.Version, d.Operation, d.Status, d.Source, d.RequestID, nonNil(d.Cause),
-		d.AutoRemediate, toNanos(d.CreatedAt))
+		d.AutoRemediate, store.UnixNanos(d.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("deployment %s: %w", d.ID, store.ErrAlreadyExists)
 	}
@@ -165,7 +165,7 @@ func scanDeployment(row pgx.Row) (*store.Deployment, error) {
 	if err := json.Unmarshal([]byte(changes), &d.ResourceChanges); err != nil {
 		return nil, fmt.Errorf("deployment %s: decode resource changes: %w", d.ID, err)
 	}
-	d.CreatedAt, d.StartedAt, d.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
+	d.CreatedAt, d.StartedAt, d.FinishedAt = store.FromUnixNanos(created), store.FromUnixNanos(started), store.FromUnixNanos(finished)
 	return &d, nil
 }
 
@@ -283,7 +283,7 @@ func (s *Store) DeploymentClaim(ctx context.Context, p store.DeploymentClaimPara
 			ids[i] = d.ID
 		}
 		rows, err := tx.Query(ctx, `UPDATE deployments SET status = 'accepted', worker = $1, started_at = $2 WHERE id = ANY($3::text[])
-			RETURNING `+deploymentColumns, p.Worker, toNanos(p.Now), ids)
+			RETURNING `+deploymentColumns, p.Worker, store.UnixNanos(p.Now), ids)
 		if err != nil {
 			return err
 		}
@@ -327,7 +327,7 @@ func (s *Store) deploymentUpdate(ctx context.Context, what, id, sql string, args
 // DeploymentStart marks an accepted deployment held by p.Worker running.
 func (s *Store) DeploymentStart(ctx context.Context, p store.DeploymentStartParams) (*store.Deployment, error) {
 	return s.deploymentUpdate(ctx, "start deployment", p.ID, `UPDATE deployments SET status = 'running', started_at = $1
-		WHERE id = $2 AND status = 'accepted' AND worker = $3`, toNanos(p.Now), p.ID, p.Worker)
+		WHERE id = $2 AND status = 'accepted' AND worker = $3`, store.UnixNanos(p.Now), p.ID, p.Worker)
 }
 
 // DeploymentProgress saves the log of a held deployment and reports a requested cancel.
@@ -355,7 +355,7 @@ func (s *Store) DeploymentComplete(ctx context.Context, p store.DeploymentComple
 	return s.deploymentUpdate(ctx, "complete deployment", p.ID, `UPDATE deployments SET status = $1, reason = $2, log = $3,
 		drift_detected = $4, resource_changes = $5::text::jsonb, finished_at = $6
 		WHERE id = $7 AND status IN ('accepted', 'running') AND worker = $8`,
-		p.Status, p.Reason, p.Log, p.DriftDetected, string(cj), toNanos(p.Now), p.ID, p.Worker)
+		p.Status, p.Reason, p.Log, p.DriftDetected, string(cj), store.UnixNanos(p.Now), p.ID, p.Worker)
 }
 
 // DeploymentCancel cancels a deployment of p.Stack.
@@ -378,7 +378,7 @@ func (s *Store) DeploymentCancel(ctx context.Context, p store.DeploymentCancelPa
 		switch d.Status {
 		case store.DeploymentNotStarted:
 			q = `UPDATE deployments SET status = 'failed', reason = $2, cancel_requested = true, finished_at = $3 WHERE id = $1`
-			args = append(args, p.Reason, toNanos(p.Now))
+			args = append(args, p.Reason, store.UnixNanos(p.Now))
 		case store.DeploymentAccepted, store.DeploymentRunning:
 			q = `UPDATE deployments SET cancel_requested = true WHERE id = $1`
 		default:
@@ -413,7 +413,7 @@ func (s *Store) DeploymentFailDead(ctx context.Context, p store.DeploymentFailDe
 		for _, w := range dead {
 			reason := store.DeploymentFailDeadReason + w + "): it is not re-run, because a half-finished operation may have changed the stack; look at the stack, then start a new deployment"
 			rows, err := tx.Query(ctx, `UPDATE deployments SET status = 'failed', reason = $1, finished_at = $2
-				WHERE status IN ('accepted', 'running') AND worker = $3 RETURNING `+deploymentColumns, reason, toNanos(p.Now), w)
+				WHERE status IN ('accepted', 'running') AND worker = $3 RETURNING `+deploymentColumns, reason, store.UnixNanos(p.Now), w)
 			if err != nil {
 				return err
 			}
@@ -439,7 +439,7 @@ func scanDrift(row pgx.Row) (*store.DriftSchedule, error) {
 	if err := row.Scan(&d.ID, &d.Stack.Org, &d.Stack.Project, &d.Stack.Stack, &d.ScheduleCron, &d.AutoRemediate, &next, &last, &created); err != nil {
 		return nil, err
 	}
-	d.NextRunAt, d.LastRunAt, d.CreatedAt = fromNanos(next), fromNanos(last), fromNanos(created)
+	d.NextRunAt, d.LastRunAt, d.CreatedAt = store.FromUnixNanos(next), store.FromUnixNanos(last), store.FromUnixNanos(created)
 	return &d, nil
 }
 
@@ -455,11 +455,11 @@ func (s *Store) DriftScheduleCreate(ctx context.Context, d *store.DriftSchedule)
 		return errors.New("postgres: create drift schedule: ScheduleCron is required")
 	}
 	if d.ID == "" {
-		d.ID = newID()
+		d.ID = store.NewID()
 	}
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO drift_schedules (`+driftColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)`,
-			d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.ScheduleCron, d.AutoRemediate, toNanos(d.NextRunAt), toNanos(d.CreatedAt))
+			d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.ScheduleCron, d.AutoRemediate, store.UnixNanos(d.NextRunAt), store.UnixNanos(d.CreatedAt))
 		return err
 	})
 	if isUnique(err) {
@@ -515,7 +515,7 @@ func (s *Store) DriftScheduleDelete(ctx context.Context, sc webhook.Scope, id st
 
 // DriftScheduleDue returns the schedules due at now.
 func (s *Store) DriftScheduleDue(ctx context.Context, now time.Time) ([]*store.DriftSchedule, error) {
-	return s.driftQuery(ctx, `next_run_at <= $1 ORDER BY next_run_at, seq`, toNanos(now))
+	return s.driftQuery(ctx, `next_run_at <= $1 ORDER BY next_run_at, seq`, store.UnixNanos(now))
 }
 
 // DriftScheduleAdvance moves a schedule from p.From to p.To, unless someone did first.
@@ -523,7 +523,7 @@ func (s *Store) DriftScheduleAdvance(ctx context.Context, p store.DriftScheduleA
 	var n int64
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE drift_schedules SET next_run_at = $1, last_run_at = $2 WHERE id = $3 AND next_run_at = $4`,
-			toNanos(p.To), toNanos(p.Now), p.ID, toNanos(p.From))
+			store.UnixNanos(p.To), store.UnixNanos(p.Now), p.ID, store.UnixNanos(p.From))
 		n = tag.RowsAffected()
 		return err
 	})

@@ -62,24 +62,12 @@ func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
 }
 
 func insertEvent(ctx context.Context, tx pgx.Tx, e *store.Event) error {
-	if e == nil {
-		return errors.New("postgres: insert event: the event is nil")
-	}
-	if e.Subject.Org == "" {
-		return errors.New("postgres: insert event: Subject.Org is required: name the organization the event belongs to")
-	}
-	if len(e.Payload) == 0 {
-		return errors.New("postgres: insert event: Payload is empty: give the raw-format JSON payload")
-	}
-	if e.ID == "" {
-		e.ID = newID()
-	}
-	if e.Kind == "" {
-		e.Kind = e.Filter.Kind()
+	if err := store.PrepareEventInsert(e); err != nil {
+		return fmt.Errorf("postgres: insert event: %w", err)
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO events (id, filter, kind, org, project, stack, environment, payload, cause, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, e.ID, string(e.Filter), string(e.Kind), e.Subject.Org, e.Subject.Project,
-		e.Subject.Stack, e.Subject.Environment, e.Payload, nonNil(e.Cause), toNanos(e.CreatedAt))
+		e.Subject.Stack, e.Subject.Environment, e.Payload, nonNil(e.Cause), store.UnixNanos(e.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("event %s: %w", e.ID, store.ErrAlreadyExists)
 	}
@@ -97,22 +85,11 @@ type deliveryRow struct {
 }
 
 func checkDelivery(d *store.DeliveryInsertParams, payload []byte, now int64) (deliveryRow, error) {
-	if d.ID == "" {
-		d.ID = newID()
+	state, err := d.PrepareInsert()
+	if err != nil {
+		return deliveryRow{}, fmt.Errorf("postgres: %w", err)
 	}
-	state := d.State
-	if state == "" {
-		state = store.DeliveryPending
-	}
-	switch state {
-	case store.DeliveryPending, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryDiscarded:
-	default:
-		return deliveryRow{}, fmt.Errorf("postgres: delivery %s: State %q cannot be inserted: use pending (or succeeded, failed, discarded for work already done)", d.ID, state)
-	}
-	if d.HookID == 0 {
-		return deliveryRow{}, fmt.Errorf("postgres: delivery %s: HookID is required", d.ID)
-	}
-	next := toNanos(d.NextAttemptAt)
+	next := store.UnixNanos(d.NextAttemptAt)
 	if next == 0 {
 		next = now
 	}
@@ -148,7 +125,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 			return fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
 		}
 	}
-	n := toNanos(now)
+	n := store.UnixNanos(now)
 	cols := struct {
 		ids, formats, endpoints, states []string
 		hooks, nexts, bodyIDs           []int64
@@ -211,21 +188,12 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 }
 
 func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {
-	if r == nil {
-		return errors.New("postgres: insert deployment request: the request is nil")
-	}
-	if r.Target.Org == "" || r.Target.Project == "" || r.Target.Stack == "" {
-		return fmt.Errorf("postgres: insert deployment request: Target %q must name an organization, project and stack", r.Target.String())
-	}
-	if r.ID == "" {
-		r.ID = newID()
-	}
-	if r.Status == "" {
-		r.Status = "queued"
+	if err := store.PrepareDeploymentRequestInsert(r); err != nil {
+		return fmt.Errorf("postgres: insert deployment request: %w", err)
 	}
 	_, err := t.tx.Exec(ctx, `INSERT INTO deployment_requests (id, org, project, stack, hook_id, event_id, cause, status, reason, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, r.ID, r.Target.Org, r.Target.Project, r.Target.Stack, r.HookID, r.EventID,
-		nonNil(r.Cause), r.Status, r.Reason, toNanos(r.CreatedAt))
+		nonNil(r.Cause), r.Status, r.Reason, store.UnixNanos(r.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("deployment request %s: %w", r.ID, store.ErrAlreadyExists)
 	}
@@ -238,7 +206,7 @@ func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.Deploymen
 func (t *emitTx) IdempotencyGet(ctx context.Context, org, key string, since time.Time) ([]byte, error) {
 	var resp []byte
 	err := t.tx.QueryRow(ctx, `SELECT response FROM idempotency_keys WHERE org = $1 AND key = $2 AND created_at >= $3`,
-		org, key, toNanos(since)).Scan(&resp)
+		org, key, store.UnixNanos(since)).Scan(&resp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key in %s: %w", org, store.ErrNotFound)
 	}
@@ -260,7 +228,7 @@ func (t *emitTx) IdempotencyPut(ctx context.Context, org, key string, response [
 	}
 	_, err := t.tx.Exec(ctx, `INSERT INTO idempotency_keys (org, key, response, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (org, key) DO UPDATE SET response = excluded.response, created_at = excluded.created_at`,
-		org, key, response, toNanos(now))
+		org, key, response, store.UnixNanos(now))
 	if err != nil {
 		return fmt.Errorf("postgres: store idempotency key: %w", err)
 	}
@@ -287,7 +255,7 @@ func (s *Store) EventGet(ctx context.Context, id string) (*store.Event, error) {
 	if len(e.Cause) == 0 {
 		e.Cause = nil
 	}
-	e.CreatedAt = fromNanos(created)
+	e.CreatedAt = store.FromUnixNanos(created)
 	return &e, nil
 }
 
@@ -316,7 +284,7 @@ func (s *Store) DeploymentRequestList(ctx context.Context, target webhook.Scope)
 			if len(r.Cause) == 0 {
 				r.Cause = nil
 			}
-			r.CreatedAt = fromNanos(created)
+			r.CreatedAt = store.FromUnixNanos(created)
 			return &r, nil
 		})
 		return err

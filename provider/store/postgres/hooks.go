@@ -36,8 +36,8 @@ func scanHook(r pgx.Row) (*store.Hook, error) {
 	for _, g := range groups {
 		h.Groups = append(h.Groups, webhook.Group(g))
 	}
-	h.CreatedAt = fromNanos(created)
-	h.UpdatedAt = fromNanos(updated)
+	h.CreatedAt = store.FromUnixNanos(created)
+	h.UpdatedAt = store.FromUnixNanos(updated)
 	return &h, nil
 }
 
@@ -81,10 +81,10 @@ func (s *Store) HookCreate(ctx context.Context, p store.HookCreateParams) (*stor
 		return nil, err
 	}
 	generate := spec.Name == ""
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	for i := 0; ; i++ {
 		if generate {
-			spec.Name = randomHex(4)
+			spec.Name = store.NewHookName()
 		}
 		ref := store.HookRef{Scope: spec.Scope, Name: spec.Name}
 		sealed, sum, err := s.sealSecret(ref, spec.Secret)
@@ -198,7 +198,7 @@ func queryHooks(ctx context.Context, q querier, sql string, args ...any) ([]*sto
 func (s *Store) HookUpdate(ctx context.Context, p store.HookUpdateParams) (*store.Hook, error) {
 	spec := p.Spec
 	spec.Normalize()
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	var sealed []byte
 	var sum string
 	if p.Secret != nil {
@@ -261,7 +261,7 @@ func (s *Store) HookDelete(ctx context.Context, ref store.HookRef) error {
 
 // HookDisable deactivates a hook, records why and discards its pending deliveries.
 func (s *Store) HookDisable(ctx context.Context, p store.HookDisableParams) error {
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	return s.fail(s.withTx(ctx, func(tx pgx.Tx) error {
 		return disableHook(ctx, tx, p.ID, p.Reason, "", now)
 	}))

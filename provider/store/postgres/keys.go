@@ -281,7 +281,7 @@ func (s *Store) failUndecryptable(ctx context.Context, tx pgx.Tx, cd *store.Clai
 		return fmt.Errorf("postgres: fail delivery %s: %w", cd.ID, err)
 	}
 	rec := store.Attempt{DeliveryID: cd.ID, HookID: cd.HookID, Number: cd.Attempts, Filter: cd.Filter, Kind: cd.Kind,
-		StartedAt: fromNanos(now), Error: store.UndecryptableSecretReason}
+		StartedAt: store.FromUnixNanos(now), Error: store.UndecryptableSecretReason}
 	if err := insertAttempt(ctx, tx, &rec, false); err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func (s *Store) HistoryDeleteBefore(ctx context.Context, p store.HistoryDeleteBe
 	if limit <= 0 {
 		limit = HistoryDeleteLimitDefault
 	}
-	before := toNanos(p.Before)
+	before := store.UnixNanos(p.Before)
 	if before == 0 {
 		return res, fmt.Errorf("postgres: delete history: Before is zero: give the retention cut-off time")
 	}

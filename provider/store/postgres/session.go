@@ -355,7 +355,7 @@ func (s *Store) DeliveryReleaseDead(ctx context.Context, p store.DeliveryRelease
 	var res store.DeliveryReleaseDeadResult
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		res.Holders, res.Deliveries, err = s.releaseDead(ctx, tx, toNanos(p.Now))
+		res.Holders, res.Deliveries, err = s.releaseDead(ctx, tx, store.UnixNanos(p.Now))
 		return err
 	})
 	if err != nil {

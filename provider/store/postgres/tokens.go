@@ -19,7 +19,7 @@ func scanToken(r pgx.Row) (*store.Token, error) {
 	if err := r.Scan(&t.ID, &t.Org, &t.Description, &t.Hash, &created, &used, &revoked); err != nil {
 		return nil, err
 	}
-	t.CreatedAt, t.LastUsedAt, t.RevokedAt = fromNanos(created), fromNanos(used), fromNanos(revoked)
+	t.CreatedAt, t.LastUsedAt, t.RevokedAt = store.FromUnixNanos(created), store.FromUnixNanos(used), store.FromUnixNanos(revoked)
 	return &t, nil
 }
 
@@ -32,11 +32,11 @@ func (s *Store) TokenCreate(ctx context.Context, t *store.Token) error {
 		return errors.New("postgres: create token: Hash is required: store the hash of the token, never the token")
 	}
 	if t.ID == "" {
-		t.ID = newID()
+		t.ID = store.NewID()
 	}
 	return s.fail(s.withTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			t.ID, t.Org, t.Description, t.Hash, toNanos(t.CreatedAt), toNanos(t.LastUsedAt), toNanos(t.RevokedAt))
+			t.ID, t.Org, t.Description, t.Hash, store.UnixNanos(t.CreatedAt), store.UnixNanos(t.LastUsedAt), store.UnixNanos(t.RevokedAt))
 		if isUnique(err) {
 			return fmt.Errorf("token %s: %w", t.ID, store.ErrAlreadyExists)
 		}
@@ -94,7 +94,7 @@ func (s *Store) TokenTouch(ctx context.Context, id string, now time.Time) error 
 
 func (s *Store) tokenUpdate(ctx context.Context, withTx func(context.Context, func(pgx.Tx) error) error, what, sql, id string, now time.Time) error {
 	return s.fail(withTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sql, toNanos(now), id)
+		tag, err := tx.Exec(ctx, sql, store.UnixNanos(now), id)
 		if err != nil {
 			return fmt.Errorf("postgres: %s token %s: %w", what, id, err)
 		}

@@ -92,7 +92,7 @@ var exportKinds = []exportKind{
 			if len(e.Cause) == 0 {
 				e.Cause = nil
 			}
-			e.CreatedAt = fromNanos(created)
+			e.CreatedAt = store.FromUnixNanos(created)
 			b.Events = append(b.Events, &e)
 			return nil
 		}},
@@ -123,7 +123,7 @@ var exportKinds = []exportKind{
 		if len(r.Cause) == 0 {
 			r.Cause = nil
 		}
-		r.CreatedAt = fromNanos(created)
+		r.CreatedAt = store.FromUnixNanos(created)
 		b.DeploymentRequests = append(b.DeploymentRequests, &r)
 		return nil
 	}},
@@ -148,7 +148,7 @@ var exportKinds = []exportKind{
 		if err := json.Unmarshal([]byte(digests), &ds.SecretDigests); err != nil {
 			return fmt.Errorf("deployment settings of %s: decode digests: %w", ds.Stack, err)
 		}
-		ds.CreatedAt, ds.UpdatedAt = fromNanos(created), fromNanos(updated)
+		ds.CreatedAt, ds.UpdatedAt = store.FromUnixNanos(created), store.FromUnixNanos(updated)
 		b.DeploymentSettings = append(b.DeploymentSettings, &ds)
 		return nil
 	}},
@@ -168,7 +168,7 @@ var exportKinds = []exportKind{
 		if err := rows.Scan(&c.Backend, &c.Stack, &c.Present, &gen, &c.LastNanos, &c.LastKey, &updated); err != nil {
 			return err
 		}
-		c.Generation, c.UpdatedAt = int(gen), fromNanos(updated)
+		c.Generation, c.UpdatedAt = int(gen), store.FromUnixNanos(updated)
 		b.WatchCursors = append(b.WatchCursors, &c)
 		return nil
 	}},
@@ -179,7 +179,7 @@ var exportKinds = []exportKind{
 			if err := rows.Scan(&k.Org, &k.Key, &k.Response, &created); err != nil {
 				return err
 			}
-			k.CreatedAt = fromNanos(created)
+			k.CreatedAt = store.FromUnixNanos(created)
 			b.IdempotencyKeys = append(b.IdempotencyKeys, &k)
 			return nil
 		}},
@@ -287,18 +287,18 @@ func importBatch(ctx context.Context, tx pgx.Tx, b *store.TransferBatch, res *st
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT DO NOTHING`,
 			h.ID, h.Org, h.Project, h.Stack, h.Environment, h.Name, h.DisplayName, h.PayloadURL, h.Active,
 			string(h.Format), encodeList(h.Filters), encodeList(h.Groups), h.SealedSecret, h.SecretDigest, h.DisabledReason,
-			toNanos(h.CreatedAt), toNanos(h.UpdatedAt))
+			store.UnixNanos(h.CreatedAt), store.UnixNanos(h.UpdatedAt))
 	}
 	for _, t := range b.Tokens {
 		q.add(&in.Tokens, &ex.Tokens, "token "+t.ID,
 			`INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-			t.ID, t.Org, t.Description, t.Hash, toNanos(t.CreatedAt), toNanos(t.LastUsedAt), toNanos(t.RevokedAt))
+			t.ID, t.Org, t.Description, t.Hash, store.UnixNanos(t.CreatedAt), store.UnixNanos(t.LastUsedAt), store.UnixNanos(t.RevokedAt))
 	}
 	for _, e := range b.Events {
 		q.add(&in.Events, &ex.Events, "event "+e.ID,
 			`INSERT INTO events (id, filter, kind, org, project, stack, environment, payload, cause, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`, e.ID, string(e.Filter), string(e.Kind),
-			e.Subject.Org, e.Subject.Project, e.Subject.Stack, e.Subject.Environment, e.Payload, nonNil(e.Cause), toNanos(e.CreatedAt))
+			e.Subject.Org, e.Subject.Project, e.Subject.Stack, e.Subject.Environment, e.Payload, nonNil(e.Cause), store.UnixNanos(e.CreatedAt))
 	}
 	// The events are written before the deliveries' shared bodies, which refer to them.
 	if err := q.run(ctx, tx); err != nil {
@@ -323,7 +323,7 @@ func importBatch(ctx context.Context, tx pgx.Tx, b *store.TransferBatch, res *st
 			FROM events e WHERE e.id = $16
 			ON CONFLICT DO NOTHING`,
 			d.ID, d.HookID, string(d.Filter), string(d.Kind), string(d.Format), body, d.Endpoint, string(d.State), d.Attempts,
-			toNanos(d.NextAttemptAt), toNanos(d.LeaseUntil), d.ClaimedBy, d.LastError, toNanos(d.CreatedAt), toNanos(d.UpdatedAt),
+			store.UnixNanos(d.NextAttemptAt), store.UnixNanos(d.LeaseUntil), d.ClaimedBy, d.LastError, store.UnixNanos(d.CreatedAt), store.UnixNanos(d.UpdatedAt),
 			d.EventID, bodyID)
 	}
 	for _, a := range b.Attempts {
@@ -340,14 +340,14 @@ func importBatch(ctx context.Context, tx pgx.Tx, b *store.TransferBatch, res *st
 				request_headers, request_body_is_delivery, request_body, response_code, response_headers, response_body, error)
 			OVERRIDING SYSTEM VALUE
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, false, $11, $12, $13::jsonb, $14, $15) ON CONFLICT DO NOTHING`,
-			a.ID, a.DeliveryID, a.HookID, a.Number, string(a.Filter), string(a.Kind), toNanos(a.StartedAt), a.Duration.Nanoseconds(),
+			a.ID, a.DeliveryID, a.HookID, a.Number, string(a.Filter), string(a.Kind), store.UnixNanos(a.StartedAt), a.Duration.Nanoseconds(),
 			a.RequestURL, reqH, a.RequestBody, a.ResponseCode, respH, a.ResponseBody, a.Error)
 	}
 	for _, r := range b.DeploymentRequests {
 		q.add(&in.DeploymentRequests, &ex.DeploymentRequests, "deployment request "+r.ID,
 			`INSERT INTO deployment_requests (id, org, project, stack, hook_id, event_id, cause, status, reason, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`, r.ID, r.Target.Org, r.Target.Project,
-			r.Target.Stack, r.HookID, r.EventID, nonNil(r.Cause), r.Status, r.Reason, toNanos(r.CreatedAt))
+			r.Target.Stack, r.HookID, r.EventID, nonNil(r.Cause), r.Status, r.Reason, store.UnixNanos(r.CreatedAt))
 	}
 	for _, d := range b.Deployments {
 		changes, err := json.Marshal(nonNilChanges(d.ResourceChanges))
@@ -360,7 +360,7 @@ func importBatch(ctx context.Context, tx pgx.Tx, b *store.TransferBatch, res *st
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18, $19, $20)
 			ON CONFLICT DO NOTHING`, d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.Version, d.Operation, d.Status,
 			d.Reason, d.Source, d.RequestID, nonNil(d.Cause), d.AutoRemediate, d.CancelRequested, d.Worker, d.DriftDetected,
-			string(changes), d.Log, toNanos(d.CreatedAt), toNanos(d.StartedAt), toNanos(d.FinishedAt))
+			string(changes), d.Log, store.UnixNanos(d.CreatedAt), store.UnixNanos(d.StartedAt), store.UnixNanos(d.FinishedAt))
 	}
 	for _, ds := range b.DeploymentSettings {
 		digests := ds.SecretDigests
@@ -374,24 +374,24 @@ func importBatch(ctx context.Context, tx pgx.Tx, b *store.TransferBatch, res *st
 		q.add(&in.DeploymentSettings, &ex.DeploymentSettings, "deployment settings of "+ds.Stack.String(),
 			`INSERT INTO deployment_settings (org, project, stack, settings, secrets, secret_digests, created_at, updated_at)
 			VALUES ($1, $2, $3, $4::json, $5, $6::jsonb, $7, $8) ON CONFLICT DO NOTHING`, ds.Stack.Org, ds.Stack.Project,
-			ds.Stack.Stack, string(ds.Settings), ds.SealedSecrets, string(dj), toNanos(ds.CreatedAt), toNanos(ds.UpdatedAt))
+			ds.Stack.Stack, string(ds.Settings), ds.SealedSecrets, string(dj), store.UnixNanos(ds.CreatedAt), store.UnixNanos(ds.UpdatedAt))
 	}
 	for _, d := range b.DriftSchedules {
 		q.add(&in.DriftSchedules, &ex.DriftSchedules, "drift schedule "+d.ID,
 			`INSERT INTO drift_schedules (`+driftColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-			d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.ScheduleCron, d.AutoRemediate, toNanos(d.NextRunAt),
-			toNanos(d.LastRunAt), toNanos(d.CreatedAt))
+			d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.ScheduleCron, d.AutoRemediate, store.UnixNanos(d.NextRunAt),
+			store.UnixNanos(d.LastRunAt), store.UnixNanos(d.CreatedAt))
 	}
 	for _, c := range b.WatchCursors {
 		q.add(&in.WatchCursors, &ex.WatchCursors, "watch cursor "+c.Backend+" "+c.Stack,
 			`INSERT INTO watch_cursors (backend, stack, present, generation, last_nanos, last_key, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, c.Backend, c.Stack, c.Present, c.Generation,
-			c.LastNanos, c.LastKey, toNanos(c.UpdatedAt))
+			c.LastNanos, c.LastKey, store.UnixNanos(c.UpdatedAt))
 	}
 	for _, k := range b.IdempotencyKeys {
 		q.add(&in.IdempotencyKeys, &ex.IdempotencyKeys, "idempotency key of "+k.Org,
 			`INSERT INTO idempotency_keys (org, key, response, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-			k.Org, k.Key, k.Response, toNanos(k.CreatedAt))
+			k.Org, k.Key, k.Response, store.UnixNanos(k.CreatedAt))
 	}
 	if err := q.run(ctx, tx); err != nil {
 		return err

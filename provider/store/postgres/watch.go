@@ -26,7 +26,7 @@ func (s *Store) WatchCursorList(ctx context.Context, backend string) ([]*store.W
 			if err := r.Scan(&c.Stack, &c.Present, &gen, &c.LastNanos, &c.LastKey, &updated); err != nil {
 				return nil, err
 			}
-			c.Generation, c.UpdatedAt = int(gen), fromNanos(updated)
+			c.Generation, c.UpdatedAt = int(gen), store.FromUnixNanos(updated)
 			return c, nil
 		})
 		return err
@@ -48,7 +48,7 @@ func (s *Store) WatchCursorAdvance(ctx context.Context, p store.WatchCursorAdvan
 			ON CONFLICT (backend, stack) DO UPDATE SET last_nanos = excluded.last_nanos,
 				last_key = excluded.last_key, updated_at = excluded.updated_at
 			WHERE excluded.last_nanos > watch_cursors.last_nanos`,
-			p.Backend, p.Stack, p.Nanos, p.Key, toNanos(p.Now))
+			p.Backend, p.Stack, p.Nanos, p.Key, store.UnixNanos(p.Now))
 		if err != nil {
 			return fmt.Errorf("postgres: advance watch cursor of %s: %w", p.Stack, err)
 		}
@@ -69,7 +69,7 @@ func (s *Store) WatchCursorPresence(ctx context.Context, p store.WatchCursorPres
 		if p.Generation == 0 {
 			tag, err := tx.Exec(ctx, `INSERT INTO watch_cursors (backend, stack, present, generation, updated_at)
 				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (backend, stack) DO NOTHING`,
-				p.Backend, p.Stack, p.Present, next, toNanos(p.Now))
+				p.Backend, p.Stack, p.Present, next, store.UnixNanos(p.Now))
 			if err != nil {
 				return fmt.Errorf("postgres: record watched stack %s: %w", p.Stack, err)
 			}
@@ -79,7 +79,7 @@ func (s *Store) WatchCursorPresence(ctx context.Context, p store.WatchCursorPres
 		}
 		tag, err := tx.Exec(ctx, `UPDATE watch_cursors SET present = $1, generation = $2, updated_at = $3
 			WHERE backend = $4 AND stack = $5 AND generation = $6`,
-			p.Present, next, toNanos(p.Now), p.Backend, p.Stack, p.Generation)
+			p.Present, next, store.UnixNanos(p.Now), p.Backend, p.Stack, p.Generation)
 		if err != nil {
 			return fmt.Errorf("postgres: record watched stack %s: %w", p.Stack, err)
 		}

@@ -106,7 +106,7 @@ func insertAttemptEncoded(ctx context.Context, tx queryer, a *store.Attempt, req
 	err := tx.QueryRowContext(ctx, `INSERT INTO attempts (delivery_id, hook_id, number, filter, kind, started_at, duration_ns,
 		request_url, request_headers, request_body, request_body_ref, response_code, response_headers, response_body, error)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		a.DeliveryID, a.HookID, a.Number, string(a.Filter), string(a.Kind), toNanos(a.StartedAt), a.Duration.Nanoseconds(),
+		a.DeliveryID, a.HookID, a.Number, string(a.Filter), string(a.Kind), store.UnixNanos(a.StartedAt), a.Duration.Nanoseconds(),
 		a.RequestURL, reqH, reqBody, ref, a.ResponseCode, respH, a.ResponseBody, a.Error).Scan(&a.ID)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record attempt of delivery %s: %w", a.DeliveryID, err)
@@ -122,7 +122,7 @@ func scanAttempt(r scanner) (*store.Attempt, error) {
 		&reqH, &a.RequestBody, &a.ResponseCode, &respH, &a.ResponseBody, &a.Error); err != nil {
 		return nil, err
 	}
-	a.StartedAt = fromNanos(started)
+	a.StartedAt = store.FromUnixNanos(started)
 	a.Duration = time.Duration(dur)
 	if err := json.Unmarshal([]byte(reqH), &a.RequestHeaders); err != nil {
 		return nil, fmt.Errorf("attempt %d: decode request headers: %w", a.ID, err)
@@ -145,7 +145,7 @@ func scanAttempt(r scanner) (*store.Attempt, error) {
 // ErrLeaseLost and the lease expires normally.
 func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) (*store.Attempt, error) {
 	rec := p.Record
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	if p.Event != nil && p.Delivery == nil {
 		return nil, errors.New("sqlite: record attempt: Event is set without Delivery: give the delivery the ping created")
 	}

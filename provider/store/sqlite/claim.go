@@ -36,10 +36,10 @@ func scanClaimedRow(r scanner) (claimedRow, error) {
 		&d.Attempts, &next, &lease, &d.ClaimedBy, &d.LastError, &created, &updated); err != nil {
 		return c, err
 	}
-	d.NextAttemptAt = fromNanos(next)
-	d.LeaseUntil = fromNanos(lease)
-	d.CreatedAt = fromNanos(created)
-	d.UpdatedAt = fromNanos(updated)
+	d.NextAttemptAt = store.FromUnixNanos(next)
+	d.LeaseUntil = store.FromUnixNanos(lease)
+	d.CreatedAt = store.FromUnixNanos(created)
+	d.UpdatedAt = store.FromUnixNanos(updated)
 	return c, nil
 }
 
@@ -132,7 +132,7 @@ func (s *Store) DeliveryClaim(ctx context.Context, p store.DeliveryClaimParams) 
 	var out []*store.ClaimedDelivery
 	var rel claimRelease
 	err := s.withWriteTx(ctx, func(tx txq) error {
-		if err := s.releaseBeforeClaim(ctx, tx, toNanos(p.Now), &rel); err != nil {
+		if err := s.releaseBeforeClaim(ctx, tx, store.UnixNanos(p.Now), &rel); err != nil {
 			return err
 		}
 		var err error
@@ -157,7 +157,7 @@ func checkClaim(p store.DeliveryClaimParams) error {
 // claimIn claims inside tx; p is checked and p.Limit > 0.
 func (s *Store) claimIn(ctx context.Context, tx txq, p store.DeliveryClaimParams) ([]*store.ClaimedDelivery, error) {
 	capN, orgCap := fairclaim.Caps(p)
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	picked, err := s.pickClaims(ctx, tx, p.Worker, now, capN, orgCap, p.Limit)
 	if err != nil || len(picked) == 0 {
 		return nil, err

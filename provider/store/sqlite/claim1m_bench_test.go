@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storetest"
 )
 
@@ -15,7 +16,7 @@ func bulkDeliveries(t testing.TB, s *Store, history, backlog int, now time.Time)
 	ctx := context.Background()
 	h := benchHook(t, s, now)
 	evID := emitDeliveries(t, s, fanoutBody, now, nil)
-	n := toNanos(now)
+	n := store.UnixNanos(now)
 	for _, part := range []struct {
 		prefix, state string
 		count         int

@@ -73,7 +73,7 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 		if !claim {
 			return nil
 		}
-		if err := s.releaseBeforeClaim(ctx, tx, toNanos(p.Claim.Now), &rel); err != nil {
+		if err := s.releaseBeforeClaim(ctx, tx, store.UnixNanos(p.Claim.Now), &rel); err != nil {
 			return err
 		}
 		var err error
@@ -153,7 +153,7 @@ func (c *completion) prepare(p *store.DeliveryCompleteParams) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("sqlite: complete delivery %s: %w", p.ID, err)
 	}
-	c.now, c.next, c.lastErr = toNanos(p.Now), toNanos(p.NextDue()), p.LastError()
+	c.now, c.next, c.lastErr = store.UnixNanos(p.Now), store.UnixNanos(p.NextDue()), p.LastError()
 	var err error
 	if c.reqH, err = encodeHeaders(p.Record.RequestHeaders); err != nil {
 		return fmt.Errorf("sqlite: complete delivery %s: encode request headers: %w", p.ID, err)
@@ -386,7 +386,7 @@ func writeCompletionsBatched(ctx context.Context, tx txq, items []completion, er
 					reqBody, ref = nil, 1
 				}
 			}
-			args = append(args, p.ID, r.hookID, p.Attempt, string(filter), string(kind), toNanos(rec.StartedAt), rec.Duration.Nanoseconds(),
+			args = append(args, p.ID, r.hookID, p.Attempt, string(filter), string(kind), store.UnixNanos(rec.StartedAt), rec.Duration.Nanoseconds(),
 				rec.RequestURL, items[i].reqH, reqBody, ref, rec.ResponseCode, items[i].respH, rec.ResponseBody, rec.Error)
 			n++
 		}

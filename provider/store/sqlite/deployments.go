@@ -42,7 +42,7 @@ func (s *Store) DeploymentSettingsPut(ctx context.Context, p store.DeploymentSet
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: deployment settings of %s: %w", p.Stack, err)
 	}
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	err = s.withDurableTx(ctx, func(tx txq) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO deployment_settings (org, project, stack, settings, secrets, secret_digests, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -74,7 +74,7 @@ func (s *Store) DeploymentSettingsGet(ctx context.Context, sc webhook.Scope) (*s
 		return nil, fmt.Errorf("sqlite: get deployment settings of %s: %w", sc, err)
 	}
 	ds := &store.DeploymentSettings{Stack: sc, Settings: []byte(settings), Secrets: map[string]string{},
-		SecretDigests: map[string]string{}, CreatedAt: fromNanos(created), UpdatedAt: fromNanos(updated)}
+		SecretDigests: map[string]string{}, CreatedAt: store.FromUnixNanos(created), UpdatedAt: store.FromUnixNanos(updated)}
 	if err := json.Unmarshal([]byte(digests), &ds.SecretDigests); err != nil {
 		return nil, fmt.Errorf("sqlite: deployment settings of %s: decode digests: %w", sc, err)
 	}
@@ -118,7 +118,7 @@ func (t *emitTx) DeploymentInsert(ctx context.Context, d *store.Deployment) erro
 		return errors.New("sqlite: insert deployment: Operation is required")
 	}
 	if d.ID == "" {
-		d.ID = newID()
+		d.ID = store.NewID()
 	}
 	d.Status = store.DeploymentNotStarted
 	if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM deployments WHERE org = ? AND project = ? AND stack = ?`,
@@ -132,7 +132,7 @@ func (t *emitTx) DeploymentInsert(ctx context.Context, d *store.Deployment) erro
 	_, err = t.tx.ExecContext(ctx, `INSERT INTO deployments (id, org, project, stack, version, operation, status, source, request_id, cause,
 		auto_remediate, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.Version, d.Operation, d.Status, d.Source, d.RequestID, string(cause),
-		d.AutoRemediate, toNanos(d.CreatedAt))
+		d.AutoRemediate, store.UnixNanos(d.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("deployment %s: %w", d.ID, store.ErrAlreadyExists)
 	}
@@ -163,12 +163,12 @@ func scanDeployment(row interface{ Scan(...any) error }) (*store.Deployment, err
 	if err := json.Unmarshal([]byte(changes), &d.ResourceChanges); err != nil {
 		return nil, fmt.Errorf("deployment %s: decode resource changes: %w", d.ID, err)
 	}
-	d.CreatedAt = fromNanos(created)
+	d.CreatedAt = store.FromUnixNanos(created)
 	if started != 0 {
-		d.StartedAt = fromNanos(started)
+		d.StartedAt = store.FromUnixNanos(started)
 	}
 	if finished != 0 {
-		d.FinishedAt = fromNanos(finished)
+		d.FinishedAt = store.FromUnixNanos(finished)
 	}
 	return &d, nil
 }
@@ -278,7 +278,7 @@ func (s *Store) DeploymentClaim(ctx context.Context, p store.DeploymentClaimPara
 		}
 		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = 'accepted', worker = ?, started_at = ? WHERE id = ?`,
-				p.Worker, toNanos(p.Now), id); err != nil {
+				p.Worker, store.UnixNanos(p.Now), id); err != nil {
 				return err
 			}
 			d, err := getDeployment(ctx, tx, id)
@@ -300,7 +300,7 @@ func (s *Store) DeploymentStart(ctx context.Context, p store.DeploymentStartPara
 	var d *store.Deployment
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		res, err := tx.ExecContext(ctx, `UPDATE deployments SET status = 'running', started_at = ? WHERE id = ? AND status = 'accepted' AND worker = ?`,
-			toNanos(p.Now), p.ID, p.Worker)
+			store.UnixNanos(p.Now), p.ID, p.Worker)
 		if err != nil {
 			return err
 		}
@@ -350,7 +350,7 @@ func (s *Store) DeploymentComplete(ctx context.Context, p store.DeploymentComple
 	err = s.withDurableTx(ctx, func(tx txq) error {
 		res, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, reason = ?, log = ?, drift_detected = ?, resource_changes = ?,
 			finished_at = ? WHERE id = ? AND status IN ('accepted', 'running') AND worker = ?`,
-			p.Status, p.Reason, p.Log, p.DriftDetected, string(changes), toNanos(p.Now), p.ID, p.Worker)
+			p.Status, p.Reason, p.Log, p.DriftDetected, string(changes), store.UnixNanos(p.Now), p.ID, p.Worker)
 		if err != nil {
 			return err
 		}
@@ -387,7 +387,7 @@ func (s *Store) DeploymentCancel(ctx context.Context, p store.DeploymentCancelPa
 		switch d.Status {
 		case store.DeploymentNotStarted:
 			_, err = tx.ExecContext(ctx, `UPDATE deployments SET status = 'failed', reason = ?, cancel_requested = 1, finished_at = ? WHERE id = ?`,
-				p.Reason, toNanos(p.Now), p.ID)
+				p.Reason, store.UnixNanos(p.Now), p.ID)
 		case store.DeploymentAccepted, store.DeploymentRunning:
 			_, err = tx.ExecContext(ctx, `UPDATE deployments SET cancel_requested = 1 WHERE id = ?`, p.ID)
 		default:
@@ -437,7 +437,7 @@ func (s *Store) DeploymentFailDead(ctx context.Context, p store.DeploymentFailDe
 			}
 			for _, id := range ids {
 				if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = 'failed', reason = ?, finished_at = ? WHERE id = ?`,
-					reason, toNanos(p.Now), id); err != nil {
+					reason, store.UnixNanos(p.Now), id); err != nil {
 					return err
 				}
 				d, err := getDeployment(ctx, tx, id)
@@ -474,9 +474,9 @@ func scanDrift(row interface{ Scan(...any) error }) (*store.DriftSchedule, error
 	if err := row.Scan(&d.ID, &d.Stack.Org, &d.Stack.Project, &d.Stack.Stack, &d.ScheduleCron, &d.AutoRemediate, &next, &last, &created); err != nil {
 		return nil, err
 	}
-	d.NextRunAt, d.CreatedAt = fromNanos(next), fromNanos(created)
+	d.NextRunAt, d.CreatedAt = store.FromUnixNanos(next), store.FromUnixNanos(created)
 	if last != 0 {
-		d.LastRunAt = fromNanos(last)
+		d.LastRunAt = store.FromUnixNanos(last)
 	}
 	return &d, nil
 }
@@ -493,11 +493,11 @@ func (s *Store) DriftScheduleCreate(ctx context.Context, d *store.DriftSchedule)
 		return errors.New("sqlite: create drift schedule: ScheduleCron is required")
 	}
 	if d.ID == "" {
-		d.ID = newID()
+		d.ID = store.NewID()
 	}
 	err := s.withDurableTx(ctx, func(tx txq) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO drift_schedules (`+driftColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)`,
-			d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.ScheduleCron, d.AutoRemediate, toNanos(d.NextRunAt), toNanos(d.CreatedAt))
+			d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.ScheduleCron, d.AutoRemediate, store.UnixNanos(d.NextRunAt), store.UnixNanos(d.CreatedAt))
 		return err
 	})
 	if isUnique(err) {
@@ -556,7 +556,7 @@ func (s *Store) DriftScheduleDelete(ctx context.Context, sc webhook.Scope, id st
 
 // DriftScheduleDue returns the schedules due at now.
 func (s *Store) DriftScheduleDue(ctx context.Context, now time.Time) ([]*store.DriftSchedule, error) {
-	return s.driftQuery(ctx, `next_run_at <= ? ORDER BY next_run_at`, toNanos(now))
+	return s.driftQuery(ctx, `next_run_at <= ? ORDER BY next_run_at`, store.UnixNanos(now))
 }
 
 // DriftScheduleAdvance moves a schedule from p.From to p.To, unless someone did first.
@@ -564,7 +564,7 @@ func (s *Store) DriftScheduleAdvance(ctx context.Context, p store.DriftScheduleA
 	var n int64
 	err := s.withDurableTx(ctx, func(tx txq) error {
 		res, err := tx.ExecContext(ctx, `UPDATE drift_schedules SET next_run_at = ?, last_run_at = ? WHERE id = ? AND next_run_at = ?`,
-			toNanos(p.To), toNanos(p.Now), p.ID, toNanos(p.From))
+			store.UnixNanos(p.To), store.UnixNanos(p.Now), p.ID, store.UnixNanos(p.From))
 		if err == nil {
 			n, err = res.RowsAffected()
 		}

@@ -72,20 +72,8 @@ func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
 }
 
 func insertEvent(ctx context.Context, tx queryer, e *store.Event) error {
-	if e == nil {
-		return errors.New("sqlite: insert event: the event is nil")
-	}
-	if e.Subject.Org == "" {
-		return errors.New("sqlite: insert event: Subject.Org is required: name the organization the event belongs to")
-	}
-	if len(e.Payload) == 0 {
-		return errors.New("sqlite: insert event: Payload is empty: give the raw-format JSON payload")
-	}
-	if e.ID == "" {
-		e.ID = newID()
-	}
-	if e.Kind == "" {
-		e.Kind = e.Filter.Kind()
+	if err := store.PrepareEventInsert(e); err != nil {
+		return fmt.Errorf("sqlite: insert event: %w", err)
 	}
 	cause, err := json.Marshal(nonNil(e.Cause))
 	if err != nil {
@@ -93,7 +81,7 @@ func insertEvent(ctx context.Context, tx queryer, e *store.Event) error {
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO events (id, filter, kind, org, project, stack, environment, payload, cause, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, string(e.Filter), string(e.Kind), e.Subject.Org, e.Subject.Project,
-		e.Subject.Stack, e.Subject.Environment, e.Payload, string(cause), toNanos(e.CreatedAt))
+		e.Subject.Stack, e.Subject.Environment, e.Payload, string(cause), store.UnixNanos(e.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("event %s: %w", e.ID, store.ErrAlreadyExists)
 	}
@@ -142,7 +130,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 		return err
 	}
 	var inserted insertCounts
-	n := toNanos(now)
+	n := store.UnixNanos(now)
 	args := make([]any, 0, 14*deliveryInsertSizes[0])
 	for start := 0; start < len(ds); {
 		size := 1
@@ -282,22 +270,11 @@ func buildDeliveryInsertSQL(rows int) string {
 // other than bodyInline the row's body column is left empty: the body is read through the
 // reference.
 func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind, org string, bodyRef, now int64) ([]any, error) {
-	if d.ID == "" {
-		d.ID = newID()
+	state, err := d.PrepareInsert()
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	state := d.State
-	if state == "" {
-		state = store.DeliveryPending
-	}
-	switch state {
-	case store.DeliveryPending, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryDiscarded:
-	default:
-		return nil, fmt.Errorf("sqlite: delivery %s: State %q cannot be inserted: use pending (or succeeded, failed, discarded for work already done)", d.ID, state)
-	}
-	if d.HookID == 0 {
-		return nil, fmt.Errorf("sqlite: delivery %s: HookID is required", d.ID)
-	}
-	next := toNanos(d.NextAttemptAt)
+	next := store.UnixNanos(d.NextAttemptAt)
 	if next == 0 {
 		next = now
 	}
@@ -314,17 +291,8 @@ func deliveryRowArgs(d *store.DeliveryInsertParams, eventID, filter, kind, org s
 
 func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {
 	ctx = t.stmtCtx(ctx)
-	if r == nil {
-		return errors.New("sqlite: insert deployment request: the request is nil")
-	}
-	if r.Target.Org == "" || r.Target.Project == "" || r.Target.Stack == "" {
-		return fmt.Errorf("sqlite: insert deployment request: Target %q must name an organization, project and stack", r.Target.String())
-	}
-	if r.ID == "" {
-		r.ID = newID()
-	}
-	if r.Status == "" {
-		r.Status = "queued"
+	if err := store.PrepareDeploymentRequestInsert(r); err != nil {
+		return fmt.Errorf("sqlite: insert deployment request: %w", err)
 	}
 	cause, err := json.Marshal(nonNil(r.Cause))
 	if err != nil {
@@ -332,7 +300,7 @@ func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.Deploymen
 	}
 	_, err = t.tx.ExecContext(ctx, `INSERT INTO deployment_requests (id, org, project, stack, hook_id, event_id, cause, status, reason, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Target.Org, r.Target.Project, r.Target.Stack, r.HookID, r.EventID,
-		string(cause), r.Status, r.Reason, toNanos(r.CreatedAt))
+		string(cause), r.Status, r.Reason, store.UnixNanos(r.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("deployment request %s: %w", r.ID, store.ErrAlreadyExists)
 	}
@@ -346,7 +314,7 @@ func (t *emitTx) IdempotencyGet(ctx context.Context, org, key string, since time
 	ctx = t.stmtCtx(ctx)
 	var resp []byte
 	err := t.tx.QueryRowContext(ctx, `SELECT response FROM idempotency_keys WHERE org = ? AND key = ? AND created_at >= ?`,
-		org, key, toNanos(since)).Scan(&resp)
+		org, key, store.UnixNanos(since)).Scan(&resp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key in %s: %w", org, store.ErrNotFound)
 	}
@@ -366,7 +334,7 @@ func (t *emitTx) IdempotencyPut(ctx context.Context, org, key string, response [
 	}
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO idempotency_keys (org, key, response, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (org, key) DO UPDATE SET response = excluded.response, created_at = excluded.created_at`,
-		org, key, response, toNanos(now))
+		org, key, response, store.UnixNanos(now))
 	if err != nil {
 		return fmt.Errorf("sqlite: store idempotency key: %w", err)
 	}
@@ -393,6 +361,6 @@ func (s *Store) EventGet(ctx context.Context, id string) (*store.Event, error) {
 	if len(e.Cause) == 0 {
 		e.Cause = nil
 	}
-	e.CreatedAt = fromNanos(created)
+	e.CreatedAt = store.FromUnixNanos(created)
 	return &e, nil
 }

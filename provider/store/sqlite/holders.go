@@ -315,7 +315,7 @@ func (s *Store) DeliveryReleaseDead(ctx context.Context, p store.DeliveryRelease
 	var dead []*deadHolder
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		var err error
-		dead, res.Deliveries, err = s.releaseDead(ctx, tx, toNanos(p.Now))
+		dead, res.Deliveries, err = s.releaseDead(ctx, tx, store.UnixNanos(p.Now))
 		return err
 	})
 	s.finishRelease(dead, res.Deliveries, err)

@@ -45,8 +45,8 @@ func scanHook(r scanner) (*store.Hook, error) {
 	if err := json.Unmarshal([]byte(groups), &h.Groups); err != nil {
 		return nil, fmt.Errorf("sqlite: hook %d: decode groups: %w", h.ID, err)
 	}
-	h.CreatedAt = fromNanos(created)
-	h.UpdatedAt = fromNanos(updated)
+	h.CreatedAt = store.FromUnixNanos(created)
+	h.UpdatedAt = store.FromUnixNanos(updated)
 	return &h, nil
 }
 
@@ -90,11 +90,11 @@ func (s *Store) HookCreate(ctx context.Context, p store.HookCreateParams) (*stor
 		return nil, err
 	}
 	generate := spec.Name == ""
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	var id int64
 	for i := 0; ; i++ {
 		if generate {
-			spec.Name = randomHex(4)
+			spec.Name = store.NewHookName()
 		}
 		ref := store.HookRef{Scope: spec.Scope, Name: spec.Name}
 		sealed, sum, err := s.sealSecret(ref, spec.Secret)
@@ -198,7 +198,7 @@ func (s *Store) queryHooks(ctx context.Context, qr queryer, q string, args ...an
 func (s *Store) HookUpdate(ctx context.Context, p store.HookUpdateParams) (*store.Hook, error) {
 	spec := p.Spec
 	spec.Normalize()
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	var sealed []byte
 	var sum string
 	if p.Secret != nil {
@@ -273,7 +273,7 @@ func (s *Store) HookDelete(ctx context.Context, ref store.HookRef) error {
 
 // HookDisable deactivates a hook, records why and discards its pending deliveries.
 func (s *Store) HookDisable(ctx context.Context, p store.HookDisableParams) error {
-	now := toNanos(p.Now)
+	now := store.UnixNanos(p.Now)
 	return s.withWriteTx(ctx, func(tx txq) error {
 		return disableHook(ctx, tx, p.ID, p.Reason, "", now)
 	})

@@ -181,7 +181,7 @@ const ForgottenSecretReason = "its secret was sealed with a key that is lost, so
 // forgetSecrets drops every sealed secret and deactivates its webhook (discarding its queued
 // deliveries), so that nothing is sent unsigned that used to be signed.
 func (s *Store) forgetSecrets(ctx context.Context, tx txq, secrets []sealedSecret) error {
-	now := toNanos(time.Now())
+	now := store.UnixNanos(time.Now())
 	s.forgotten = nil
 	for _, sec := range secrets {
 		if _, err := tx.ExecContext(ctx, `UPDATE hooks SET secret_box = NULL, secret_digest = '' WHERE id = ?`, sec.id); err != nil {
@@ -320,7 +320,7 @@ func (s *Store) failUndecryptable(ctx context.Context, tx queryer, cd *store.Cla
 		return fmt.Errorf("sqlite: fail delivery %s: %w", cd.ID, err)
 	}
 	rec := store.Attempt{DeliveryID: cd.ID, HookID: cd.HookID, Number: cd.Attempts, Filter: cd.Filter, Kind: cd.Kind,
-		StartedAt: fromNanos(now), Error: store.UndecryptableSecretReason}
+		StartedAt: store.FromUnixNanos(now), Error: store.UndecryptableSecretReason}
 	if _, err := insertAttempt(ctx, tx, &rec, false); err != nil {
 		return err
 	}

@@ -27,10 +27,10 @@ func scanDelivery(r scanner) (*store.Delivery, error) {
 		&d.Attempts, &next, &lease, &d.ClaimedBy, &d.LastError, &created, &updated); err != nil {
 		return nil, err
 	}
-	d.NextAttemptAt = fromNanos(next)
-	d.LeaseUntil = fromNanos(lease)
-	d.CreatedAt = fromNanos(created)
-	d.UpdatedAt = fromNanos(updated)
+	d.NextAttemptAt = store.FromUnixNanos(next)
+	d.LeaseUntil = store.FromUnixNanos(lease)
+	d.CreatedAt = store.FromUnixNanos(created)
+	d.UpdatedAt = store.FromUnixNanos(updated)
 	return &d, nil
 }
 
@@ -87,7 +87,7 @@ func (s *Store) DeliveryStats(ctx context.Context, now time.Time) (store.QueueSt
 		return st, fmt.Errorf("sqlite: queue stats: %w", err)
 	}
 	if nextDue.Valid {
-		st.NextDue = fromNanos(nextDue.Int64)
+		st.NextDue = store.FromUnixNanos(nextDue.Int64)
 		// The earliest pending delivery is the oldest due one, if it is due at all.
 		if !st.NextDue.After(now) {
 			st.OldestDue = st.NextDue
@@ -133,7 +133,7 @@ func (s *Store) DeploymentRequestList(ctx context.Context, target webhook.Scope)
 		if len(r.Cause) == 0 {
 			r.Cause = nil
 		}
-		r.CreatedAt = fromNanos(created)
+		r.CreatedAt = store.FromUnixNanos(created)
 		out = append(out, &r)
 	}
 	if err := rows.Err(); err != nil {

@@ -18,7 +18,7 @@ func scanToken(r scanner) (*store.Token, error) {
 	if err := r.Scan(&t.ID, &t.Org, &t.Description, &t.Hash, &created, &used, &revoked); err != nil {
 		return nil, err
 	}
-	t.CreatedAt, t.LastUsedAt, t.RevokedAt = fromNanos(created), fromNanos(used), fromNanos(revoked)
+	t.CreatedAt, t.LastUsedAt, t.RevokedAt = store.FromUnixNanos(created), store.FromUnixNanos(used), store.FromUnixNanos(revoked)
 	return &t, nil
 }
 
@@ -31,11 +31,11 @@ func (s *Store) TokenCreate(ctx context.Context, t *store.Token) error {
 		return errors.New("sqlite: create token: Hash is required: store the hash of the token, never the token")
 	}
 	if t.ID == "" {
-		t.ID = newID()
+		t.ID = store.NewID()
 	}
 	return s.withDurableTx(ctx, func(tx txq) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			t.ID, t.Org, t.Description, t.Hash, toNanos(t.CreatedAt), toNanos(t.LastUsedAt), toNanos(t.RevokedAt))
+			t.ID, t.Org, t.Description, t.Hash, store.UnixNanos(t.CreatedAt), store.UnixNanos(t.LastUsedAt), store.UnixNanos(t.RevokedAt))
 		if isUnique(err) {
 			return fmt.Errorf("token %s: %w", t.ID, store.ErrAlreadyExists)
 		}
@@ -90,7 +90,7 @@ func (s *Store) TokenList(ctx context.Context, org string) ([]*store.Token, erro
 func (s *Store) TokenRevoke(ctx context.Context, id string, now time.Time) error {
 	return s.withDurableTx(ctx, func(tx txq) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?`,
-			toNanos(now), id)
+			store.UnixNanos(now), id)
 		if err != nil {
 			return fmt.Errorf("sqlite: revoke token %s: %w", id, err)
 		}
@@ -104,7 +104,7 @@ func (s *Store) TokenRevoke(ctx context.Context, id string, now time.Time) error
 // TokenTouch records that a token was used at now.
 func (s *Store) TokenTouch(ctx context.Context, id string, now time.Time) error {
 	return s.withWriteTx(ctx, func(tx txq) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, toNanos(now), id)
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, store.UnixNanos(now), id)
 		if err != nil {
 			return fmt.Errorf("sqlite: touch token %s: %w", id, err)
 		}

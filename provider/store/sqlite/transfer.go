@@ -74,7 +74,7 @@ var exportKinds = []exportKind{
 			if len(e.Cause) == 0 {
 				e.Cause = nil
 			}
-			e.CreatedAt = fromNanos(created)
+			e.CreatedAt = store.FromUnixNanos(created)
 			b.Events = append(b.Events, &e)
 			return nil
 		}},
@@ -109,7 +109,7 @@ var exportKinds = []exportKind{
 		if len(r.Cause) == 0 {
 			r.Cause = nil
 		}
-		r.CreatedAt = fromNanos(created)
+		r.CreatedAt = store.FromUnixNanos(created)
 		b.DeploymentRequests = append(b.DeploymentRequests, &r)
 		return nil
 	}},
@@ -134,7 +134,7 @@ var exportKinds = []exportKind{
 		if err := json.Unmarshal([]byte(digests), &ds.SecretDigests); err != nil {
 			return fmt.Errorf("deployment settings of %s: decode digests: %w", ds.Stack, err)
 		}
-		ds.CreatedAt, ds.UpdatedAt = fromNanos(created), fromNanos(updated)
+		ds.CreatedAt, ds.UpdatedAt = store.FromUnixNanos(created), store.FromUnixNanos(updated)
 		b.DeploymentSettings = append(b.DeploymentSettings, &ds)
 		return nil
 	}},
@@ -154,7 +154,7 @@ var exportKinds = []exportKind{
 		if err := rows.Scan(&c.Backend, &c.Stack, &present, &c.Generation, &c.LastNanos, &c.LastKey, &updated); err != nil {
 			return err
 		}
-		c.Present, c.UpdatedAt = present != 0, fromNanos(updated)
+		c.Present, c.UpdatedAt = present != 0, store.FromUnixNanos(updated)
 		b.WatchCursors = append(b.WatchCursors, &c)
 		return nil
 	}},
@@ -165,7 +165,7 @@ var exportKinds = []exportKind{
 			if err := rows.Scan(&k.Org, &k.Key, &k.Response, &created); err != nil {
 				return err
 			}
-			k.CreatedAt = fromNanos(created)
+			k.CreatedAt = store.FromUnixNanos(created)
 			b.IdempotencyKeys = append(b.IdempotencyKeys, &k)
 			return nil
 		}},
@@ -259,14 +259,14 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			h.ID, h.Org, h.Project, h.Stack, h.Environment, h.Name, h.DisplayName, h.PayloadURL, boolInt(h.Active),
 			string(h.Format), encodeList(h.Filters), encodeList(h.Groups), h.SealedSecret, h.SecretDigest, h.DisabledReason,
-			toNanos(h.CreatedAt), toNanos(h.UpdatedAt)); err != nil {
+			store.UnixNanos(h.CreatedAt), store.UnixNanos(h.UpdatedAt)); err != nil {
 			return err
 		}
 	}
 	for _, t := range b.Tokens {
 		if err := importRow(ctx, tx, &in.Tokens, &ex.Tokens, "token "+t.ID,
 			`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			t.ID, t.Org, t.Description, t.Hash, toNanos(t.CreatedAt), toNanos(t.LastUsedAt), toNanos(t.RevokedAt)); err != nil {
+			t.ID, t.Org, t.Description, t.Hash, store.UnixNanos(t.CreatedAt), store.UnixNanos(t.LastUsedAt), store.UnixNanos(t.RevokedAt)); err != nil {
 			return err
 		}
 	}
@@ -275,7 +275,7 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 		if err := importRow(ctx, tx, &in.Events, &ex.Events, "event "+e.ID,
 			`INSERT INTO events (id, filter, kind, org, project, stack, environment, payload, cause, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, e.ID, string(e.Filter), string(e.Kind), e.Subject.Org,
-			e.Subject.Project, e.Subject.Stack, e.Subject.Environment, e.Payload, string(cause), toNanos(e.CreatedAt)); err != nil {
+			e.Subject.Project, e.Subject.Stack, e.Subject.Environment, e.Payload, string(cause), store.UnixNanos(e.CreatedAt)); err != nil {
 			return err
 		}
 	}
@@ -295,8 +295,8 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 				next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT org FROM events WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			d.ID, d.EventID, d.HookID, string(d.Filter), string(d.Kind), string(d.Format), body, ref, d.Endpoint, d.EventID,
-			string(d.State), d.Attempts, toNanos(d.NextAttemptAt), toNanos(d.LeaseUntil), d.ClaimedBy, d.LastError,
-			toNanos(d.CreatedAt), toNanos(d.UpdatedAt)); err != nil {
+			string(d.State), d.Attempts, store.UnixNanos(d.NextAttemptAt), store.UnixNanos(d.LeaseUntil), d.ClaimedBy, d.LastError,
+			store.UnixNanos(d.CreatedAt), store.UnixNanos(d.UpdatedAt)); err != nil {
 			return err
 		}
 		if in.Deliveries > before {
@@ -319,7 +319,7 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 			`INSERT INTO attempts (id, delivery_id, hook_id, number, filter, kind, started_at, duration_ns, request_url,
 				request_headers, request_body, response_code, response_headers, response_body, error, request_body_ref)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING`,
-			a.ID, a.DeliveryID, a.HookID, a.Number, string(a.Filter), string(a.Kind), toNanos(a.StartedAt), int64(a.Duration),
+			a.ID, a.DeliveryID, a.HookID, a.Number, string(a.Filter), string(a.Kind), store.UnixNanos(a.StartedAt), int64(a.Duration),
 			a.RequestURL, reqH, a.RequestBody, a.ResponseCode, respH, a.ResponseBody, a.Error); err != nil {
 			return err
 		}
@@ -329,7 +329,7 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 		if err := importRow(ctx, tx, &in.DeploymentRequests, &ex.DeploymentRequests, "deployment request "+r.ID,
 			`INSERT INTO deployment_requests (id, org, project, stack, hook_id, event_id, cause, status, reason, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, r.ID, r.Target.Org, r.Target.Project, r.Target.Stack,
-			r.HookID, r.EventID, string(cause), r.Status, r.Reason, toNanos(r.CreatedAt)); err != nil {
+			r.HookID, r.EventID, string(cause), r.Status, r.Reason, store.UnixNanos(r.CreatedAt)); err != nil {
 			return err
 		}
 	}
@@ -340,7 +340,7 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 			`INSERT INTO deployments (`+deploymentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`, d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.Version, d.Operation, d.Status,
 			d.Reason, d.Source, d.RequestID, string(cause), d.AutoRemediate, d.CancelRequested, d.Worker, d.DriftDetected,
-			string(changes), d.Log, toNanos(d.CreatedAt), toNanos(d.StartedAt), toNanos(d.FinishedAt)); err != nil {
+			string(changes), d.Log, store.UnixNanos(d.CreatedAt), store.UnixNanos(d.StartedAt), store.UnixNanos(d.FinishedAt)); err != nil {
 			return err
 		}
 	}
@@ -353,15 +353,15 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 		if err := importRow(ctx, tx, &in.DeploymentSettings, &ex.DeploymentSettings, "deployment settings of "+ds.Stack.String(),
 			`INSERT INTO deployment_settings (org, project, stack, settings, secrets, secret_digests, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, ds.Stack.Org, ds.Stack.Project, ds.Stack.Stack,
-			string(ds.Settings), ds.SealedSecrets, string(dj), toNanos(ds.CreatedAt), toNanos(ds.UpdatedAt)); err != nil {
+			string(ds.Settings), ds.SealedSecrets, string(dj), store.UnixNanos(ds.CreatedAt), store.UnixNanos(ds.UpdatedAt)); err != nil {
 			return err
 		}
 	}
 	for _, d := range b.DriftSchedules {
 		if err := importRow(ctx, tx, &in.DriftSchedules, &ex.DriftSchedules, "drift schedule "+d.ID,
 			`INSERT INTO drift_schedules (`+driftColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.ScheduleCron, d.AutoRemediate, toNanos(d.NextRunAt),
-			toNanos(d.LastRunAt), toNanos(d.CreatedAt)); err != nil {
+			d.ID, d.Stack.Org, d.Stack.Project, d.Stack.Stack, d.ScheduleCron, d.AutoRemediate, store.UnixNanos(d.NextRunAt),
+			store.UnixNanos(d.LastRunAt), store.UnixNanos(d.CreatedAt)); err != nil {
 			return err
 		}
 	}
@@ -369,14 +369,14 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 		if err := importRow(ctx, tx, &in.WatchCursors, &ex.WatchCursors, "watch cursor "+c.Backend+" "+c.Stack,
 			`INSERT INTO watch_cursors (backend, stack, present, generation, last_nanos, last_key, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, c.Backend, c.Stack, boolInt(c.Present), c.Generation,
-			c.LastNanos, c.LastKey, toNanos(c.UpdatedAt)); err != nil {
+			c.LastNanos, c.LastKey, store.UnixNanos(c.UpdatedAt)); err != nil {
 			return err
 		}
 	}
 	for _, k := range b.IdempotencyKeys {
 		if err := importRow(ctx, tx, &in.IdempotencyKeys, &ex.IdempotencyKeys, "idempotency key of "+k.Org,
 			`INSERT INTO idempotency_keys (org, key, response, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			k.Org, k.Key, k.Response, toNanos(k.CreatedAt)); err != nil {
+			k.Org, k.Key, k.Response, store.UnixNanos(k.CreatedAt)); err != nil {
 			return err
 		}
 	}

@@ -26,7 +26,7 @@ func (s *Store) WatchCursorList(ctx context.Context, backend string) ([]*store.W
 		if err := rows.Scan(&c.Stack, &present, &c.Generation, &c.LastNanos, &c.LastKey, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite: list watch cursors: %w", err)
 		}
-		c.Present, c.UpdatedAt = present != 0, fromNanos(updated)
+		c.Present, c.UpdatedAt = present != 0, store.FromUnixNanos(updated)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -46,7 +46,7 @@ func (s *Store) WatchCursorAdvance(ctx context.Context, p store.WatchCursorAdvan
 			ON CONFLICT (backend, stack) DO UPDATE SET last_nanos = excluded.last_nanos,
 				last_key = excluded.last_key, updated_at = excluded.updated_at
 			WHERE excluded.last_nanos > watch_cursors.last_nanos`,
-			p.Backend, p.Stack, p.Nanos, p.Key, toNanos(p.Now))
+			p.Backend, p.Stack, p.Nanos, p.Key, store.UnixNanos(p.Now))
 		if err != nil {
 			return fmt.Errorf("sqlite: advance watch cursor of %s: %w", p.Stack, err)
 		}
@@ -67,7 +67,7 @@ func (s *Store) WatchCursorPresence(ctx context.Context, p store.WatchCursorPres
 		res, err := tx.ExecContext(ctx, `INSERT INTO watch_cursors (backend, stack, present, generation, updated_at)
 			SELECT ?, ?, ?, ?, ? WHERE ? = 0
 			ON CONFLICT (backend, stack) DO NOTHING`,
-			p.Backend, p.Stack, present, next, toNanos(p.Now), p.Generation)
+			p.Backend, p.Stack, present, next, store.UnixNanos(p.Now), p.Generation)
 		if err != nil {
 			return fmt.Errorf("sqlite: record watched stack %s: %w", p.Stack, err)
 		}
@@ -76,7 +76,7 @@ func (s *Store) WatchCursorPresence(ctx context.Context, p store.WatchCursorPres
 		}
 		res, err = tx.ExecContext(ctx, `UPDATE watch_cursors SET present = ?, generation = ?, updated_at = ?
 			WHERE backend = ? AND stack = ? AND generation = ?`,
-			present, next, toNanos(p.Now), p.Backend, p.Stack, p.Generation)
+			present, next, store.UnixNanos(p.Now), p.Backend, p.Stack, p.Generation)
 		if err != nil {
 			return fmt.Errorf("sqlite: record watched stack %s: %w", p.Stack, err)
 		}
