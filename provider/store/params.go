@@ -50,3 +50,17 @@ func (p *DeliveryCompleteParams) LastError() string {
 	}
 	return p.Record.Error
 }
+
+// Validate checks that an attempt record names its delivery: a new one (ping) with its event,
+// or an existing one by Record.DeliveryID (redelivery).
+func (p *AttemptRecordParams) Validate() error {
+	switch {
+	case p.Event != nil && p.Delivery == nil:
+		return errors.New("Event is set without Delivery: give the delivery the ping created")
+	case p.Event == nil && p.Delivery != nil:
+		return errors.New("Delivery is set without Event: a new delivery needs its event")
+	case p.Event == nil && p.Record.DeliveryID == "":
+		return errors.New("Record.DeliveryID is required to record a redelivery")
+	}
+	return nil
+}

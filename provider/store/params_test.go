@@ -71,3 +71,24 @@ func TestDeliveryCompleteParams(t *testing.T) {
 		}
 	}
 }
+
+func TestAttemptRecordParamsValidate(t *testing.T) {
+	ev, d := &Event{}, &DeliveryInsertParams{}
+	for _, c := range []struct {
+		p    AttemptRecordParams
+		want string
+	}{
+		{AttemptRecordParams{Event: ev}, "Event is set without Delivery: give the delivery the ping created"},
+		{AttemptRecordParams{Delivery: d}, "Delivery is set without Event: a new delivery needs its event"},
+		{AttemptRecordParams{}, "Record.DeliveryID is required to record a redelivery"},
+	} {
+		if err := c.p.Validate(); err == nil || err.Error() != c.want {
+			t.Errorf("Validate(%+v) = %v, want %q", c.p, err, c.want)
+		}
+	}
+	for _, ok := range []AttemptRecordParams{{Event: ev, Delivery: d}, {Record: Attempt{DeliveryID: "x"}}} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v", ok, err)
+		}
+	}
+}

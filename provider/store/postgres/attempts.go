@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -91,11 +90,11 @@ func insertAttemptRows(ctx context.Context, tx pgx.Tx, recs []attemptRow) error 
 
 // insertAttempt inserts one attempt; with bodyFromDelivery unset the body is compared anyway.
 func insertAttempt(ctx context.Context, tx pgx.Tx, a *store.Attempt, _ bool) error {
-	reqH, err := encodeHeaders(a.RequestHeaders)
+	reqH, err := store.EncodeHeaders(a.RequestHeaders)
 	if err != nil {
 		return fmt.Errorf("postgres: record attempt: encode request headers: %w", err)
 	}
-	respH, err := encodeHeaders(a.ResponseHeaders)
+	respH, err := store.EncodeHeaders(a.ResponseHeaders)
 	if err != nil {
 		return fmt.Errorf("postgres: record attempt: encode response headers: %w", err)
 	}
@@ -115,17 +114,8 @@ func scanAttempt(r pgx.Row) (*store.Attempt, error) {
 	a.Filter, a.Kind = webhook.Filter(filter), webhook.Kind(kind)
 	a.StartedAt = store.FromUnixNanos(started)
 	a.Duration = time.Duration(dur)
-	if err := json.Unmarshal([]byte(reqH), &a.RequestHeaders); err != nil {
-		return nil, fmt.Errorf("attempt %d: decode request headers: %w", a.ID, err)
-	}
-	if err := json.Unmarshal([]byte(respH), &a.ResponseHeaders); err != nil {
-		return nil, fmt.Errorf("attempt %d: decode response headers: %w", a.ID, err)
-	}
-	if len(a.RequestHeaders) == 0 {
-		a.RequestHeaders = nil
-	}
-	if len(a.ResponseHeaders) == 0 {
-		a.ResponseHeaders = nil
+	if err := store.DecodeAttemptHeaders(&a, reqH, respH); err != nil {
+		return nil, err
 	}
 	return &a, nil
 }
@@ -135,14 +125,8 @@ func scanAttempt(r pgx.Row) (*store.Attempt, error) {
 // state alone.
 func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) (*store.Attempt, error) {
 	now := store.UnixNanos(p.Now)
-	if p.Event != nil && p.Delivery == nil {
-		return nil, errors.New("postgres: record attempt: Event is set without Delivery: give the delivery the ping created")
-	}
-	if p.Event == nil && p.Delivery != nil {
-		return nil, errors.New("postgres: record attempt: Delivery is set without Event: a new delivery needs its event")
-	}
-	if p.Event == nil && p.Record.DeliveryID == "" {
-		return nil, errors.New("postgres: record attempt: Record.DeliveryID is required to record a redelivery")
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("postgres: record attempt: %w", err)
 	}
 	var rec store.Attempt
 	err := s.withTx(ctx, func(tx pgx.Tx) error {

@@ -25,10 +25,10 @@ func (c *completion) prepare(p *store.DeliveryCompleteParams) error {
 	}
 	c.now, c.next, c.lastErr = store.UnixNanos(p.Now), store.UnixNanos(p.NextDue()), p.LastError()
 	var err error
-	if c.reqH, err = encodeHeaders(p.Record.RequestHeaders); err != nil {
+	if c.reqH, err = store.EncodeHeaders(p.Record.RequestHeaders); err != nil {
 		return fmt.Errorf("postgres: complete delivery %s: encode request headers: %w", p.ID, err)
 	}
-	if c.respH, err = encodeHeaders(p.Record.ResponseHeaders); err != nil {
+	if c.respH, err = store.EncodeHeaders(p.Record.ResponseHeaders); err != nil {
 		return fmt.Errorf("postgres: complete delivery %s: encode response headers: %w", p.ID, err)
 	}
 	c.p = p

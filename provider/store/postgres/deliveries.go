@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -404,16 +403,4 @@ func (s *Store) DeliveryStats(ctx context.Context, now time.Time) (store.QueueSt
 		}
 	}
 	return st, nil
-}
-
-// encodeHeaders encodes a header map as the JSON of a jsonb column.
-func encodeHeaders(h map[string][]string) (string, error) {
-	if len(h) == 0 {
-		return "{}", nil
-	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
 }

@@ -327,11 +327,11 @@ func importBatch(ctx context.Context, tx pgx.Tx, b *store.TransferBatch, res *st
 			d.EventID, bodyID)
 	}
 	for _, a := range b.Attempts {
-		reqH, err := encodeHeaders(a.RequestHeaders)
+		reqH, err := store.EncodeHeaders(a.RequestHeaders)
 		if err != nil {
 			return fmt.Errorf("attempt %d: %w", a.ID, err)
 		}
-		respH, err := encodeHeaders(a.ResponseHeaders)
+		respH, err := store.EncodeHeaders(a.ResponseHeaders)
 		if err != nil {
 			return fmt.Errorf("attempt %d: %w", a.ID, err)
 		}

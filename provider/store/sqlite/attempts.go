@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -26,69 +24,12 @@ const attemptColumns = `a.id, a.delivery_id, a.hook_id, a.number, a.filter, a.ki
 	a.request_headers, CASE a.request_body_ref WHEN 1 THEN (SELECT ` + deliveryBody + ` FROM deliveries WHERE deliveries.id = a.delivery_id)
 	ELSE a.request_body END, a.response_code, a.response_headers, a.response_body, a.error`
 
-func encodeHeaders(h map[string][]string) (string, error) {
-	if len(h) == 0 {
-		return "{}", nil
-	}
-	// The delivery loop encodes two header maps per attempt in its one writer goroutine:
-	// written by hand, the same bytes as json.Marshal cost a fraction of its reflection.
-	keys := make([]string, 0, len(h))
-	size := 2
-	for k, vs := range h {
-		keys = append(keys, k)
-		size += len(k) + 6
-		for _, v := range vs {
-			size += len(v) + 3
-		}
-	}
-	sort.Strings(keys)
-	b := make([]byte, 0, size)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		vs := h[k]
-		if vs == nil {
-			b = append(b, "null"...)
-			continue
-		}
-		b = append(b, '[')
-		for j, v := range vs {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, v)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, '}')
-	return string(b), nil
-}
-
-// appendJSONString appends s as encoding/json writes it: plain printable ASCII as is, anything
-// else (quotes, backslashes, control characters, HTML characters, non-ASCII) through
-// json.Marshal.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always marshals
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
 func insertAttempt(ctx context.Context, tx queryer, a *store.Attempt, bodyFromDelivery bool) (int64, error) {
-	reqH, err := encodeHeaders(a.RequestHeaders)
+	reqH, err := store.EncodeHeaders(a.RequestHeaders)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record attempt: encode request headers: %w", err)
 	}
-	respH, err := encodeHeaders(a.ResponseHeaders)
+	respH, err := store.EncodeHeaders(a.ResponseHeaders)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record attempt: encode response headers: %w", err)
 	}
@@ -124,17 +65,8 @@ func scanAttempt(r scanner) (*store.Attempt, error) {
 	}
 	a.StartedAt = store.FromUnixNanos(started)
 	a.Duration = time.Duration(dur)
-	if err := json.Unmarshal([]byte(reqH), &a.RequestHeaders); err != nil {
-		return nil, fmt.Errorf("attempt %d: decode request headers: %w", a.ID, err)
-	}
-	if err := json.Unmarshal([]byte(respH), &a.ResponseHeaders); err != nil {
-		return nil, fmt.Errorf("attempt %d: decode response headers: %w", a.ID, err)
-	}
-	if len(a.RequestHeaders) == 0 {
-		a.RequestHeaders = nil
-	}
-	if len(a.ResponseHeaders) == 0 {
-		a.ResponseHeaders = nil
+	if err := store.DecodeAttemptHeaders(&a, reqH, respH); err != nil {
+		return nil, err
 	}
 	return &a, nil
 }
@@ -146,14 +78,8 @@ func scanAttempt(r scanner) (*store.Attempt, error) {
 func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) (*store.Attempt, error) {
 	rec := p.Record
 	now := store.UnixNanos(p.Now)
-	if p.Event != nil && p.Delivery == nil {
-		return nil, errors.New("sqlite: record attempt: Event is set without Delivery: give the delivery the ping created")
-	}
-	if p.Event == nil && p.Delivery != nil {
-		return nil, errors.New("sqlite: record attempt: Delivery is set without Event: a new delivery needs its event")
-	}
-	if p.Event == nil && rec.DeliveryID == "" {
-		return nil, errors.New("sqlite: record attempt: Record.DeliveryID is required to record a redelivery")
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("sqlite: record attempt: %w", err)
 	}
 	err := s.withDurableTx(ctx, func(tx txq) error {
 		sameBody := false

@@ -307,11 +307,11 @@ func importBatch(ctx context.Context, tx txq, b *store.TransferBatch, res *store
 		return err
 	}
 	for _, a := range b.Attempts {
-		reqH, err := encodeHeaders(a.RequestHeaders)
+		reqH, err := store.EncodeHeaders(a.RequestHeaders)
 		if err != nil {
 			return fmt.Errorf("attempt %d: %w", a.ID, err)
 		}
-		respH, err := encodeHeaders(a.ResponseHeaders)
+		respH, err := store.EncodeHeaders(a.ResponseHeaders)
 		if err != nil {
 			return fmt.Errorf("attempt %d: %w", a.ID, err)
 		}

@@ -1,8 +1,9 @@
-package sqlite
+package store
 
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -41,13 +42,29 @@ func TestEncodeHeadersLikeJSON(t *testing.T) {
 		cases = append(cases, h)
 	}
 	for _, h := range cases {
-		got, err := encodeHeaders(h)
+		got, err := EncodeHeaders(h)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, _ := json.Marshal(h)
 		if got != string(want) {
-			t.Fatalf("encodeHeaders(%q) = %s, json.Marshal gives %s", h, got, want)
+			t.Fatalf("EncodeHeaders(%q) = %s, json.Marshal gives %s", h, got, want)
 		}
+	}
+}
+
+func TestDecodeAttemptHeaders(t *testing.T) {
+	a := &Attempt{ID: 7}
+	if err := DecodeAttemptHeaders(a, `{"A":["1"]}`, `{}`); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.RequestHeaders["A"]) != 1 || a.ResponseHeaders != nil {
+		t.Fatalf("headers %v / %v; want A: [1] and nil for the empty object", a.RequestHeaders, a.ResponseHeaders)
+	}
+	if err := DecodeAttemptHeaders(&Attempt{ID: 7}, `[`, `{}`); err == nil || !strings.Contains(err.Error(), "attempt 7: decode request headers") {
+		t.Fatalf("bad request headers: %v", err)
+	}
+	if err := DecodeAttemptHeaders(&Attempt{ID: 7}, `{}`, `nope`); err == nil || !strings.Contains(err.Error(), "attempt 7: decode response headers") {
+		t.Fatalf("bad response headers: %v", err)
 	}
 }
