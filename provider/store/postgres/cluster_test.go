@@ -15,6 +15,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/migration"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/postgres/pgtest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -334,7 +335,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 		}
 		defer stores[i].Close()
 	}
-	ms, err := loadMigrations(migrationFS)
+	ms, err := migration.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}

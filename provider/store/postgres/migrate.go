@@ -4,66 +4,15 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/migration"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
-
-type migration struct {
-	version  int
-	name     string
-	up, down string
-}
-
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	byVersion := map[int]*migration{}
-	for _, e := range entries {
-		name := e.Name()
-		base, dir, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), ".")
-		num, label, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || (dir != "up" && dir != "down") || err != nil || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("migration file %s: name it NNN_name.up.sql or NNN_name.down.sql", name)
-		}
-		body, err := fs.ReadFile(fsys, "migrations/"+name)
-		if err != nil {
-			return nil, err
-		}
-		m := byVersion[v]
-		if m == nil {
-			m = &migration{version: v, name: label}
-			byVersion[v] = m
-		}
-		if dir == "up" {
-			m.up = string(body)
-		} else {
-			m.down = string(body)
-		}
-	}
-	var out []migration
-	for _, m := range byVersion {
-		if m.up == "" {
-			return nil, fmt.Errorf("migration %03d_%s has no .up.sql file", m.version, m.name)
-		}
-		out = append(out, *m)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no migrations found")
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
 
 // migrationLockKey is the transaction-level advisory lock migrations run under: N servers
 // opening a fresh database at once queue on it, and all but the first find the work done.
@@ -72,14 +21,14 @@ var migrationLockKey = lockKey("migrate", "schema")
 // migrate applies every migration not yet recorded in schema_migrations, all in one
 // transaction under the migration lock.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations(migrationFS)
+	ms, err := migration.Load(migrationFS)
 	if err != nil {
 		return fmt.Errorf("postgres: load migrations: %w", err)
 	}
 	return s.applyMigrations(ctx, ms)
 }
 
-func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
+func (s *Store) applyMigrations(ctx context.Context, ms []migration.Migration) error {
 	return s.withTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
 			return fmt.Errorf("postgres: take the migration lock: %w", err)
@@ -96,27 +45,23 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 		if err != nil {
 			return fmt.Errorf("postgres: read schema_migrations: %w", err)
 		}
-		applied := map[int]bool{}
-		maxApplied := 0
-		for _, v := range versions {
-			applied[int(v)] = true
-			maxApplied = max(maxApplied, int(v))
+		applied := make([]int, len(versions))
+		for i, v := range versions {
+			applied[i] = int(v)
 		}
-		if latest := ms[len(ms)-1].version; maxApplied > latest {
-			return fmt.Errorf("postgres: %s has schema version %d but this build knows up to %d: upgrade pulumi-webhooks", s.where, maxApplied, latest)
+		pending, newer := migration.Pending(ms, applied)
+		if newer > 0 {
+			return fmt.Errorf("postgres: %s has schema version %d but this build knows up to %d: upgrade pulumi-webhooks", s.where, newer, ms[len(ms)-1].Version)
 		}
-		for _, m := range ms {
-			if applied[m.version] {
-				continue
-			}
-			if _, err := tx.Exec(ctx, m.up); err != nil {
-				return fmt.Errorf("postgres: apply migration %03d_%s: %w", m.version, m.name, err)
+		for _, m := range pending {
+			if _, err := tx.Exec(ctx, m.Up); err != nil {
+				return fmt.Errorf("postgres: apply migration %s: %w", m, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, time.Now().UnixNano()); err != nil {
-				return fmt.Errorf("postgres: record migration %03d_%s: %w", m.version, m.name, err)
+				m.Version, m.Name, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("postgres: record migration %s: %w", m, err)
 			}
-			s.logger.Info("applied store migration", "version", m.version, "name", m.name, "database", s.where)
+			s.logger.Info("applied store migration", "version", m.Version, "name", m.Name, "database", s.where)
 		}
 		return nil
 	})
@@ -125,7 +70,7 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 // migrateDown reverts the migrations newer than target, newest first (tests, and an operator
 // going back a version).
 func (s *Store) migrateDown(ctx context.Context, target int) error {
-	ms, err := loadMigrations(migrationFS)
+	ms, err := migration.Load(migrationFS)
 	if err != nil {
 		return fmt.Errorf("postgres: load migrations: %w", err)
 	}
@@ -135,18 +80,18 @@ func (s *Store) migrateDown(ctx context.Context, target int) error {
 		}
 		for i := len(ms) - 1; i >= 0; i-- {
 			m := ms[i]
-			if m.version <= target {
+			if m.Version <= target {
 				break
 			}
-			tag, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.version)
+			tag, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.Version)
 			if err != nil {
-				return fmt.Errorf("postgres: revert migration %03d_%s: %w", m.version, m.name, err)
+				return fmt.Errorf("postgres: revert migration %s: %w", m, err)
 			}
 			if tag.RowsAffected() == 0 {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.down); err != nil {
-				return fmt.Errorf("postgres: revert migration %03d_%s: %w", m.version, m.name, err)
+			if _, err := tx.Exec(ctx, m.Down); err != nil {
+				return fmt.Errorf("postgres: revert migration %s: %w", m, err)
 			}
 		}
 		return nil

@@ -10,13 +10,13 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/migration"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -154,20 +154,10 @@ func TestScrubbed(t *testing.T) {
 	}
 }
 
-func TestLoadMigrationsRefusesBadNames(t *testing.T) {
+func TestEmbeddedMigrationsLoad(t *testing.T) {
 	t.Parallel()
-	for name, fsys := range map[string]fstest.MapFS{
-		"no direction": {"migrations/001_init.sql": {Data: []byte("x")}},
-		"no number":    {"migrations/init.up.sql": {Data: []byte("x")}},
-		"down only":    {"migrations/001_init.down.sql": {Data: []byte("x")}},
-		"empty":        {"migrations/README": {Data: []byte("x")}},
-	} {
-		if ms, err := loadMigrations(fsys); err == nil {
-			t.Errorf("%s: loadMigrations = %v, want an error", name, ms)
-		}
-	}
-	ms, err := loadMigrations(migrationFS)
-	if err != nil || ms[0].version != 1 || ms[0].up == "" || ms[0].down == "" {
+	ms, err := migration.Load(migrationFS)
+	if err != nil || ms[0].Version != 1 || ms[0].Up == "" || ms[0].Down == "" {
 		t.Fatalf("embedded migrations = %+v, %v", ms, err)
 	}
 }

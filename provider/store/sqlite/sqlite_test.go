@@ -18,6 +18,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/secretbox"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/migration"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storetest"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -49,11 +50,11 @@ func openAt(t *testing.T, path string, cfg Config) *Store {
 	return s
 }
 
-func mustMigrations(t *testing.T) []migration {
+func mustMigrations(t *testing.T) []migration.Migration {
 	t.Helper()
-	ms, err := loadMigrations()
+	ms, err := migration.Load(migrationFS)
 	if err != nil || len(ms) == 0 {
-		t.Fatalf("loadMigrations = %d, %v", len(ms), err)
+		t.Fatalf("migration.Load = %d, %v", len(ms), err)
 	}
 	return ms
 }
