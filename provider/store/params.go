@@ -64,3 +64,23 @@ func (p *AttemptRecordParams) Validate() error {
 	}
 	return nil
 }
+
+// HistoryDeleteLimitDefault is how many events (and idempotency keys, and deployments) one
+// HistoryDeleteBefore call deletes at most when the caller gives no limit, in every backend.
+const HistoryDeleteLimitDefault = 100
+
+// Validate checks that a history deletion has its cut-off time.
+func (p HistoryDeleteBeforeParams) Validate() error {
+	if UnixNanos(p.Before) == 0 {
+		return errors.New("Before is zero: give the retention cut-off time")
+	}
+	return nil
+}
+
+// BatchLimit is the most events one call deletes: Limit, or HistoryDeleteLimitDefault.
+func (p HistoryDeleteBeforeParams) BatchLimit() int {
+	if p.Limit <= 0 {
+		return HistoryDeleteLimitDefault
+	}
+	return p.Limit
+}

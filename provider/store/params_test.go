@@ -92,3 +92,20 @@ func TestAttemptRecordParamsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestHistoryDeleteBeforeParams(t *testing.T) {
+	if err := (HistoryDeleteBeforeParams{}).Validate(); err == nil || err.Error() != "Before is zero: give the retention cut-off time" {
+		t.Fatalf("no cut-off: %v", err)
+	}
+	p := HistoryDeleteBeforeParams{Before: time.Unix(1000, 0)}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.BatchLimit(); got != HistoryDeleteLimitDefault {
+		t.Fatalf("BatchLimit with no Limit = %d, want %d", got, HistoryDeleteLimitDefault)
+	}
+	p.Limit = 7
+	if got := p.BatchLimit(); got != 7 {
+		t.Fatalf("BatchLimit = %d, want 7", got)
+	}
+}

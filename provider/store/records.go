@@ -107,3 +107,17 @@ func PrepareDeploymentRequestInsert(r *DeploymentRequest) error {
 	}
 	return nil
 }
+
+// PrepareTokenInsert checks a token before it is stored and fills its ID (NewID) when empty.
+func PrepareTokenInsert(t *Token) error {
+	switch {
+	case t == nil:
+		return errors.New("the token is nil")
+	case t.Hash == "":
+		return errors.New("Hash is required: store the hash of the token, never the token")
+	}
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	return nil
+}

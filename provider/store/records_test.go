@@ -107,3 +107,20 @@ func TestPrepareDeploymentRequestInsert(t *testing.T) {
 		t.Fatalf("defaults: %+v, %v", r, err)
 	}
 }
+
+func TestPrepareTokenInsert(t *testing.T) {
+	if err := PrepareTokenInsert(nil); err == nil || err.Error() != "the token is nil" {
+		t.Fatalf("nil token: %v", err)
+	}
+	if err := PrepareTokenInsert(&Token{}); err == nil || !strings.Contains(err.Error(), "Hash is required") {
+		t.Fatalf("token without hash: %v", err)
+	}
+	tok := &Token{Hash: "h"}
+	if err := PrepareTokenInsert(tok); err != nil || tok.ID == "" {
+		t.Fatalf("token: ID %q, %v", tok.ID, err)
+	}
+	mine := &Token{ID: "mine", Hash: "h"}
+	if err := PrepareTokenInsert(mine); err != nil || mine.ID != "mine" {
+		t.Fatalf("given ID changed: %q, %v", mine.ID, err)
+	}
+}

@@ -18,12 +18,6 @@ import (
 // (secretbox.Box.Check). Open refuses a key whose check value differs, naming where the key
 // came from; the first key to open a store without one becomes its key.
 
-const (
-	metaKeyCheck     = "key_check"
-	metaDigestScheme = "digest_scheme"
-	digestScheme     = "hmac-sha256-hkdf/v1"
-)
-
 // ErrNoKey is returned by Open when no key is given: PostgreSQL has no place beside the
 // database in which to create one, and every server sharing the database needs the same key.
 var ErrNoKey = errors.New("no secret key")
@@ -115,8 +109,8 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 		if err != nil {
 			return err
 		}
-		known := meta[metaKeyCheck]
-		if known == box.Check() && meta[metaDigestScheme] == digestScheme {
+		known := meta[sealing.MetaKeyCheck]
+		if known == box.Check() && meta[sealing.MetaDigestScheme] == sealing.DigestScheme {
 			return nil
 		}
 		secrets, err := readSealedSecrets(ctx, tx)
@@ -139,10 +133,10 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 			mismatch = true
 			return nil
 		}
-		if err := putMeta(ctx, tx, metaKeyCheck, box.Check()); err != nil {
+		if err := putMeta(ctx, tx, sealing.MetaKeyCheck, box.Check()); err != nil {
 			return err
 		}
-		return putMeta(ctx, tx, metaDigestScheme, digestScheme)
+		return putMeta(ctx, tx, sealing.MetaDigestScheme, sealing.DigestScheme)
 	})
 	if err != nil {
 		return err
@@ -234,10 +228,10 @@ func (s *Store) KeyRotate(ctx context.Context, p store.KeyRotateParams) (store.K
 			return err
 		}
 		res.Secrets += n
-		if err := putMeta(ctx, tx, metaKeyCheck, newBox.Check()); err != nil {
+		if err := putMeta(ctx, tx, sealing.MetaKeyCheck, newBox.Check()); err != nil {
 			return err
 		}
-		return putMeta(ctx, tx, metaDigestScheme, digestScheme)
+		return putMeta(ctx, tx, sealing.MetaDigestScheme, sealing.DigestScheme)
 	})
 	if err != nil {
 		return store.KeyRotateResult{}, s.fail(err)

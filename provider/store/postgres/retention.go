@@ -11,20 +11,16 @@ import (
 
 // HistoryDeleteLimitDefault is how many events (and idempotency keys, and deployments) one
 // HistoryDeleteBefore call deletes at most when the caller gives no limit.
-const HistoryDeleteLimitDefault = 100
+const HistoryDeleteLimitDefault = store.HistoryDeleteLimitDefault
 
 // HistoryDeleteBefore deletes one batch of old history; see store.Store. The old events are
 // locked (SKIP LOCKED), so two servers' pruners take different batches.
 func (s *Store) HistoryDeleteBefore(ctx context.Context, p store.HistoryDeleteBeforeParams) (store.HistoryDeleteBeforeResult, error) {
 	var res store.HistoryDeleteBeforeResult
-	limit := p.Limit
-	if limit <= 0 {
-		limit = HistoryDeleteLimitDefault
+	if err := p.Validate(); err != nil {
+		return res, fmt.Errorf("postgres: delete history: %w", err)
 	}
-	before := store.UnixNanos(p.Before)
-	if before == 0 {
-		return res, fmt.Errorf("postgres: delete history: Before is zero: give the retention cut-off time")
-	}
+	limit, before := p.BatchLimit(), store.UnixNanos(p.Before)
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		res = store.HistoryDeleteBeforeResult{}
 		rows, err := tx.Query(ctx, `SELECT e.id FROM events e

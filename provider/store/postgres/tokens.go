@@ -25,14 +25,8 @@ func scanToken(r pgx.Row) (*store.Token, error) {
 
 // TokenCreate stores a token (only its hash). An empty ID is generated and set on t.
 func (s *Store) TokenCreate(ctx context.Context, t *store.Token) error {
-	if t == nil {
-		return errors.New("postgres: create token: the token is nil")
-	}
-	if t.Hash == "" {
-		return errors.New("postgres: create token: Hash is required: store the hash of the token, never the token")
-	}
-	if t.ID == "" {
-		t.ID = store.NewID()
+	if err := store.PrepareTokenInsert(t); err != nil {
+		return fmt.Errorf("postgres: create token: %w", err)
 	}
 	return s.fail(s.withTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,

@@ -17,6 +17,20 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
+// The store_meta rows that say which key and which digest the sealed secrets and digests of a
+// store are under, with the same names and values in every backend (store migrate copies the
+// sealed secrets and digests as they are).
+const (
+	// MetaKeyCheck holds the check value (secretbox.Box.Check) of the key that seals the
+	// store's secrets.
+	MetaKeyCheck = "key_check"
+	// MetaDigestScheme holds the digest scheme of the stored secret digests.
+	MetaDigestScheme = "digest_scheme"
+	// DigestScheme names the current digest (secretbox.Box.Digest): HMAC-SHA256 under an
+	// HKDF-derived key.
+	DigestScheme = "hmac-sha256-hkdf/v1"
+)
+
 // ErrNotOpened says a sealed blob does not open under the key given (sealed under another key,
 // or bound to another owner). Key rotation collects these to name them all at once.
 var ErrNotOpened = errors.New("the sealed secret does not open with this key")

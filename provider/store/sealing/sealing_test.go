@@ -40,6 +40,10 @@ func TestADsAreTheStoredFormat(t *testing.T) {
 	if bytes.Equal(HookSecretAD(ref), HookSecretAD(other)) {
 		t.Fatal("two hooks share associated data")
 	}
+	// The store_meta names and the digest scheme are stored too, and read by both backends.
+	if MetaKeyCheck != "key_check" || MetaDigestScheme != "digest_scheme" || DigestScheme != "hmac-sha256-hkdf/v1" {
+		t.Fatalf("store_meta names changed: %q %q %q", MetaKeyCheck, MetaDigestScheme, DigestScheme)
+	}
 }
 
 func TestHookSecretRoundTripAndBinding(t *testing.T) {

@@ -20,10 +20,6 @@ import (
 // recomputes the digests of older stores once.
 
 const (
-	metaKeyCheck     = "key_check"
-	metaDigestScheme = "digest_scheme"
-	// digestScheme names the current digest: HMAC-SHA256 under an HKDF-derived key.
-	digestScheme = "hmac-sha256-hkdf/v1"
 	// OpenLockSuffix is appended to the database path to name the lock every open store holds
 	// shared (KeyRotate takes it exclusively).
 	OpenLockSuffix = ".lock"
@@ -94,10 +90,10 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 		return err
 	}
 	box := s.currentBox()
-	if want := meta[metaKeyCheck]; want != "" && want != box.Check() && src == secretbox.SourceFile && s.finishRotation(keyCfg.KeyFile, want) {
+	if want := meta[sealing.MetaKeyCheck]; want != "" && want != box.Check() && src == secretbox.SourceFile && s.finishRotation(keyCfg.KeyFile, want) {
 		return s.checkKey(ctx, keyCfg, src, forget)
 	}
-	if meta[metaKeyCheck] == box.Check() && meta[metaDigestScheme] == digestScheme {
+	if meta[sealing.MetaKeyCheck] == box.Check() && meta[sealing.MetaDigestScheme] == sealing.DigestScheme {
 		return nil
 	}
 	var mismatch bool
@@ -111,7 +107,7 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 		if err != nil {
 			return err
 		}
-		known := meta[metaKeyCheck]
+		known := meta[sealing.MetaKeyCheck]
 		wrongKey := known != "" && known != box.Check()
 		if known == "" && len(secrets) > 0 {
 			// A store from before key checks: the key is right if it opens any secret.
@@ -136,11 +132,11 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 			return nil
 		}
 		if known != box.Check() {
-			if err := putMeta(ctx, tx, metaKeyCheck, box.Check()); err != nil {
+			if err := putMeta(ctx, tx, sealing.MetaKeyCheck, box.Check()); err != nil {
 				return err
 			}
 		}
-		if meta[metaDigestScheme] != digestScheme {
+		if meta[sealing.MetaDigestScheme] != sealing.DigestScheme {
 			for _, sec := range secrets {
 				digest := ""
 				if pt, err := box.Open(sec.sealed, sealing.HookSecretAD(sec.ref)); err == nil {
@@ -152,7 +148,7 @@ func (s *Store) checkKey(ctx context.Context, keyCfg secretbox.Config, src secre
 					return fmt.Errorf("sqlite: recompute the digest of webhook %s: %w", sec.ref, err)
 				}
 			}
-			if err := putMeta(ctx, tx, metaDigestScheme, digestScheme); err != nil {
+			if err := putMeta(ctx, tx, sealing.MetaDigestScheme, sealing.DigestScheme); err != nil {
 				return err
 			}
 			if len(secrets) > 0 {
@@ -299,10 +295,10 @@ func (s *Store) KeyRotate(ctx context.Context, p store.KeyRotateParams) (store.K
 			return fmt.Errorf("sqlite: rotate the key: the secrets of %d webhooks cannot be decrypted with the current key (%s): set their secrets again or delete them, then rotate; nothing was changed",
 				len(bad), strings.Join(bad, ", "))
 		}
-		if err := putMeta(ctx, tx, metaKeyCheck, newBox.Check()); err != nil {
+		if err := putMeta(ctx, tx, sealing.MetaKeyCheck, newBox.Check()); err != nil {
 			return err
 		}
-		return putMeta(ctx, tx, metaDigestScheme, digestScheme)
+		return putMeta(ctx, tx, sealing.MetaDigestScheme, sealing.DigestScheme)
 	})
 	if err != nil {
 		return store.KeyRotateResult{}, err

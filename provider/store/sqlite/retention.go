@@ -11,7 +11,7 @@ import (
 // HistoryDeleteLimitDefault is how many events (and idempotency keys) one HistoryDeleteBefore
 // call deletes at most when the caller gives no limit: small enough that the transaction holds
 // the write lock for a few milliseconds.
-const HistoryDeleteLimitDefault = 100
+const HistoryDeleteLimitDefault = store.HistoryDeleteLimitDefault
 
 // historyOldEventsSQL picks old events with no pending or running delivery, oldest first,
 // through events_created and deliveries_event.
@@ -23,14 +23,10 @@ const historyOldEventsSQL = `SELECT e.id FROM events e
 // HistoryDeleteBefore deletes one batch of old history; see store.Store.
 func (s *Store) HistoryDeleteBefore(ctx context.Context, p store.HistoryDeleteBeforeParams) (store.HistoryDeleteBeforeResult, error) {
 	var res store.HistoryDeleteBeforeResult
-	limit := p.Limit
-	if limit <= 0 {
-		limit = HistoryDeleteLimitDefault
+	if err := p.Validate(); err != nil {
+		return res, fmt.Errorf("sqlite: delete history: %w", err)
 	}
-	before := store.UnixNanos(p.Before)
-	if before == 0 {
-		return res, fmt.Errorf("sqlite: delete history: Before is zero: give the retention cut-off time")
-	}
+	limit, before := p.BatchLimit(), store.UnixNanos(p.Before)
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		res = store.HistoryDeleteBeforeResult{}
 		ids, err := tx.strings(ctx, historyOldEventsSQL, before, limit)

@@ -24,14 +24,8 @@ func scanToken(r scanner) (*store.Token, error) {
 
 // TokenCreate stores a token (only its hash). An empty ID is generated and set on t.
 func (s *Store) TokenCreate(ctx context.Context, t *store.Token) error {
-	if t == nil {
-		return errors.New("sqlite: create token: the token is nil")
-	}
-	if t.Hash == "" {
-		return errors.New("sqlite: create token: Hash is required: store the hash of the token, never the token")
-	}
-	if t.ID == "" {
-		t.ID = store.NewID()
+	if err := store.PrepareTokenInsert(t); err != nil {
+		return fmt.Errorf("sqlite: create token: %w", err)
 	}
 	return s.withDurableTx(ctx, func(tx txq) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
