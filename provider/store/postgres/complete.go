@@ -7,53 +7,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/completion"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/fairclaim"
 )
-
-// completion is one DeliveryComplete item, checked and encoded before the transaction so a
-// bad item fails alone.
-type completion struct {
-	p           *store.DeliveryCompleteParams
-	now, next   int64
-	lastErr     string
-	reqH, respH string
-}
-
-func (c *completion) prepare(p *store.DeliveryCompleteParams) error {
-	if err := p.Validate(); err != nil {
-		return fmt.Errorf("postgres: complete delivery %s: %w", p.ID, err)
-	}
-	c.now, c.next, c.lastErr = store.UnixNanos(p.Now), store.UnixNanos(p.NextDue()), p.LastError()
-	var err error
-	if c.reqH, err = store.EncodeHeaders(p.Record.RequestHeaders); err != nil {
-		return fmt.Errorf("postgres: complete delivery %s: encode request headers: %w", p.ID, err)
-	}
-	if c.respH, err = store.EncodeHeaders(p.Record.ResponseHeaders); err != nil {
-		return fmt.Errorf("postgres: complete delivery %s: encode response headers: %w", p.ID, err)
-	}
-	c.p = p
-	return nil
-}
-
-func prepareCompletions(ps []store.DeliveryCompleteParams) ([]error, []completion, int) {
-	errs := make([]error, len(ps))
-	items := make([]completion, len(ps))
-	todo := 0
-	for i := range ps {
-		if errs[i] = items[i].prepare(&ps[i]); errs[i] == nil {
-			todo++
-		}
-	}
-	return errs, items, todo
-}
-
-func failCompletions(items []completion, errs []error, err error) {
-	for i := range items {
-		if items[i].p != nil {
-			errs[i] = err
-		}
-	}
-}
 
 // DeliveryComplete finishes a claimed attempt; see store.DeliveryCompleteParams.
 func (s *Store) DeliveryComplete(ctx context.Context, p store.DeliveryCompleteParams) error {
@@ -62,7 +18,7 @@ func (s *Store) DeliveryComplete(ctx context.Context, p store.DeliveryCompletePa
 
 // DeliveryCompleteMany finishes many claimed attempts in one transaction; see store.Store.
 func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCompleteParams) []error {
-	errs, items, todo := prepareCompletions(ps)
+	errs, items, todo := completion.Prepare("postgres", ps)
 	if todo == 0 {
 		return errs
 	}
@@ -70,7 +26,7 @@ func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCom
 		return writeCompletions(ctx, tx, items, errs)
 	})
 	if err != nil {
-		failCompletions(items, errs, s.fail(err))
+		completion.Fail(items, errs, s.fail(err))
 	}
 	return errs
 }
@@ -81,14 +37,11 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 	claim := p.Claim.Limit > 0
 	if claim {
 		if err := checkClaim(p.Claim); err != nil {
-			res.CompleteErrs = make([]error, len(p.Complete))
-			for i := range res.CompleteErrs {
-				res.CompleteErrs[i] = err
-			}
+			res.CompleteErrs = completion.Refused(len(p.Complete), err)
 			return res, err
 		}
 	}
-	errs, items, todo := prepareCompletions(p.Complete)
+	errs, items, todo := completion.Prepare("postgres", p.Complete)
 	res.CompleteErrs = errs
 	if todo == 0 && !claim {
 		return res, nil
@@ -96,7 +49,7 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 	if claim {
 		if err := s.session.acquire(ctx, kindDelivery, p.Claim.Worker); err != nil {
 			err = s.fail(err)
-			failCompletions(items, errs, err)
+			completion.Fail(items, errs, err)
 			return res, err
 		}
 	}
@@ -121,7 +74,7 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 	})
 	if err != nil {
 		err = s.fail(err)
-		failCompletions(items, errs, err)
+		completion.Fail(items, errs, err)
 		return res, err
 	}
 	s.logRelease(rel.dead, rel.n)
@@ -132,10 +85,10 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 
 // batchable reports whether items can be written with one statement per table with the same
 // result as one after another: no two name the same delivery and none disables its hook.
-func batchable(items []completion) bool {
+func batchable(items []completion.Item) bool {
 	seen := make(map[string]bool, len(items))
 	for i := range items {
-		p := items[i].p
+		p := items[i].P
 		if p == nil {
 			continue
 		}
@@ -149,29 +102,29 @@ func batchable(items []completion) bool {
 
 // writeCompletions writes the prepared items inside tx, setting each one's error (nil or
 // ErrLeaseLost). It returns an error that must fail the transaction.
-func writeCompletions(ctx context.Context, tx pgx.Tx, items []completion, errs []error) error {
+func writeCompletions(ctx context.Context, tx pgx.Tx, items []completion.Item, errs []error) error {
 	if batchable(items) {
 		var idx []int
 		for i := range items {
-			if items[i].p != nil {
+			if items[i].P != nil {
 				idx = append(idx, i)
 			}
 		}
 		return writeCompletionBatch(ctx, tx, items, idx, errs)
 	}
 	for i := range items {
-		if items[i].p == nil {
+		if items[i].P == nil {
 			continue
 		}
 		if err := writeCompletionBatch(ctx, tx, items, []int{i}, errs); err != nil {
 			return err
 		}
-		if p := items[i].p; errs[i] == nil && p.DisableHookReason != "" {
+		if p := items[i].P; errs[i] == nil && p.DisableHookReason != "" {
 			var hookID int64
 			if err := tx.QueryRow(ctx, `SELECT hook_id FROM deliveries WHERE id = $1`, p.ID).Scan(&hookID); err != nil {
 				return fmt.Errorf("postgres: complete delivery %s: %w", p.ID, err)
 			}
-			if err := disableHook(ctx, tx, hookID, p.DisableHookReason, p.ID, items[i].now); err != nil {
+			if err := disableHook(ctx, tx, hookID, p.DisableHookReason, p.ID, items[i].Now); err != nil {
 				return err
 			}
 		}
@@ -182,23 +135,23 @@ func writeCompletions(ctx context.Context, tx pgx.Tx, items []completion, errs [
 // writeCompletionBatch moves the deliveries of items[idx] on, each only while still held by
 // its worker for its attempt, in one statement, and records the attempts of those it moved in
 // another. An item not moved gets ErrLeaseLost.
-func writeCompletionBatch(ctx context.Context, tx pgx.Tx, items []completion, idx []int, errs []error) error {
+func writeCompletionBatch(ctx context.Context, tx pgx.Tx, items []completion.Item, idx []int, errs []error) error {
 	var ids, states, lastErrs, workers []string
 	var nexts, nows []int64
 	var attempts []int32
 	for _, i := range idx {
 		c := &items[i]
-		ids = append(ids, c.p.ID)
-		states = append(states, string(c.p.State))
-		nexts = append(nexts, c.next)
-		lastErrs = append(lastErrs, c.lastErr)
-		nows = append(nows, c.now)
-		attempts = append(attempts, int32(c.p.Attempt))
-		workers = append(workers, c.p.Worker)
+		ids = append(ids, c.P.ID)
+		states = append(states, string(c.P.State))
+		nexts = append(nexts, c.Next)
+		lastErrs = append(lastErrs, c.LastErr)
+		nows = append(nows, c.Now)
+		attempts = append(attempts, int32(c.P.Attempt))
+		workers = append(workers, c.P.Worker)
 	}
 	rows, err := tx.Query(ctx, `UPDATE deliveries d SET state = c.state,
-			next_attempt_at = CASE WHEN c.next <> 0 THEN c.next ELSE d.next_attempt_at END,
-			lease_until = 0, last_error = c.last_error, updated_at = c.now
+			next_attempt_at = CASE WHEN c.Next <> 0 THEN c.Next ELSE d.next_attempt_at END,
+			lease_until = 0, last_error = c.last_error, updated_at = c.Now
 		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::int[], $7::text[])
 			AS c (id, state, next, last_error, now, attempt, worker)
 		WHERE d.id = c.id AND d.state = 'running' AND d.attempts = c.attempt AND d.claimed_by = c.worker
@@ -214,7 +167,7 @@ func writeCompletionBatch(ctx context.Context, tx pgx.Tx, items []completion, id
 	}
 	var recs []attemptRow
 	for _, i := range idx {
-		p := items[i].p
+		p := items[i].P
 		hid, ok := moved[p.ID]
 		if !ok {
 			errs[i] = fmt.Errorf("delivery %s attempt %d by %s: %w", p.ID, p.Attempt, p.Worker, store.ErrLeaseLost)
@@ -223,7 +176,7 @@ func writeCompletionBatch(ctx context.Context, tx pgx.Tx, items []completion, id
 		errs[i] = nil
 		rec := p.Record
 		rec.DeliveryID, rec.HookID, rec.Number = p.ID, hid, p.Attempt
-		recs = append(recs, attemptRow{a: &rec, reqH: items[i].reqH, respH: items[i].respH})
+		recs = append(recs, attemptRow{a: &rec, reqH: items[i].ReqH, respH: items[i].RespH})
 	}
 	if len(recs) == 0 {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/completion"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/fairclaim"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -24,7 +25,7 @@ func (s *Store) DeliveryComplete(ctx context.Context, p store.DeliveryCompletePa
 // store.Store. An item that fails validation or whose lease is lost gets its own error and
 // writes nothing; a database error fails the transaction and is returned for every item.
 func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCompleteParams) []error {
-	errs, items, todo := prepareCompletions(ps)
+	errs, items, todo := completion.Prepare("sqlite", ps)
 	if todo == 0 {
 		return errs
 	}
@@ -32,7 +33,7 @@ func (s *Store) DeliveryCompleteMany(ctx context.Context, ps []store.DeliveryCom
 		return s.writeCompletions(ctx, tx, items, errs)
 	})
 	if err != nil {
-		failCompletions(items, errs, err)
+		completion.Fail(items, errs, err)
 	}
 	return errs
 }
@@ -43,21 +44,18 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 	claim := p.Claim.Limit > 0
 	if claim {
 		if err := checkClaim(p.Claim); err != nil {
-			res.CompleteErrs = make([]error, len(p.Complete))
-			for i := range res.CompleteErrs {
-				res.CompleteErrs[i] = err
-			}
+			res.CompleteErrs = completion.Refused(len(p.Complete), err)
 			return res, err
 		}
 	}
-	errs, items, todo := prepareCompletions(p.Complete)
+	errs, items, todo := completion.Prepare("sqlite", p.Complete)
 	res.CompleteErrs = errs
 	if todo == 0 && !claim {
 		return res, nil
 	}
 	if claim {
 		if err := s.holders.acquire(p.Claim.Worker); err != nil {
-			failCompletions(items, errs, err)
+			completion.Fail(items, errs, err)
 			return res, err
 		}
 	}
@@ -82,7 +80,7 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 	})
 	s.finishRelease(rel.dead, rel.n, err)
 	if err != nil {
-		failCompletions(items, errs, err)
+		completion.Fail(items, errs, err)
 		return res, err
 	}
 	fairclaim.Sort(out)
@@ -91,33 +89,11 @@ func (s *Store) DeliveryCycle(ctx context.Context, p store.DeliveryCycleParams) 
 }
 
 // prepareCompletions checks and encodes each item; it returns the per-item errors so far, the
-// prepared items (p nil for a refused one) and how many are left to write.
-func prepareCompletions(ps []store.DeliveryCompleteParams) ([]error, []completion, int) {
-	errs := make([]error, len(ps))
-	items := make([]completion, len(ps))
-	todo := 0
-	for i := range ps {
-		if errs[i] = items[i].prepare(&ps[i]); errs[i] == nil {
-			todo++
-		}
-	}
-	return errs, items, todo
-}
-
-// failCompletions sets err for every item that was to be written: its transaction failed.
-func failCompletions(items []completion, errs []error, err error) {
-	for i := range items {
-		if items[i].p != nil {
-			errs[i] = err
-		}
-	}
-}
-
 // writeCompletions writes the prepared items inside tx, in order, setting each one's error
 // (nil or ErrLeaseLost). It returns an error that must fail the transaction.
-func (s *Store) writeCompletions(ctx context.Context, tx txq, items []completion, errs []error) error {
+func (s *Store) writeCompletions(ctx context.Context, tx txq, items []completion.Item, errs []error) error {
 	for i := range items {
-		if p := items[i].p; p != nil && p.State == store.DeliveryPending && items[i].next <= items[i].now {
+		if p := items[i].P; p != nil && p.State == store.DeliveryPending && items[i].Next <= items[i].Now {
 			s.claimSkips.gen.Add(1) // due again at once: claims look behind capped ones again
 			break
 		}
@@ -127,11 +103,11 @@ func (s *Store) writeCompletions(ctx context.Context, tx txq, items []completion
 		return writeCompletionsBatched(ctx, tx, items, errs, &bodies)
 	}
 	for i := range items {
-		if items[i].p == nil {
+		if items[i].P == nil {
 			continue
 		}
 		errs[i] = nil
-		err := items[i].write(ctx, tx, &bodies)
+		err := writeCompletion(ctx, tx, &items[i], &bodies)
 		if err != nil && !errors.Is(err, store.ErrLeaseLost) {
 			return err
 		}
@@ -140,35 +116,10 @@ func (s *Store) writeCompletions(ctx context.Context, tx txq, items []completion
 	return nil
 }
 
-// completion is one DeliveryComplete item, checked and encoded before the transaction so a
-// bad item fails alone.
-type completion struct {
-	p           *store.DeliveryCompleteParams
-	now, next   int64
-	lastErr     string
-	reqH, respH string
-}
-
-func (c *completion) prepare(p *store.DeliveryCompleteParams) error {
-	if err := p.Validate(); err != nil {
-		return fmt.Errorf("sqlite: complete delivery %s: %w", p.ID, err)
-	}
-	c.now, c.next, c.lastErr = store.UnixNanos(p.Now), store.UnixNanos(p.NextDue()), p.LastError()
-	var err error
-	if c.reqH, err = store.EncodeHeaders(p.Record.RequestHeaders); err != nil {
-		return fmt.Errorf("sqlite: complete delivery %s: encode request headers: %w", p.ID, err)
-	}
-	if c.respH, err = store.EncodeHeaders(p.Record.ResponseHeaders); err != nil {
-		return fmt.Errorf("sqlite: complete delivery %s: encode response headers: %w", p.ID, err)
-	}
-	c.p = p
-	return nil
-}
-
 // write moves the delivery on and records the attempt, or returns ErrLeaseLost having written
 // nothing.
-func (c *completion) write(ctx context.Context, tx txq, bodies *bodyCache) error {
-	p := c.p
+func writeCompletion(ctx context.Context, tx txq, c *completion.Item, bodies *bodyCache) error {
+	p := c.P
 	var hookID, bodyRef int64
 	var filter, kind, eventID string
 	var inline []byte
@@ -177,7 +128,7 @@ func (c *completion) write(ctx context.Context, tx txq, bodies *bodyCache) error
 			last_error = ?3, updated_at = ?4
 		WHERE id = ?5 AND state = 'running' AND +attempts = ?6 AND claimed_by = ?7
 		RETURNING hook_id, filter, kind, event_id, body_ref, body`,
-		string(p.State), c.next, c.lastErr, c.now, p.ID, p.Attempt, p.Worker).Scan(&hookID, &filter, &kind, &eventID, &bodyRef, &inline)
+		string(p.State), c.Next, c.LastErr, c.Now, p.ID, p.Attempt, p.Worker).Scan(&hookID, &filter, &kind, &eventID, &bodyRef, &inline)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("delivery %s attempt %d by %s: %w", p.ID, p.Attempt, p.Worker, store.ErrLeaseLost)
 	}
@@ -200,11 +151,11 @@ func (c *completion) write(ctx context.Context, tx txq, bodies *bodyCache) error
 		}
 		sameBody = bytes.Equal(body, rec.RequestBody)
 	}
-	if _, err := insertAttemptEncoded(ctx, tx, &rec, c.reqH, c.respH, sameBody); err != nil {
+	if _, err := insertAttemptEncoded(ctx, tx, &rec, c.ReqH, c.RespH, sameBody); err != nil {
 		return err
 	}
 	if p.DisableHookReason != "" {
-		return disableHook(ctx, tx, hookID, p.DisableHookReason, p.ID, c.now)
+		return disableHook(ctx, tx, hookID, p.DisableHookReason, p.ID, c.Now)
 	}
 	return nil
 }
@@ -216,10 +167,10 @@ const completeBatchRows = 32
 // per item, with the same result as writing them one after another: no two items name the
 // same delivery (the second would find the first's change) and none disables its hook (that
 // discards deliveries later items may name). Either is rare; such batches go one by one.
-func batchable(items []completion) bool {
+func batchable(items []completion.Item) bool {
 	seen := make(map[string]struct{}, len(items))
 	for i := range items {
-		p := items[i].p
+		p := items[i].P
 		if p == nil {
 			continue
 		}
@@ -310,10 +261,10 @@ type completed struct {
 // writeCompletionsBatched writes batchable items with one UPDATE and one INSERT per
 // completeBatchRows items. An item the UPDATE did not return was no longer held: ErrLeaseLost,
 // and its attempt is not recorded.
-func writeCompletionsBatched(ctx context.Context, tx txq, items []completion, errs []error, bodies *bodyCache) error {
+func writeCompletionsBatched(ctx context.Context, tx txq, items []completion.Item, errs []error, bodies *bodyCache) error {
 	idx := make([]int, 0, len(items))
 	for i := range items {
-		if items[i].p != nil {
+		if items[i].P != nil {
 			idx = append(idx, i)
 		}
 	}
@@ -325,8 +276,8 @@ func writeCompletionsBatched(ctx context.Context, tx txq, items []completion, er
 		byID := make(map[string]int, len(chunk))
 		for _, i := range chunk {
 			c := &items[i]
-			p := c.p
-			args = append(args, p.ID, string(p.State), c.next, c.lastErr, c.now, p.Attempt, p.Worker)
+			p := c.P
+			args = append(args, p.ID, string(p.State), c.Next, c.LastErr, c.Now, p.Attempt, p.Worker)
 			byID[p.ID] = i
 		}
 		rows, err := tx.QueryContext(ctx, completeUpdateSQL(len(chunk)), args...)
@@ -353,7 +304,7 @@ func writeCompletionsBatched(ctx context.Context, tx txq, items []completion, er
 			return fmt.Errorf("sqlite: complete deliveries: %w", err)
 		}
 		for _, i := range chunk {
-			if p := items[i].p; !res[i].recorded {
+			if p := items[i].P; !res[i].recorded {
 				errs[i] = fmt.Errorf("delivery %s attempt %d by %s: %w", p.ID, p.Attempt, p.Worker, store.ErrLeaseLost)
 			} else {
 				errs[i] = nil
@@ -367,7 +318,7 @@ func writeCompletionsBatched(ctx context.Context, tx txq, items []completion, er
 			if !r.recorded {
 				continue
 			}
-			p := items[i].p
+			p := items[i].P
 			rec := &p.Record
 			filter, kind := rec.Filter, rec.Kind
 			if filter == "" {
@@ -387,7 +338,7 @@ func writeCompletionsBatched(ctx context.Context, tx txq, items []completion, er
 				}
 			}
 			args = append(args, p.ID, r.hookID, p.Attempt, string(filter), string(kind), store.UnixNanos(rec.StartedAt), rec.Duration.Nanoseconds(),
-				rec.RequestURL, items[i].reqH, reqBody, ref, rec.ResponseCode, items[i].respH, rec.ResponseBody, rec.Error)
+				rec.RequestURL, items[i].ReqH, reqBody, ref, rec.ResponseCode, items[i].RespH, rec.ResponseBody, rec.Error)
 			n++
 		}
 		if n == 0 {
