@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // The checks and derived values of the ...Params structs that every backend applies the same
@@ -83,4 +85,20 @@ func (p HistoryDeleteBeforeParams) BatchLimit() int {
 		return HistoryDeleteLimitDefault
 	}
 	return p.Limit
+}
+
+// HookNameAttempts bounds the generated names a hook create tries when one collides with a
+// hook that exists.
+const HookNameAttempts = 8
+
+// PreparedSpec returns the hook's spec normalized (webhook.Spec.Normalize) and checked, and
+// whether its name is to be generated (NewHookName, up to HookNameAttempts more times on a
+// collision).
+func (p HookCreateParams) PreparedSpec() (spec webhook.Spec, generateName bool, err error) {
+	spec = p.Spec
+	spec.Normalize()
+	if spec.Org == "" {
+		return spec, false, errors.New("organizationName is required: name the organization that owns the webhook")
+	}
+	return spec, spec.Name == "", nil
 }

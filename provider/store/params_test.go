@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 func TestDeliveryClaimParamsValidate(t *testing.T) {
@@ -107,5 +109,26 @@ func TestHistoryDeleteBeforeParams(t *testing.T) {
 	p.Limit = 7
 	if got := p.BatchLimit(); got != 7 {
 		t.Fatalf("BatchLimit = %d, want 7", got)
+	}
+}
+
+func TestHookCreateParamsPreparedSpec(t *testing.T) {
+	if _, _, err := (HookCreateParams{}).PreparedSpec(); err == nil ||
+		err.Error() != "organizationName is required: name the organization that owns the webhook" {
+		t.Fatalf("no organization: %v", err)
+	}
+	p := HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "o"}, PayloadURL: "http://127.0.0.1/x"}}
+	spec, generate, err := p.PreparedSpec()
+	if err != nil || !generate || spec.Org != "o" {
+		t.Fatalf("unnamed hook: %+v, generate %v, %v", spec, generate, err)
+	}
+	want := p.Spec
+	want.Normalize()
+	if spec.Format != want.Format || len(spec.Filters) != len(want.Filters) {
+		t.Fatalf("spec not normalized: %+v, want %+v", spec, want)
+	}
+	p.Spec.Name = "mine"
+	if spec, generate, err := p.PreparedSpec(); err != nil || generate || spec.Name != "mine" {
+		t.Fatalf("named hook: %q, generate %v, %v", spec.Name, generate, err)
 	}
 }

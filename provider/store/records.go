@@ -5,7 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // The rules every backend applies alike to the records it writes: their IDs, their times as
@@ -118,6 +121,53 @@ func PrepareTokenInsert(t *Token) error {
 	}
 	if t.ID == "" {
 		t.ID = NewID()
+	}
+	return nil
+}
+
+// CheckStack checks that sc names one stack (organization, project and stack, no
+// environment), as deployments, their settings and drift schedules need.
+func CheckStack(sc webhook.Scope) error {
+	if !sc.IsStack() {
+		return fmt.Errorf("stack %q must name an organization, a project and a stack", sc.String())
+	}
+	return nil
+}
+
+// PrepareDeploymentInsert checks a deployment before it is inserted and sets its ID (NewID,
+// when empty) and its status, not started. Errors say what failed ("insert deployment: ...",
+// "stack ...").
+func PrepareDeploymentInsert(d *Deployment) error {
+	if d == nil {
+		return errors.New("insert deployment: the deployment is nil")
+	}
+	if err := CheckStack(d.Stack); err != nil {
+		return err
+	}
+	if d.Operation == "" {
+		return errors.New("insert deployment: Operation is required")
+	}
+	if d.ID == "" {
+		d.ID = NewID()
+	}
+	d.Status = DeploymentNotStarted
+	return nil
+}
+
+// PrepareDriftScheduleInsert checks a drift schedule before it is created and sets its ID
+// (NewID) when empty. Errors say what failed ("create drift schedule: ...", "stack ...").
+func PrepareDriftScheduleInsert(d *DriftSchedule) error {
+	if d == nil {
+		return errors.New("create drift schedule: the schedule is nil")
+	}
+	if err := CheckStack(d.Stack); err != nil {
+		return err
+	}
+	if strings.TrimSpace(d.ScheduleCron) == "" {
+		return errors.New("create drift schedule: ScheduleCron is required")
+	}
+	if d.ID == "" {
+		d.ID = NewID()
 	}
 	return nil
 }

@@ -124,3 +124,54 @@ func TestPrepareTokenInsert(t *testing.T) {
 		t.Fatalf("given ID changed: %q, %v", mine.ID, err)
 	}
 }
+
+func TestCheckStack(t *testing.T) {
+	if err := CheckStack(webhook.Scope{Org: "o", Project: "p", Stack: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []webhook.Scope{{Org: "o", Project: "p"}, {Org: "o", Project: "p", Stack: "s", Environment: "e"}, {}} {
+		if err := CheckStack(sc); err == nil || !strings.Contains(err.Error(), "must name an organization, a project and a stack") {
+			t.Errorf("CheckStack(%+v) = %v", sc, err)
+		}
+	}
+}
+
+func TestPrepareDeploymentInsert(t *testing.T) {
+	stack := webhook.Scope{Org: "o", Project: "p", Stack: "s"}
+	for _, c := range []struct {
+		d    *Deployment
+		want string
+	}{
+		{nil, "insert deployment: the deployment is nil"},
+		{&Deployment{Operation: "update"}, `stack "" must name`},
+		{&Deployment{Stack: stack}, "insert deployment: Operation is required"},
+	} {
+		if err := PrepareDeploymentInsert(c.d); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("PrepareDeploymentInsert(%+v) = %v, want %q", c.d, err, c.want)
+		}
+	}
+	d := &Deployment{Stack: stack, Operation: "update", Status: "running"}
+	if err := PrepareDeploymentInsert(d); err != nil || d.ID == "" || d.Status != DeploymentNotStarted {
+		t.Fatalf("deployment: ID %q status %q, %v", d.ID, d.Status, err)
+	}
+}
+
+func TestPrepareDriftScheduleInsert(t *testing.T) {
+	stack := webhook.Scope{Org: "o", Project: "p", Stack: "s"}
+	for _, c := range []struct {
+		d    *DriftSchedule
+		want string
+	}{
+		{nil, "create drift schedule: the schedule is nil"},
+		{&DriftSchedule{ScheduleCron: "@daily"}, `stack "" must name`},
+		{&DriftSchedule{Stack: stack, ScheduleCron: "  "}, "create drift schedule: ScheduleCron is required"},
+	} {
+		if err := PrepareDriftScheduleInsert(c.d); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("PrepareDriftScheduleInsert(%+v) = %v, want %q", c.d, err, c.want)
+		}
+	}
+	d := &DriftSchedule{Stack: stack, ScheduleCron: "@daily"}
+	if err := PrepareDriftScheduleInsert(d); err != nil || d.ID == "" {
+		t.Fatalf("schedule: ID %q, %v", d.ID, err)
+	}
+}

@@ -25,8 +25,8 @@ import (
 var deploymentClaimLockKey = lockKey("deployments", "claim")
 
 func checkStack(sc webhook.Scope) error {
-	if sc.Org == "" || sc.Project == "" || sc.Stack == "" || sc.Environment != "" {
-		return fmt.Errorf("postgres: stack %q must name an organization, a project and a stack", sc.String())
+	if err := store.CheckStack(sc); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }
@@ -110,19 +110,9 @@ func (s *Store) DeploymentSettingsDelete(ctx context.Context, sc webhook.Scope) 
 // DeploymentInsert stores a not-started deployment with the stack's next version. A
 // transaction-level lock per stack keeps two servers from giving out one version twice.
 func (t *emitTx) DeploymentInsert(ctx context.Context, d *store.Deployment) error {
-	if d == nil {
-		return errors.New("postgres: insert deployment: the deployment is nil")
+	if err := store.PrepareDeploymentInsert(d); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
-	if err := checkStack(d.Stack); err != nil {
-		return err
-	}
-	if d.Operation == "" {
-		return errors.New("postgres: insert deployment: Operation is required")
-	}
-	if d.ID == "" {
-		d.ID = store.NewID()
-	}
-	d.Status = store.DeploymentNotStarted
 	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("stack", d.Stack.String())); err != nil {
 		return fmt.Errorf("postgres: insert deployment: lock %s: %w", d.Stack, err)
 	}
@@ -445,17 +435,8 @@ func scanDrift(row pgx.Row) (*store.DriftSchedule, error) {
 
 // DriftScheduleCreate stores a drift schedule, assigning its ID when empty.
 func (s *Store) DriftScheduleCreate(ctx context.Context, d *store.DriftSchedule) error {
-	if d == nil {
-		return errors.New("postgres: create drift schedule: the schedule is nil")
-	}
-	if err := checkStack(d.Stack); err != nil {
-		return err
-	}
-	if strings.TrimSpace(d.ScheduleCron) == "" {
-		return errors.New("postgres: create drift schedule: ScheduleCron is required")
-	}
-	if d.ID == "" {
-		d.ID = store.NewID()
+	if err := store.PrepareDriftScheduleInsert(d); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO drift_schedules (`+driftColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)`,

@@ -13,9 +13,6 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-// generatedNameAttempts bounds retries when a generated hook name collides.
-const generatedNameAttempts = 8
-
 const hookColumns = `id, org, project, stack, environment, name, display_name, payload_url, active, format,
 	filters, groups, secret_digest, secret_box IS NOT NULL, disabled_reason, created_at, updated_at`
 
@@ -66,21 +63,12 @@ func (s *Store) openSecret(ref store.HookRef, sealed []byte) (string, error) {
 	return secret, nil
 }
 
-func checkScope(sc webhook.Scope) error {
-	if sc.Org == "" {
-		return errors.New("postgres: organizationName is required: name the organization that owns the webhook")
-	}
-	return nil
-}
-
 // HookCreate stores a new hook, generating an 8-hex-digit name when Spec.Name is empty.
 func (s *Store) HookCreate(ctx context.Context, p store.HookCreateParams) (*store.Hook, error) {
-	spec := p.Spec
-	spec.Normalize()
-	if err := checkScope(spec.Scope); err != nil {
-		return nil, err
+	spec, generate, err := p.PreparedSpec()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	generate := spec.Name == ""
 	now := store.UnixNanos(p.Now)
 	for i := 0; ; i++ {
 		if generate {
@@ -105,7 +93,7 @@ func (s *Store) HookCreate(ctx context.Context, p store.HookCreateParams) (*stor
 			return h, nil
 		}
 		if isUnique(err) {
-			if generate && i < generatedNameAttempts {
+			if generate && i < store.HookNameAttempts {
 				continue
 			}
 			return nil, fmt.Errorf("webhook %s: %w", ref, store.ErrAlreadyExists)

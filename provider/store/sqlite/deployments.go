@@ -24,8 +24,8 @@ import (
 const RunnersDirSuffix = ".runners"
 
 func checkStack(sc webhook.Scope) error {
-	if !sc.IsStack() {
-		return fmt.Errorf("sqlite: stack %q must name an organization, a project and a stack", sc.String())
+	if err := store.CheckStack(sc); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
 }
@@ -108,19 +108,9 @@ func (s *Store) DeploymentSettingsDelete(ctx context.Context, sc webhook.Scope) 
 
 // DeploymentInsert stores a not-started deployment with the stack's next version.
 func (t *emitTx) DeploymentInsert(ctx context.Context, d *store.Deployment) error {
-	if d == nil {
-		return errors.New("sqlite: insert deployment: the deployment is nil")
+	if err := store.PrepareDeploymentInsert(d); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	if err := checkStack(d.Stack); err != nil {
-		return err
-	}
-	if d.Operation == "" {
-		return errors.New("sqlite: insert deployment: Operation is required")
-	}
-	if d.ID == "" {
-		d.ID = store.NewID()
-	}
-	d.Status = store.DeploymentNotStarted
 	if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM deployments WHERE org = ? AND project = ? AND stack = ?`,
 		d.Stack.Org, d.Stack.Project, d.Stack.Stack).Scan(&d.Version); err != nil {
 		return fmt.Errorf("sqlite: insert deployment: next version of %s: %w", d.Stack, err)
@@ -483,17 +473,8 @@ func scanDrift(row interface{ Scan(...any) error }) (*store.DriftSchedule, error
 
 // DriftScheduleCreate stores a drift schedule, assigning its ID when empty.
 func (s *Store) DriftScheduleCreate(ctx context.Context, d *store.DriftSchedule) error {
-	if d == nil {
-		return errors.New("sqlite: create drift schedule: the schedule is nil")
-	}
-	if err := checkStack(d.Stack); err != nil {
-		return err
-	}
-	if strings.TrimSpace(d.ScheduleCron) == "" {
-		return errors.New("sqlite: create drift schedule: ScheduleCron is required")
-	}
-	if d.ID == "" {
-		d.ID = store.NewID()
+	if err := store.PrepareDriftScheduleInsert(d); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	err := s.withDurableTx(ctx, func(tx txq) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO drift_schedules (`+driftColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)`,
