@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -101,4 +102,41 @@ func (p HookCreateParams) PreparedSpec() (spec webhook.Spec, generateName bool, 
 		return spec, false, errors.New("organizationName is required: name the organization that owns the webhook")
 	}
 	return spec, spec.Name == "", nil
+}
+
+// Attempt list page sizes, in every backend.
+const (
+	AttemptListLimitDefault = 100
+	AttemptListLimitMax     = 1000
+)
+
+// PageLimit checks an attempt page's parameters and returns its size: Limit, or
+// AttemptListLimitDefault for 0, at most AttemptListLimitMax.
+func (p AttemptListParams) PageLimit() (int, error) {
+	limit := p.Limit
+	switch {
+	case limit < 0:
+		return 0, fmt.Errorf("Limit is %d: give a positive page size, or 0 for %d", limit, AttemptListLimitDefault)
+	case limit == 0:
+		limit = AttemptListLimitDefault
+	case limit > AttemptListLimitMax:
+		limit = AttemptListLimitMax
+	}
+	if p.Before < 0 {
+		return 0, fmt.Errorf("Before is %d: pass the last ID of the previous page, or 0 for the first page", p.Before)
+	}
+	return limit, nil
+}
+
+// Validate checks a stack's deployment settings before they are stored: the stack
+// (CheckStack) and a valid JSON settings document. Errors say what failed ("stack ...",
+// "deployment settings: ...").
+func (p DeploymentSettingsPutParams) Validate() error {
+	if err := CheckStack(p.Stack); err != nil {
+		return err
+	}
+	if !json.Valid(p.Settings) {
+		return errors.New("deployment settings: the settings document is not valid JSON")
+	}
+	return nil
 }

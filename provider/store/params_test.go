@@ -132,3 +132,33 @@ func TestHookCreateParamsPreparedSpec(t *testing.T) {
 		t.Fatalf("named hook: %q, generate %v, %v", spec.Name, generate, err)
 	}
 }
+
+func TestAttemptListParamsPageLimit(t *testing.T) {
+	for _, c := range []struct {
+		p    AttemptListParams
+		want int
+	}{{AttemptListParams{}, AttemptListLimitDefault}, {AttemptListParams{Limit: 5}, 5}, {AttemptListParams{Limit: 1 << 20}, AttemptListLimitMax}} {
+		if got, err := c.p.PageLimit(); err != nil || got != c.want {
+			t.Errorf("PageLimit(%+v) = %d, %v; want %d", c.p, got, err, c.want)
+		}
+	}
+	if _, err := (AttemptListParams{Limit: -1}).PageLimit(); err == nil || err.Error() != "Limit is -1: give a positive page size, or 0 for 100" {
+		t.Errorf("negative limit: %v", err)
+	}
+	if _, err := (AttemptListParams{Before: -3}).PageLimit(); err == nil || !strings.HasPrefix(err.Error(), "Before is -3: pass the last ID") {
+		t.Errorf("negative cursor: %v", err)
+	}
+}
+
+func TestDeploymentSettingsPutParamsValidate(t *testing.T) {
+	stack := webhook.Scope{Org: "o", Project: "p", Stack: "s"}
+	if err := (DeploymentSettingsPutParams{Stack: stack, Settings: []byte(`{}`)}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (DeploymentSettingsPutParams{Stack: webhook.Scope{Org: "o"}, Settings: []byte(`{}`)}).Validate(); err == nil || !strings.Contains(err.Error(), "must name an organization") {
+		t.Fatalf("no stack: %v", err)
+	}
+	if err := (DeploymentSettingsPutParams{Stack: stack, Settings: []byte(`{`)}).Validate(); err == nil || err.Error() != "deployment settings: the settings document is not valid JSON" {
+		t.Fatalf("bad JSON: %v", err)
+	}
+}

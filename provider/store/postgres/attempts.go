@@ -14,8 +14,8 @@ import (
 
 // AttemptList page sizes.
 const (
-	AttemptListLimitDefault = 100
-	AttemptListLimitMax     = 1000
+	AttemptListLimitDefault = store.AttemptListLimitDefault
+	AttemptListLimitMax     = store.AttemptListLimitMax
 )
 
 // attemptColumns reads attempts a; a request body that was exactly the delivery's is read from
@@ -184,20 +184,12 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 
 // AttemptList returns a hook's attempts newest first; see store.AttemptListParams.
 func (s *Store) AttemptList(ctx context.Context, p store.AttemptListParams) ([]*store.Attempt, error) {
-	limit := p.Limit
-	switch {
-	case limit < 0:
-		return nil, fmt.Errorf("postgres: list attempts: Limit is %d: give a positive page size, or 0 for %d", limit, AttemptListLimitDefault)
-	case limit == 0:
-		limit = AttemptListLimitDefault
-	case limit > AttemptListLimitMax:
-		limit = AttemptListLimitMax
-	}
-	if p.Before < 0 {
-		return nil, fmt.Errorf("postgres: list attempts: Before is %d: pass the last ID of the previous page, or 0 for the first page", p.Before)
+	limit, err := p.PageLimit()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list attempts: %w", err)
 	}
 	var out []*store.Attempt
-	err := s.retrying(ctx, func(ctx context.Context) error {
+	err = s.retrying(ctx, func(ctx context.Context) error {
 		rows, err := s.pool.Query(ctx, `SELECT `+attemptColumns+` FROM attempts a
 			WHERE a.hook_id = $1 AND ($2 = 0 OR a.id < $2) ORDER BY a.id DESC LIMIT $3`, p.HookID, p.Before, limit)
 		if err != nil {

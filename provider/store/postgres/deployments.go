@@ -33,11 +33,8 @@ func checkStack(sc webhook.Scope) error {
 
 // DeploymentSettingsPut creates or replaces a stack's deployment settings.
 func (s *Store) DeploymentSettingsPut(ctx context.Context, p store.DeploymentSettingsPutParams) (*store.DeploymentSettings, error) {
-	if err := checkStack(p.Stack); err != nil {
-		return nil, err
-	}
-	if !json.Valid(p.Settings) {
-		return nil, errors.New("postgres: deployment settings: the settings document is not valid JSON")
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	sealed, dj, err := sealing.SealSettings(s.currentBox(), p.Stack, p.Secrets)
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 
 // AttemptList page sizes.
 const (
-	AttemptListLimitDefault = 100
-	AttemptListLimitMax     = 1000
+	AttemptListLimitDefault = store.AttemptListLimitDefault
+	AttemptListLimitMax     = store.AttemptListLimitMax
 )
 
 // attemptColumns reads attempts a; a request body stored by reference (request_body_ref = 1)
@@ -143,17 +143,9 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 // AttemptList returns a hook's attempts newest first; see store.AttemptListParams. Limit 0
 // means AttemptListLimitDefault; it is capped at AttemptListLimitMax.
 func (s *Store) AttemptList(ctx context.Context, p store.AttemptListParams) ([]*store.Attempt, error) {
-	limit := p.Limit
-	switch {
-	case limit < 0:
-		return nil, fmt.Errorf("sqlite: list attempts: Limit is %d: give a positive page size, or 0 for %d", limit, AttemptListLimitDefault)
-	case limit == 0:
-		limit = AttemptListLimitDefault
-	case limit > AttemptListLimitMax:
-		limit = AttemptListLimitMax
-	}
-	if p.Before < 0 {
-		return nil, fmt.Errorf("sqlite: list attempts: Before is %d: pass the last ID of the previous page, or 0 for the first page", p.Before)
+	limit, err := p.PageLimit()
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list attempts: %w", err)
 	}
 	q := `SELECT ` + attemptColumns + ` FROM attempts a WHERE a.hook_id = ?`
 	args := []any{p.HookID}
