@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sealing"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
@@ -220,9 +221,8 @@ func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams
 // TransferImport writes one batch in one transaction; see store.Transfer.
 func (s *Store) TransferImport(ctx context.Context, p store.TransferImportParams) (store.TransferImportResult, error) {
 	var res store.TransferImportResult
-	if check := s.currentBox().Check(); p.KeyCheck != check {
-		return res, fmt.Errorf("postgres: import into %s: %w: the records' secrets are sealed with a key whose check value "+
-			"differs from this store's; open both stores with the same key (PULUMI_WEBHOOKS_SECRET_KEY)", s.where, store.ErrKeyMismatch)
+	if err := sealing.CheckTransferKey(s.currentBox(), p.KeyCheck); err != nil {
+		return res, fmt.Errorf("postgres: import into %s: %w", s.where, err)
 	}
 	if p.Batch == nil {
 		return res, nil

@@ -141,3 +141,14 @@ func settingsDigests(box *secretbox.Box, secrets map[string]string) string {
 	b, _ := json.Marshal(digests) // a string map always marshals
 	return string(b)
 }
+
+// CheckTransferKey checks that records exported under a key with check value keyCheck
+// (store.TransferImportParams.KeyCheck) can be imported into a store sealing with box: their
+// sealed secrets open only under the same key. It fails with store.ErrKeyMismatch.
+func CheckTransferKey(box *secretbox.Box, keyCheck string) error {
+	if keyCheck != box.Check() {
+		return fmt.Errorf("%w: the records' secrets are sealed with a key whose check value "+
+			"differs from this store's; open both stores with the same key (%s)", store.ErrKeyMismatch, secretbox.EnvKey)
+	}
+	return nil
+}

@@ -155,3 +155,14 @@ func TestResealSettings(t *testing.T) {
 		t.Fatalf("resealing under the wrong old key: %v, want ErrNotOpened", err)
 	}
 }
+
+func TestCheckTransferKey(t *testing.T) {
+	box := newBox(t, 8)
+	if err := CheckTransferKey(box, box.Check()); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckTransferKey(box, newBox(t, 9).Check())
+	if !errors.Is(err, store.ErrKeyMismatch) || !strings.Contains(err.Error(), secretbox.EnvKey) {
+		t.Fatalf("another key: %v, want ErrKeyMismatch naming %s", err, secretbox.EnvKey)
+	}
+}

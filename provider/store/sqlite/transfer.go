@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sealing"
 )
 
 // Transfer (store.Transfer): the export reads every table in one read transaction (a WAL
@@ -219,9 +220,8 @@ func (s *Store) TransferExport(ctx context.Context, p store.TransferExportParams
 // TransferImport writes one batch in one durable transaction; see store.Transfer.
 func (s *Store) TransferImport(ctx context.Context, p store.TransferImportParams) (store.TransferImportResult, error) {
 	var res store.TransferImportResult
-	if check := s.currentBox().Check(); p.KeyCheck != check {
-		return res, fmt.Errorf("sqlite: import into %s: %w: the records' secrets are sealed with a key whose check value "+
-			"differs from this store's; open both stores with the same key (%s)", s.path, store.ErrKeyMismatch, EnvSecretKey)
+	if err := sealing.CheckTransferKey(s.currentBox(), p.KeyCheck); err != nil {
+		return res, fmt.Errorf("sqlite: import into %s: %w", s.path, err)
 	}
 	if p.Batch == nil {
 		return res, nil
