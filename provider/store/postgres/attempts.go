@@ -142,7 +142,7 @@ func (s *Store) AttemptRecord(ctx context.Context, p store.AttemptRecordParams) 
 					d.State = store.DeliverySucceeded
 				}
 			}
-			r, err := checkDelivery(&d, nil, now)
+			r, err := checkDelivery(&d, now)
 			if err != nil {
 				return err
 			}

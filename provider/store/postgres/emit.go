@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,10 +80,10 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e *store.Event) error {
 type deliveryRow struct {
 	id, format, endpoint, state string
 	hookID, next                int64
-	body                        []byte // nil: the event's payload
+	body                        []byte // nil: not in the row (store.ShareBodies)
 }
 
-func checkDelivery(d *store.DeliveryInsertParams, payload []byte, now int64) (deliveryRow, error) {
+func checkDelivery(d *store.DeliveryInsertParams, now int64) (deliveryRow, error) {
 	state, err := d.PrepareInsert()
 	if err != nil {
 		return deliveryRow{}, fmt.Errorf("postgres: %w", err)
@@ -98,10 +97,7 @@ func checkDelivery(d *store.DeliveryInsertParams, payload []byte, now int64) (de
 		format = webhook.FormatDefault
 	}
 	body := d.Body
-	switch {
-	case payload != nil && bytes.Equal(body, payload):
-		body = nil // read from the event
-	case body == nil:
+	if body == nil {
 		body = []byte{}
 	}
 	return deliveryRow{id: d.ID, format: string(format), endpoint: d.Endpoint, state: string(state), hookID: d.HookID, next: next, body: body}, nil
@@ -132,31 +128,29 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 		bodies                          [][]byte
 	}{}
 	rows := make([]deliveryRow, len(ds))
-	count := map[string]int{}
 	for i := range ds {
-		r, err := checkDelivery(&ds[i], payload, n)
+		r, err := checkDelivery(&ds[i], n)
 		if err != nil {
 			return err
 		}
 		rows[i] = r
-		if len(r.body) > 0 {
-			count[string(r.body)]++
+	}
+	plan, shared := store.ShareBodies(payload, len(ds), func(i int) []byte { return ds[i].Body })
+	sharedIDs := make([]int64, len(shared))
+	for k, body := range shared {
+		if err := t.tx.QueryRow(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES ($1, $2) RETURNING id`,
+			eventID, body).Scan(&sharedIDs[k]); err != nil {
+			return fmt.Errorf("postgres: insert deliveries of event %s: store a shared body: %w", eventID, err)
 		}
 	}
-	shared := map[string]int64{}
 	for i := range rows {
 		r := &rows[i]
 		var bodyID int64
-		if len(r.body) > 0 && count[string(r.body)] > 1 {
-			id, ok := shared[string(r.body)]
-			if !ok {
-				if err := t.tx.QueryRow(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES ($1, $2) RETURNING id`,
-					eventID, r.body).Scan(&id); err != nil {
-					return fmt.Errorf("postgres: insert deliveries of event %s: store a shared body: %w", eventID, err)
-				}
-				shared[string(r.body)] = id
-			}
-			bodyID, r.body = id, nil
+		switch k := plan[i]; {
+		case k == store.BodyEventPayload:
+			r.body = nil // read from the event
+		case k > 0:
+			bodyID, r.body = sharedIDs[k-1], nil
 		}
 		cols.bodyIDs = append(cols.bodyIDs, bodyID)
 		if r.state == string(store.DeliveryPending) {

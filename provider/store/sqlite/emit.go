@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -204,35 +203,26 @@ func (c *insertCounts) write(ctx context.Context, tx queryer) error {
 	return nil
 }
 
-// shareBodies returns each delivery's body_ref: bodyEventPayload for a body equal to payload,
-// the id of a new delivery_bodies row for a body two or more deliveries have, bodyInline for
-// the rest.
+// shareBodies returns each delivery's body_ref (store.ShareBodies): bodyEventPayload for a
+// body equal to payload, the id of a new delivery_bodies row for a body two or more deliveries
+// have, bodyInline for the rest.
 func (t *emitTx) shareBodies(ctx context.Context, eventID string, payload []byte, ds []store.DeliveryInsertParams) ([]int64, error) {
-	refs := make([]int64, len(ds))
-	count := map[string]int{}
-	for i := range ds {
-		if bytes.Equal(ds[i].Body, payload) {
-			refs[i] = bodyEventPayload
-			continue
-		}
-		if len(ds[i].Body) > 0 {
-			count[string(ds[i].Body)]++
+	plan, shared := store.ShareBodies(payload, len(ds), func(i int) []byte { return ds[i].Body })
+	ids := make([]int64, len(shared))
+	for k, body := range shared {
+		if err := t.tx.QueryRowContext(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES (?, ?) RETURNING id`,
+			eventID, body).Scan(&ids[k]); err != nil {
+			return nil, fmt.Errorf("sqlite: insert deliveries of event %s: store a shared body: %w", eventID, err)
 		}
 	}
-	shared := map[string]int64{}
-	for i := range ds {
-		if refs[i] != bodyInline || count[string(ds[i].Body)] < 2 {
-			continue
+	refs := make([]int64, len(ds))
+	for i, k := range plan {
+		switch {
+		case k == store.BodyEventPayload:
+			refs[i] = bodyEventPayload
+		case k > 0:
+			refs[i] = ids[k-1]
 		}
-		id, ok := shared[string(ds[i].Body)]
-		if !ok {
-			if err := t.tx.QueryRowContext(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES (?, ?) RETURNING id`,
-				eventID, ds[i].Body).Scan(&id); err != nil {
-				return nil, fmt.Errorf("sqlite: insert deliveries of event %s: store a shared body: %w", eventID, err)
-			}
-			shared[string(ds[i].Body)] = id
-		}
-		refs[i] = id
 	}
 	return refs, nil
 }
