@@ -57,31 +57,14 @@ func benchOpen(t testing.TB) *Store {
 	return s
 }
 
-// BenchmarkClaimAt1M: the claim loop's round (record 8 attempts, claim 8) on a database
-// holding 1,000,000 finished deliveries beside a backlog of 10,000, against the same backlog
-// alone (SQLite: BenchmarkClaimAt1M in store/sqlite). The rows are built with one
-// INSERT ... SELECT generate_series before the clock starts.
+// BenchmarkClaimAt1M is storetest.BenchClaimAt1M on PostgreSQL databases built with one
+// INSERT ... SELECT generate_series.
 func BenchmarkClaimAt1M(b *testing.B) {
-	const rounds = 500
-	now := time.Now()
-	for range b.N {
-		b.StopTimer()
-		empty := benchOpen(b)
-		bulkDeliveries(b, empty, 0, 10000, now)
-		full := benchOpen(b)
-		bulkDeliveries(b, full, 1000000, 10000, now)
-		b.StartTimer()
-		base, n1 := storetest.ClaimRounds(b, empty, now, rounds)
-		at1M, n2 := storetest.ClaimRounds(b, full, now, rounds)
-		b.StopTimer()
-		if n1 != rounds*8 || n2 != rounds*8 {
-			b.Fatalf("claimed %d and %d deliveries, want %d each", n1, n2, rounds*8)
-		}
-		b.ReportMetric(float64(base.Microseconds()), "backlog-only-µs/round")
-		b.ReportMetric(float64(at1M.Microseconds()), "at-1M-µs/round")
-		b.ReportMetric(float64(at1M)/float64(base), "ratio")
-		b.StartTimer()
-	}
+	storetest.BenchClaimAt1M(b, func(tb testing.TB, history, backlog int, now time.Time) store.Store {
+		s := benchOpen(tb)
+		bulkDeliveries(tb, s, history, backlog, now)
+		return s
+	})
 }
 
 // TestClaimAfterBulkHistory runs BenchmarkClaimAt1M's workload at a bounded size: every round

@@ -38,3 +38,28 @@ func ClaimRounds(tb testing.TB, st store.Store, now time.Time, rounds int) (time
 	}
 	return time.Since(start) / time.Duration(rounds), claimed
 }
+
+// BenchClaimAt1M is each backend's BenchmarkClaimAt1M: the claim loop's round (record 8
+// attempts, claim 8) on a store holding 1,000,000 finished deliveries beside a backlog of
+// 10,000, against the same backlog alone. build returns a fresh store filled in bulk with
+// history finished deliveries and backlog due ones; it runs before the clock starts.
+func BenchClaimAt1M(b *testing.B, build func(tb testing.TB, history, backlog int, now time.Time) store.Store) {
+	const rounds = 500
+	now := time.Now()
+	for range b.N {
+		b.StopTimer()
+		empty := build(b, 0, 10000, now)
+		full := build(b, 1000000, 10000, now)
+		b.StartTimer()
+		base, n1 := ClaimRounds(b, empty, now, rounds)
+		at1M, n2 := ClaimRounds(b, full, now, rounds)
+		b.StopTimer()
+		if n1 != rounds*8 || n2 != rounds*8 {
+			b.Fatalf("claimed %d and %d deliveries, want %d each", n1, n2, rounds*8)
+		}
+		b.ReportMetric(float64(base.Microseconds()), "backlog-only-µs/round")
+		b.ReportMetric(float64(at1M.Microseconds()), "at-1M-µs/round")
+		b.ReportMetric(float64(at1M)/float64(base), "ratio")
+		b.StartTimer()
+	}
+}
