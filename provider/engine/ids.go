@@ -5,26 +5,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 )
 
-// newID returns a random version 4 UUID, the shape Pulumi Cloud gives webhook delivery IDs.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
-}
+// newID returns the ID of a new event, delivery or deployment request: a UUID (the shape of
+// Pulumi Cloud's delivery IDs) whose first bits are the time (store.NewID, version 7). IDs
+// made one after another sort together, so each index keyed by one (the deliveries' and
+// events' own, deliveries by event, attempts by delivery) grows at its end instead of
+// rewriting a random page of the index for every row.
+func newID() string { return store.NewID() }
 
 // workerName identifies one engine's claims in the store: host, process and a random suffix,
 // so two engines in one process never share claims.
@@ -33,5 +23,7 @@ func workerName() string {
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newID()[:8])
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
