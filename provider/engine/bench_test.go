@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/cputime"
 	"io"
 	"log/slog"
 	"net/http"
@@ -152,13 +153,13 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 		b.StopTimer()
 		tp := newThroughput(b, hooks, deliveries/hooks, concurrency)
 		b.StartTimer()
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		engineElapsed := tp.deliver()
-		engineCPU := processCPU() - cpu0
+		engineCPU := cputime.Process() - cpu0
 		b.StopTimer()
-		cpu0 = processCPU()
+		cpu0 = cputime.Process()
 		plainElapsed := plainPosts(b, tp.rc.srv.URL+"/hook", tp.bodies, concurrency)
-		plainCPU := processCPU() - cpu0
+		plainCPU := cputime.Process() - cpu0
 		engineRate := float64(deliveries) / engineElapsed.Seconds()
 		plainRate := float64(deliveries) / plainElapsed.Seconds()
 		b.ReportMetric(engineRate, "engine-deliveries/s")

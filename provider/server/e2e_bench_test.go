@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/cputime"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -57,6 +58,9 @@ type e2eFigures struct {
 	delivered float64       // deliveries/s: events over the time until the last first arrival
 	p50, p99  time.Duration // from sending an event to its first delivery attempt arriving
 	rssMiB    float64       // the test process's largest resident set during the run
+	// cpuPerEvent is the process's CPU time (µs) from the first request to the last delivery,
+	// over the events.
+	cpuPerEvent float64
 }
 
 // e2eTarget is what the clients post events to.
@@ -206,7 +210,7 @@ func runE2E(t testing.TB, shape e2eShape, start func(testing.TB, *e2eReceivers) 
 		firstEr atomic.Value
 		wg      sync.WaitGroup
 	)
-	begin := time.Now()
+	begin, cpu0 := time.Now(), cputime.Process()
 	for range shape.clients {
 		wg.Go(func() {
 			for {
@@ -238,6 +242,7 @@ func runE2E(t testing.TB, shape e2eShape, start func(testing.TB, *e2eReceivers) 
 		}
 		return target.idle(ctx)
 	})
+	cpu := cputime.Process() - cpu0
 	rss := stopRSS()
 
 	rc.mu.Lock()
@@ -262,7 +267,8 @@ func runE2E(t testing.TB, shape e2eShape, start func(testing.TB, *e2eReceivers) 
 		accepted:  float64(shape.events) / acceptedIn.Seconds(),
 		delivered: float64(shape.events) / last.Sub(begin).Seconds(),
 		p50:       lat[len(lat)/2], p99: lat[len(lat)*99/100],
-		rssMiB: rss,
+		rssMiB:      rss,
+		cpuPerEvent: float64(cpu.Microseconds()) / float64(shape.events),
 	}
 }
 
@@ -372,6 +378,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 				b.ReportMetric(ms(plain.p99), "plain-p99-ms")
 				b.ReportMetric(server.rssMiB, "server-rss-MiB")
 				b.ReportMetric(plain.rssMiB, "plain-rss-MiB")
+				// CPU of the whole process (clients and receivers included in both) from the
+				// first request to the last delivery, per event: steadier than the rates on a
+				// shared machine.
+				b.ReportMetric(server.cpuPerEvent, "server-cpu-us/event")
+				b.ReportMetric(plain.cpuPerEvent, "plain-cpu-us/event")
 			}
 		})
 	}

@@ -43,6 +43,15 @@ type emitTx struct {
 	// writing them at once: a batch writes the sum of its committed emits once (emitbatch.go).
 	deferCounts bool
 	counts      insertCounts
+	// gen is the hooks' generation, read by the first HookCandidates of the transaction and
+	// shared by the emits of a batch: none of them changes a hook.
+	gen *txHooksGen
+}
+
+// txHooksGen is the hooks' generation in one write transaction, once read.
+type txHooksGen struct {
+	gen  hooksGen
+	read bool
 }
 
 // stmtCtx returns the context statements run under.
@@ -55,7 +64,17 @@ func (t *emitTx) stmtCtx(ctx context.Context) context.Context {
 
 func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {
 	ctx = t.stmtCtx(ctx)
-	return hookCandidates(ctx, t.s, t.tx, subject, orgOnly)
+	if t.gen == nil {
+		t.gen = &txHooksGen{}
+	}
+	if !t.gen.read {
+		g, err := readHooksGen(ctx, t.tx)
+		if err != nil {
+			return nil, err
+		}
+		t.gen.gen, t.gen.read = g, true
+	}
+	return hookCandidates(ctx, t.s, t.tx, t.gen.gen, subject, orgOnly)
 }
 
 func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {

@@ -123,6 +123,7 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		ok = 0
 		var counts insertCounts // of the emits kept, written once for the batch
+		gen := &txHooksGen{}    // read once for the batch
 		for _, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				r.err = err
@@ -131,7 +132,7 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 			if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT emit"); err != nil {
 				return fmt.Errorf("sqlite: emit: savepoint: %w", err)
 			}
-			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true}
+			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true, gen: gen}
 			r.err = runEmit(r.fn, et)
 			if r.err != nil {
 				if _, err := tx.tx.ExecContext(ctx, "ROLLBACK TO emit"); err != nil {

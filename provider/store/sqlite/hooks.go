@@ -10,7 +10,6 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/sealing"
-	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 const hookColumns = `id, org, project, stack, environment, name, display_name, payload_url, active, format,
@@ -306,13 +305,3 @@ const (
 		SELECT ` + hookColumns + ` FROM hooks
 		WHERE org = ?1 AND project = ?2 AND stack = ?3 AND environment = ?4 AND active = 1`
 )
-
-func hookCandidates(ctx context.Context, s *Store, qr queryer, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {
-	if subject.Org == "" {
-		return nil, errors.New("sqlite: hook candidates: the event subject has no organization")
-	}
-	if orgOnly || subject.Kind() == webhook.ScopeOrganization {
-		return s.queryHooks(ctx, qr, hookCandidatesOrg, subject.Org)
-	}
-	return s.queryHooks(ctx, qr, hookCandidatesScoped, subject.Org, subject.Project, subject.Stack, subject.Environment)
-}

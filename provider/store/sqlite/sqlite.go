@@ -161,6 +161,8 @@ type Store struct {
 	payloads payloadCache
 	// hooks keeps the hooks claims read between the delivery loop's rounds (claim.go).
 	hooks hookCache
+	// candidates keeps HookCandidates' answers between emits (candidates.go).
+	candidates candidateCache
 
 	// holders are this store's holder locks (see holders.go).
 	holders *holders

@@ -1,0 +1,2 @@
+DROP TRIGGER hooks_inserts_count;
+DELETE FROM store_counts WHERE name = 'hooks_inserts';
