@@ -145,8 +145,10 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 	var res *EmitResult
 	var stopped *emitter // set when deployment chains were stopped, for the log
 	digest := p.requestDigest()
+	direct := directClaims{run: e.currentRun()}
 	err = e.store.EventEmit(ctx, func(tx store.EmitTx) error {
 		res, stopped = &EmitResult{EventID: eventID}, nil // the store may run fn again after a conflict
+		direct.reset()
 		if p.IdempotencyKey != "" {
 			prev, err := tx.IdempotencyGet(ctx, p.Subject.Org, p.IdempotencyKey, now.Add(-IdempotencyWindow))
 			switch {
@@ -165,7 +167,7 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 				return fmt.Errorf("look up idempotency key: %w", err)
 			}
 		}
-		em := emitter{e: e, tx: tx, now: now, res: res}
+		em := emitter{e: e, tx: tx, now: now, res: res, direct: &direct}
 		ev := &store.Event{
 			ID: eventID, Filter: p.Filter, Kind: p.Filter.Kind(), Subject: p.Subject,
 			Payload: payload, Cause: slices.Clone(p.Cause), CreatedAt: now,
@@ -188,8 +190,10 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 		return nil
 	})
 	if err != nil {
+		direct.reset()
 		return nil, fmt.Errorf("emit %s for %s: %w", p.Filter, p.Subject.String(), err)
 	}
+	e.startClaimed(direct.run, direct.claimed) // durable now: send them
 	if res.Replayed {
 		e.log.InfoContext(ctx, "event replayed for idempotency key", "event", res.EventID,
 			"filter", string(p.Filter), "subject", p.Subject.String())
@@ -202,10 +206,33 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 			"first_target", stopped.firstStop.Target.String(), "first_status", stopped.firstStop.Status,
 			"first_reason", stopped.firstStop.Reason)
 	}
-	if res.Deliveries > 0 {
-		e.notify()
+	if res.Deliveries > len(direct.claimed) {
+		e.notify() // some wait in the queue
 	}
 	return res, nil
+}
+
+// directClaims are the deliveries one Emit stores already claimed by this process's idle
+// workers (store.EmitClaimer), and the slots they hold, started once the emit is durable.
+type directClaims struct {
+	run     *workerRun // nil while the workers are not running: no direct claims
+	claimed []*store.ClaimedDelivery
+}
+
+// reset gives back the slots of claims a transaction made that will not commit (the store
+// runs fn again, or the emit failed).
+func (d *directClaims) reset() {
+	if d.run != nil && len(d.claimed) > 0 {
+		d.run.giveSlots(len(d.claimed))
+	}
+	d.claimed = nil
+}
+
+// currentRun returns the running workers' run, or nil.
+func (e *Engine) currentRun() *workerRun {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.run
 }
 
 // notify wakes this process's dispatcher without blocking.
@@ -241,6 +268,44 @@ type emitter struct {
 	// stopped counts the requests recorded as cycle_detected or skipped; firstStop is the first.
 	stopped   int
 	firstStop *store.DeploymentRequest
+	// direct collects the deliveries stored claimed by this process's idle workers.
+	direct *directClaims
+}
+
+// insert stores ev's deliveries ds. While this process's workers have idle slots and the store
+// can, it stores as many as the slots, the caps and the queue allow already claimed by them
+// (store.EmitClaimer): they start once the emit is durable, without the claim loop.
+func (em *emitter) insert(ctx context.Context, ev *store.Event, ds []store.DeliveryInsertParams) error {
+	ec, ok := em.tx.(store.EmitClaimer)
+	if !ok || em.direct == nil || em.direct.run == nil {
+		return em.tx.DeliveryInsertMany(ctx, ev.ID, em.now, ds)
+	}
+	r := em.direct.run
+	want := 0
+	for i := range ds {
+		if ds[i].State == store.DeliveryPending {
+			want++
+		}
+	}
+	e := em.e
+	n := 0
+	if want > 0 {
+		n = e.takeSlots(r, want)
+	}
+	if n == 0 {
+		return em.tx.DeliveryInsertMany(ctx, ev.ID, em.now, ds)
+	}
+	cds, err := ec.DeliveryInsertClaimed(ctx, ev.ID, em.now, ds, store.DeliveryClaimParams{
+		Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: n,
+		PerEndpointLimit: e.cfg.PerEndpointLimit, PerOrgLimit: e.cfg.PerOrgLimit,
+	})
+	if err != nil {
+		r.giveSlots(n)
+		return err
+	}
+	r.giveSlots(n - len(cds))
+	em.direct.claimed = append(em.direct.claimed, cds...)
+	return nil
 }
 
 // emit stores ev and, breadth first, every deployment_queued event it sets off.
@@ -301,7 +366,7 @@ func (em *emitter) store(ctx context.Context, ev *store.Event) error {
 		em.res.Deliveries++
 	}
 	if len(ds) > 0 {
-		if err := em.tx.DeliveryInsertMany(ctx, ev.ID, em.now, ds); err != nil {
+		if err := em.insert(ctx, ev, ds); err != nil {
 			return fmt.Errorf("store deliveries: %w", err)
 		}
 	}

@@ -53,6 +53,54 @@ type workerRun struct {
 	// until its attempt is durable.
 	busy     atomic.Int64
 	inflight sync.WaitGroup
+	// freed is poked when slots taken for direct claims are given back unused (giveSlots), so
+	// that a stopping dispatcher waiting for attempts looks at busy again.
+	freed chan struct{}
+}
+
+// takeSlots takes up to want idle worker slots for deliveries an Emit claims directly
+// (store.EmitClaimer) and returns how many it took: none while the run stops. The slots count
+// as busy until the attempts started in them are recorded, or giveSlots gives them back.
+func (e *Engine) takeSlots(r *workerRun, want int) int {
+	var take int64
+	for {
+		cur := r.busy.Load()
+		take = min(int64(want), int64(e.cfg.Workers)-cur)
+		if take <= 0 {
+			return 0
+		}
+		if r.busy.CompareAndSwap(cur, cur+take) {
+			break
+		}
+	}
+	// Checked after taking: a dispatcher that has seen the run stop and no slot busy has
+	// returned, and then this sees the stop too.
+	if r.stopping() {
+		r.giveSlots(int(take))
+		return 0
+	}
+	return int(take)
+}
+
+// giveSlots gives back n slots takeSlots took and no attempt used.
+func (r *workerRun) giveSlots(n int) {
+	if n <= 0 {
+		return
+	}
+	r.busy.Add(-int64(n))
+	select {
+	case r.freed <- struct{}{}:
+	default:
+	}
+}
+
+// startClaimed starts an attempt, in a slot takeSlots took, for each delivery an Emit
+// claimed directly once its transaction is durable.
+func (e *Engine) startClaimed(r *workerRun, cds []*store.ClaimedDelivery) {
+	for _, d := range cds {
+		r.inflight.Add(1)
+		go e.attempt(r, d)
+	}
 }
 
 // finished is an attempt a worker has made, waiting to be recorded.
@@ -75,6 +123,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	r := &workerRun{
 		ctx: rctx, cancel: cancel,
 		stop: make(chan struct{}), dispatched: make(chan struct{}), results: make(chan finished, e.cfg.Workers),
+		freed: make(chan struct{}, 1),
 	}
 	if w, ok := e.store.(store.Waker); ok {
 		r.storeWake = w.StoreWake(rctx)
@@ -164,7 +213,11 @@ func (e *Engine) dispatch(r *workerRun) {
 			if r.busy.Load() == 0 {
 				return
 			}
-			done = append(done, <-r.results)
+			select {
+			case f := <-r.results:
+				done = append(done, f)
+			case <-r.freed: // slots an Emit took came back unused: look at busy again
+			}
 			continue
 		}
 		busy := int(r.busy.Load())   // claimed and not yet recorded, done included

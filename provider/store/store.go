@@ -202,6 +202,22 @@ type EmitTx interface {
 	IdempotencyPut(ctx context.Context, org, key string, response []byte, now time.Time) error
 }
 
+// EmitClaimer is an EmitTx that can hand the deliveries an emit stores straight to the
+// emitting process's workers, skipping the claim loop's search of the queue (the local fast
+// path). A backend may offer it; the engine uses it when the EmitTx has it.
+type EmitClaimer interface {
+	// DeliveryInsertClaimed inserts ds as DeliveryInsertMany does, except that up to
+	// p.Limit of its pending ones are stored already claimed by p.Worker: running, attempt 1,
+	// leased until p.Now+p.Lease, exactly as DeliveryClaim would leave them, and returned
+	// (with their hooks' URL, secret and active flag, as DeliveryClaim returns them). It
+	// claims only when nothing else in the queue is due (due pending deliveries and expired
+	// leases, including those earlier emits of the transaction left pending, go first, to the
+	// claim loop), within p.PerEndpointLimit and p.PerOrgLimit counted as DeliveryClaim counts
+	// them, and fairly among ds's endpoints; the rest stay pending. The caller owns the
+	// claims once the transaction has committed, and nothing if it has not.
+	DeliveryInsertClaimed(ctx context.Context, eventID string, now time.Time, ds []DeliveryInsertParams, p DeliveryClaimParams) ([]*ClaimedDelivery, error)
+}
+
 // ClaimedDelivery is a delivery a worker holds, with what it needs to send it.
 type ClaimedDelivery struct {
 	Delivery

@@ -43,15 +43,29 @@ type emitTx struct {
 	// writing them at once: a batch writes the sum of its committed emits once (emitbatch.go).
 	deferCounts bool
 	counts      insertCounts
-	// gen is the hooks' generation, read by the first HookCandidates of the transaction and
-	// shared by the emits of a batch: none of them changes a hook.
-	gen *txHooksGen
+	// tx is what the emits of one write transaction (a batch shares one) know of it.
+	txState *emitTxState
 }
 
-// txHooksGen is the hooks' generation in one write transaction, once read.
-type txHooksGen struct {
-	gen  hooksGen
-	read bool
+// emitTxState is what the emits of one write transaction share.
+type emitTxState struct {
+	// gen is the hooks' generation, once read (genRead): no emit changes a hook.
+	gen     hooksGen
+	genRead bool
+	// held counts the running deliveries, once read for a direct claim (emitclaim.go), with
+	// the claims the transaction made since.
+	held *heldCounts
+	// backlog is set once the transaction knows of due work in the queue, found there or
+	// left pending by one of its emits: no direct claim takes a slot before it.
+	backlog bool
+}
+
+// shared returns the transaction's shared state, made on first use.
+func (t *emitTx) shared() *emitTxState {
+	if t.txState == nil {
+		t.txState = &emitTxState{}
+	}
+	return t.txState
 }
 
 // stmtCtx returns the context statements run under.
@@ -64,17 +78,15 @@ func (t *emitTx) stmtCtx(ctx context.Context) context.Context {
 
 func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {
 	ctx = t.stmtCtx(ctx)
-	if t.gen == nil {
-		t.gen = &txHooksGen{}
-	}
-	if !t.gen.read {
+	st := t.shared()
+	if !st.genRead {
 		g, err := readHooksGen(ctx, t.tx)
 		if err != nil {
 			return nil, err
 		}
-		t.gen.gen, t.gen.read = g, true
+		st.gen, st.genRead = g, true
 	}
-	return hookCandidates(ctx, t.s, t.tx, t.gen.gen, subject, orgOnly)
+	return hookCandidates(ctx, t.s, t.tx, st.gen, subject, orgOnly)
 }
 
 func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
@@ -126,42 +138,70 @@ var deliveryInsertSizes = []int{200, 50, 10, 1}
 // (one rendering per format) is stored once in delivery_bodies; only a body that one delivery
 // alone has is kept in its row.
 func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now time.Time, ds []store.DeliveryInsertParams) error {
-	ctx = t.stmtCtx(ctx)
+	return t.insertDeliveries(t.stmtCtx(ctx), eventID, now, ds, nil)
+}
+
+// insertDeliveries inserts ds (see DeliveryInsertMany); those whose entry in mine is set are
+// inserted claimed by claim.Worker (DeliveryInsertClaimed, emitclaim.go). It returns the
+// event's filter and kind, which the claimed deliveries carry.
+func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, now time.Time, ds []store.DeliveryInsertParams, claim *directClaim) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	var filter, kind, org string
-	var payload []byte
-	if e, ok := t.events[eventID]; ok {
-		filter, kind, org, payload = string(e.Filter), string(e.Kind), e.Subject.Org, e.Payload
-	} else {
-		err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = ?`, eventID).Scan(&filter, &kind, &org, &payload)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
-		}
+	ev, err := t.eventOf(ctx, eventID)
+	if err != nil {
+		return err
 	}
-	refs, err := t.shareBodies(ctx, eventID, payload, ds)
+	refs, err := t.shareBodies(ctx, eventID, ev.payload, ds)
 	if err != nil {
 		return err
 	}
 	var inserted insertCounts
 	n := store.UnixNanos(now)
-	args := make([]any, 0, 14*deliveryInsertSizes[0])
-	for start := 0; start < len(ds); {
+	// The claimed ones go in a statement of their own (claimedInsertSQL); the others in runs
+	// cut greedily into the cached sizes.
+	rest := ds
+	var restRefs []int64 = refs
+	if claim != nil {
+		rest, restRefs = make([]store.DeliveryInsertParams, 0, len(ds)), make([]int64, 0, len(ds))
+		args := make([]any, 0, 15*len(ds))
+		for i := range ds {
+			if !claim.mine[i] {
+				rest, restRefs = append(rest, ds[i]), append(restRefs, refs[i])
+				continue
+			}
+			row, err := deliveryRowArgs(&ds[i], eventID, ev.filter, ev.kind, ev.org, refs[i], n)
+			if err != nil {
+				return err
+			}
+			inserted.running++
+			// claimedInsertRow: the row's columns up to org, then its next attempt, lease,
+			// holder and times (its state, running, is in the statement).
+			args = append(args, row[:10]...)
+			args = append(args, row[11], claim.lease, claim.worker, row[12], row[13])
+		}
+		if len(args) > 0 {
+			if _, err := t.tx.ExecContext(ctx, claimedInsertSQL(len(args)/15), args...); err != nil {
+				if isUnique(err) {
+					return fmt.Errorf("sqlite: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
+				}
+				return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+			}
+		}
+	}
+	args := make([]any, 0, 14*min(len(rest), deliveryInsertSizes[0]))
+	for start := 0; start < len(rest); {
 		size := 1
 		for _, sz := range deliveryInsertSizes {
-			if len(ds)-start >= sz {
+			if len(rest)-start >= sz {
 				size = sz
 				break
 			}
 		}
-		chunk := ds[start : start+size]
+		chunk := rest[start : start+size]
 		args = args[:0]
 		for i := range chunk {
-			row, err := deliveryRowArgs(&chunk[i], eventID, filter, kind, org, refs[start+i], n)
+			row, err := deliveryRowArgs(&chunk[i], eventID, ev.filter, ev.kind, ev.org, restRefs[start+i], n)
 			if err != nil {
 				return err
 			}
@@ -178,12 +218,36 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	}
 	if inserted.pending > 0 {
 		t.s.claimSkips.gen.Add(1) // claims look behind capped endpoints and organizations again
+		t.shared().backlog = true // due work now waits for the claim loop (emitclaim.go)
 	}
 	if t.deferCounts {
 		t.counts.addAll(inserted)
 		return nil
 	}
 	return inserted.write(ctx, t.tx)
+}
+
+// insertedEvent is what the deliveries of an event copy from it.
+type insertedEvent struct {
+	filter, kind, org string
+	payload           []byte
+}
+
+// eventOf returns the event the deliveries belong to: the one inserted through t, else read
+// back.
+func (t *emitTx) eventOf(ctx context.Context, eventID string) (insertedEvent, error) {
+	if e, ok := t.events[eventID]; ok {
+		return insertedEvent{filter: string(e.Filter), kind: string(e.Kind), org: e.Subject.Org, payload: e.Payload}, nil
+	}
+	var ev insertedEvent
+	err := t.tx.QueryRowContext(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = ?`, eventID).Scan(&ev.filter, &ev.kind, &ev.org, &ev.payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ev, fmt.Errorf("sqlite: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
+	}
+	if err != nil {
+		return ev, fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+	}
+	return ev, nil
 }
 
 // insertCounts adds up inserted deliveries by the store_counts row that counts them; triggers

@@ -122,8 +122,8 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 	ok := 0
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		ok = 0
-		var counts insertCounts // of the emits kept, written once for the batch
-		gen := &txHooksGen{}    // read once for the batch
+		var counts insertCounts  // of the emits kept, written once for the batch
+		shared := &emitTxState{} // what the batch's emits share
 		for _, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				r.err = err
@@ -132,7 +132,7 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 			if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT emit"); err != nil {
 				return fmt.Errorf("sqlite: emit: savepoint: %w", err)
 			}
-			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true, gen: gen}
+			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true, txState: shared}
 			r.err = runEmit(r.fn, et)
 			if r.err != nil {
 				if _, err := tx.tx.ExecContext(ctx, "ROLLBACK TO emit"); err != nil {
