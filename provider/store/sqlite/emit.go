@@ -141,9 +141,8 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	return t.insertDeliveries(t.stmtCtx(ctx), eventID, now, ds, nil)
 }
 
-// insertDeliveries inserts ds (see DeliveryInsertMany); those whose entry in mine is set are
-// inserted claimed by claim.Worker (DeliveryInsertClaimed, emitclaim.go). It returns the
-// event's filter and kind, which the claimed deliveries carry.
+// insertDeliveries inserts ds (see DeliveryInsertMany); with claim, those it marks are
+// inserted claimed (DeliveryInsertClaimed, emitclaim.go).
 func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, now time.Time, ds []store.DeliveryInsertParams, claim *directClaim) error {
 	if len(ds) == 0 {
 		return nil
@@ -159,34 +158,27 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, now time.
 	var inserted insertCounts
 	n := store.UnixNanos(now)
 	// The claimed ones go in a statement of their own (claimedInsertSQL); the others in runs
-	// cut greedily into the cached sizes.
-	rest := ds
-	var restRefs []int64 = refs
-	if claim != nil {
-		rest, restRefs = make([]store.DeliveryInsertParams, 0, len(ds)), make([]int64, 0, len(ds))
-		args := make([]any, 0, 15*len(ds))
-		for i := range ds {
-			if !claim.mine[i] {
-				rest, restRefs = append(rest, ds[i]), append(restRefs, refs[i])
-				continue
-			}
-			row, err := deliveryRowArgs(&ds[i], eventID, ev.filter, ev.kind, ev.org, refs[i], n)
-			if err != nil {
-				return err
-			}
-			inserted.running++
-			// claimedInsertRow: the row's columns up to org, then its next attempt, lease,
-			// holder and times (its state, running, is in the statement).
-			args = append(args, row[:10]...)
-			args = append(args, row[11], claim.lease, claim.worker, row[12], row[13])
+	// cut greedily into the cached sizes. rest indexes ds's unclaimed ones.
+	rest := make([]int, 0, len(ds))
+	var claimedArgs []any
+	for i := range ds {
+		if claim == nil || !claim.mine[i] {
+			rest = append(rest, i)
+			continue
 		}
-		if len(args) > 0 {
-			if _, err := t.tx.ExecContext(ctx, claimedInsertSQL(len(args)/15), args...); err != nil {
-				if isUnique(err) {
-					return fmt.Errorf("sqlite: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
-				}
-				return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
-			}
+		row, err := deliveryRowArgs(&ds[i], eventID, ev.filter, ev.kind, ev.org, refs[i], n)
+		if err != nil {
+			return err
+		}
+		inserted.running++
+		// claimedInsertRow: the row's columns up to org, then its next attempt, lease, holder
+		// and times (its state, running, is in the statement).
+		claimedArgs = append(claimedArgs, row[:10]...)
+		claimedArgs = append(claimedArgs, row[11], claim.lease, claim.worker, row[12], row[13])
+	}
+	if len(claimedArgs) > 0 {
+		if _, err := t.tx.ExecContext(ctx, claimedInsertSQL(len(claimedArgs)/15), claimedArgs...); err != nil {
+			return insertDeliveriesErr(eventID, err)
 		}
 	}
 	args := make([]any, 0, 14*min(len(rest), deliveryInsertSizes[0]))
@@ -198,22 +190,18 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, now time.
 				break
 			}
 		}
-		chunk := rest[start : start+size]
 		args = args[:0]
-		for i := range chunk {
-			row, err := deliveryRowArgs(&chunk[i], eventID, ev.filter, ev.kind, ev.org, restRefs[start+i], n)
+		for _, i := range rest[start : start+size] {
+			row, err := deliveryRowArgs(&ds[i], eventID, ev.filter, ev.kind, ev.org, refs[i], n)
 			if err != nil {
 				return err
 			}
-			inserted.add(chunk[i].State)
+			inserted.add(ds[i].State)
 			args = append(args, row...)
 		}
 		start += size
 		if _, err := t.tx.ExecContext(ctx, deliveryInsertSQL(size), args...); err != nil {
-			if isUnique(err) {
-				return fmt.Errorf("sqlite: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
-			}
-			return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
+			return insertDeliveriesErr(eventID, err)
 		}
 	}
 	if inserted.pending > 0 {
@@ -225,6 +213,13 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, now time.
 		return nil
 	}
 	return inserted.write(ctx, t.tx)
+}
+
+func insertDeliveriesErr(eventID string, err error) error {
+	if isUnique(err) {
+		return fmt.Errorf("sqlite: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
+	}
+	return fmt.Errorf("sqlite: insert deliveries of event %s: %w", eventID, err)
 }
 
 // insertedEvent is what the deliveries of an event copy from it.
