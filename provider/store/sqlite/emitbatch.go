@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -119,20 +120,52 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 		})
 		return r.err == nil, nil // a failed emit is answered with its own error
 	}
+	// First without savepoints: a savepoint and its release are two statements an emit, and
+	// emits seldom fail. If one does, the transaction is rolled back and the batch is written
+	// again with a savepoint around each emit, so that only the failed one is left out.
+	ok, err := s.writeEmitBatch(ctx, batch, false)
+	if errors.Is(err, errEmitFailed) {
+		ok, err = s.writeEmitBatch(ctx, batch, true)
+	}
+	if err != nil {
+		for _, r := range batch {
+			r.err = err
+		}
+		return false, err
+	}
+	return ok > 0, nil
+}
+
+// errEmitFailed rolls back a batch written without savepoints in which an emit failed.
+var errEmitFailed = errors.New("sqlite: an emit of the batch failed")
+
+// writeEmitBatch writes batch in one transaction and returns how many emits it kept. With
+// savepoints each emit runs inside its own and one that fails is rolled back alone (its error
+// in r.err); without, a failing emit fails the transaction with errEmitFailed.
+func (s *Store) writeEmitBatch(ctx context.Context, batch []*emitRequest, savepoints bool) (int, error) {
 	ok := 0
 	err := s.withWriteTx(ctx, func(tx txq) error {
 		ok = 0
 		var counts insertCounts  // of the emits kept, written once for the batch
 		shared := &emitTxState{} // what the batch's emits share
 		for _, r := range batch {
+			r.err = nil
 			if err := r.ctx.Err(); err != nil {
 				r.err = err
+				continue
+			}
+			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true, txState: shared}
+			if !savepoints {
+				if r.err = runEmit(r.fn, et); r.err != nil {
+					return errEmitFailed
+				}
+				ok++
+				counts.addAll(et.counts)
 				continue
 			}
 			if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT emit"); err != nil {
 				return fmt.Errorf("sqlite: emit: savepoint: %w", err)
 			}
-			et := &emitTx{s: s, tx: tx, ctx: ctx, deferCounts: true, txState: shared}
 			r.err = runEmit(r.fn, et)
 			if r.err != nil {
 				if _, err := tx.tx.ExecContext(ctx, "ROLLBACK TO emit"); err != nil {
@@ -148,13 +181,7 @@ func (s *Store) writeEmits(batch []*emitRequest) (bool, error) {
 		}
 		return counts.write(ctx, tx)
 	})
-	if err != nil {
-		for _, r := range batch {
-			r.err = err
-		}
-		return false, err
-	}
-	return ok > 0, nil
+	return ok, err
 }
 
 // runEmit runs one emit's fn. A panic in it becomes that emit's error: it runs on the leader's
