@@ -16,30 +16,43 @@ type bodyCache struct {
 	shared   map[int64][]byte
 }
 
-// payloadCacheSize bounds how many event payloads a store keeps in memory.
-const payloadCacheSize = 256
+// payloadCacheBytes bounds the payload bytes one generation of the payload cache holds; the
+// cache keeps two.
+const payloadCacheBytes = 4 << 20
 
-// payloadCache keeps recently read event payloads. Events are immutable, so an entry never goes
-// stale; when full it starts over.
+// payloadCache keeps recent event payloads: those emits store and those claims read. Events are
+// immutable, so an entry never goes stale. It holds two generations: when the current one is
+// full it becomes the previous one and the one before is dropped, so a payload stays while
+// either holds it and a full cache loses only its oldest half. Emits fill it so that the
+// delivery loop does not read back the payload of an event this process just stored, even
+// with a backlog of several thousand events.
 type payloadCache struct {
-	mu sync.Mutex
-	m  map[string][]byte
+	mu        sync.Mutex
+	cur, prev map[string][]byte
+	curBytes  int
 }
 
 func (c *payloadCache) get(id string) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.m[id]
+	if b, ok := c.cur[id]; ok {
+		return b, true
+	}
+	b, ok := c.prev[id]
 	return b, ok
 }
 
 func (c *payloadCache) put(id string, b []byte) {
+	if len(b) > payloadCacheBytes/8 {
+		return // a rare large payload would push out many others
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= payloadCacheSize {
-		c.m = make(map[string][]byte, payloadCacheSize)
+	if c.cur == nil || c.curBytes+len(b) > payloadCacheBytes {
+		c.prev, c.cur, c.curBytes = c.cur, make(map[string][]byte, 1024), 0
 	}
-	c.m[id] = b
+	c.cur[id] = b
+	c.curBytes += len(b)
 }
 
 // get returns the body a delivery's body_ref points to; inline is the row's own body column.

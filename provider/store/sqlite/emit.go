@@ -98,6 +98,9 @@ func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
 		t.events = map[string]*store.Event{}
 	}
 	t.events[e.ID] = e
+	// Its deliveries of the raw format will be claimed with this payload as their body. An
+	// emit rolled back leaves an entry nothing asks for: event IDs are not reused.
+	t.s.payloads.put(e.ID, e.Payload)
 	return nil
 }
 
