@@ -34,11 +34,150 @@ type errDuplicateKey struct{ key string }
 func (e errDuplicateKey) Error() string { return fmt.Sprintf("field %q is given twice", e.key) }
 
 // parseObject reads one JSON object, keeping field order. Anything but a single object of
-// valid UTF-8 JSON is an error; so is a key given twice.
+// valid UTF-8 JSON is an error; so is a key given twice. The members' values may share data's
+// bytes.
+//
+// Valid JSON is split by splitObject, without a json.Decoder; anything else goes to
+// decodeObject, whose json.Decoder names the problem. Both add members through objectBuilder,
+// so they agree on every object (TestParseObjectPathsAgree, FuzzParseObject).
 func parseObject(data []byte) (object, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("is not valid UTF-8")
 	}
+	if json.Valid(data) {
+		if o, isObject, err := splitObject(data); isObject {
+			return o, err
+		}
+	}
+	return decodeObject(data)
+}
+
+// objectBuilder collects an object's members in order and refuses a key given twice.
+type objectBuilder struct {
+	out  object
+	seen map[string]bool // once the object is large enough for a linear search to cost
+}
+
+// objectBuilderLinearMax is how many members objectBuilder searches linearly for a duplicate.
+const objectBuilderLinearMax = 16
+
+// add appends key with raw, one valid JSON value, compacted.
+func (b *objectBuilder) add(key string, raw []byte) error {
+	if b.seen != nil {
+		if b.seen[key] {
+			return errDuplicateKey{key}
+		}
+		b.seen[key] = true
+	} else {
+		if b.out.index(key) >= 0 {
+			return errDuplicateKey{key}
+		}
+		if len(b.out) == objectBuilderLinearMax {
+			b.seen = make(map[string]bool, 2*objectBuilderLinearMax)
+			for _, m := range b.out {
+				b.seen[m.key] = true
+			}
+			b.seen[key] = true
+		}
+	}
+	value := raw
+	// Only white space outside strings is dropped; a value without any is already compact.
+	if bytes.ContainsAny(raw, " \t\r\n") {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return fmt.Errorf("is not valid JSON: %w", err)
+		}
+		value = buf.Bytes()
+	}
+	b.out = append(b.out, member{key: key, value: value})
+	return nil
+}
+
+// splitObject splits data, valid JSON (json.Valid), into the members of the object it is.
+// isObject is false when data is another JSON value.
+func splitObject(data []byte) (o object, isObject bool, err error) {
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
+		return nil, false, nil
+	}
+	var b objectBuilder
+	i = skipSpace(data, i+1)
+	for data[i] != '}' {
+		end := valueEnd(data, i) // the key, a string
+		key, err := unquoteKey(data[i:end])
+		if err != nil {
+			return nil, true, fmt.Errorf("is not valid JSON: %w", err)
+		}
+		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
+		end = valueEnd(data, i)
+		if err := b.add(key, data[i:end]); err != nil {
+			return nil, true, err
+		}
+		if i = skipSpace(data, end); data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+	return b.out, true, nil
+}
+
+// unquoteKey returns the string a JSON string literal, valid, stands for; encoding/json does
+// the unescaping when there is any.
+func unquoteKey(lit []byte) (string, error) {
+	if bytes.IndexByte(lit, '\\') < 0 {
+		return string(lit[1 : len(lit)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// valueEnd returns the end of the JSON value starting at data[i], in valid JSON.
+func valueEnd(data []byte, i int) int {
+	depth := 0
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			for i++; data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // the end of the object a number or literal is in
+				return i
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\r', '\n':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}
+
+// decodeObject is parseObject with a json.Decoder, which names what makes data something else
+// than one JSON object.
+func decodeObject(data []byte) (object, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -48,8 +187,7 @@ func parseObject(data []byte) (object, error) {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, fmt.Errorf("must be a JSON object, not %s", jsonTypeOfToken(tok))
 	}
-	var out object
-	seen := map[string]bool{}
+	var b objectBuilder
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -63,15 +201,9 @@ func parseObject(data []byte) (object, error) {
 		if err := dec.Decode(&raw); err != nil {
 			return nil, fmt.Errorf("is not valid JSON: %w", err)
 		}
-		if seen[key] {
-			return nil, errDuplicateKey{key}
+		if err := b.add(key, raw); err != nil {
+			return nil, err
 		}
-		seen[key] = true
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			return nil, fmt.Errorf("is not valid JSON: %w", err)
-		}
-		out = append(out, member{key: key, value: buf.Bytes()})
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, fmt.Errorf("is not valid JSON: %w", err)
@@ -79,7 +211,7 @@ func parseObject(data []byte) (object, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("is not valid JSON: unexpected data after the object")
 	}
-	return out, nil
+	return b.out, nil
 }
 
 func jsonTypeOfToken(tok json.Token) string {
@@ -111,20 +243,40 @@ func marshal(v any) ([]byte, error) {
 
 // bytes encodes the object in its field order.
 func (o object) bytes() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	n := 2
+	for _, m := range o {
+		n += len(m.key) + len(m.value) + 4
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, '{')
 	for i, m := range o {
 		if i > 0 {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		k, err := marshal(m.key)
-		if err != nil {
-			return nil, err
+		if plainKey(m.key) {
+			buf = append(buf, '"')
+			buf = append(buf, m.key...)
+			buf = append(buf, '"')
+		} else {
+			k, err := marshal(m.key)
+			if err != nil {
+				return nil, err
+			}
+			buf = append(buf, k...)
 		}
-		buf.Write(k)
-		buf.WriteByte(':')
-		buf.Write(m.value)
+		buf = append(buf, ':')
+		buf = append(buf, m.value...)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(buf, '}'), nil
+}
+
+// plainKey reports whether marshal would encode key as it is, in quotes: printable ASCII
+// without a quote or a backslash.
+func plainKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
