@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/jsonobj"
 )
 
 // member is one field of a JSON object, its value kept as compact JSON.
@@ -37,7 +39,7 @@ func (e errDuplicateKey) Error() string { return fmt.Sprintf("field %q is given 
 // valid UTF-8 JSON is an error; so is a key given twice. The members' values may share data's
 // bytes.
 //
-// Valid JSON is split by splitObject, without a json.Decoder; anything else goes to
+// Valid JSON is split by jsonobj.Members, without a json.Decoder; anything else goes to
 // decodeObject, whose json.Decoder names the problem. Both add members through objectBuilder,
 // so they agree on every object (TestParseObjectPathsAgree, FuzzParseObject).
 func parseObject(data []byte) (object, error) {
@@ -45,8 +47,13 @@ func parseObject(data []byte) (object, error) {
 		return nil, errors.New("is not valid UTF-8")
 	}
 	if json.Valid(data) {
-		if o, isObject, err := splitObject(data); isObject {
-			return o, err
+		var b objectBuilder
+		isObject, err := jsonobj.Members(data, func(key, value []byte) error { return b.add(string(key), value) })
+		switch {
+		case isObject && err != nil:
+			return nil, err
+		case isObject:
+			return b.out, nil
 		}
 	}
 	return decodeObject(data)
@@ -91,88 +98,6 @@ func (b *objectBuilder) add(key string, raw []byte) error {
 	}
 	b.out = append(b.out, member{key: key, value: value})
 	return nil
-}
-
-// splitObject splits data, valid JSON (json.Valid), into the members of the object it is.
-// isObject is false when data is another JSON value.
-func splitObject(data []byte) (o object, isObject bool, err error) {
-	i := skipSpace(data, 0)
-	if data[i] != '{' {
-		return nil, false, nil
-	}
-	var b objectBuilder
-	i = skipSpace(data, i+1)
-	for data[i] != '}' {
-		end := valueEnd(data, i) // the key, a string
-		key, err := unquoteKey(data[i:end])
-		if err != nil {
-			return nil, true, fmt.Errorf("is not valid JSON: %w", err)
-		}
-		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
-		end = valueEnd(data, i)
-		if err := b.add(key, data[i:end]); err != nil {
-			return nil, true, err
-		}
-		if i = skipSpace(data, end); data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
-	}
-	return b.out, true, nil
-}
-
-// unquoteKey returns the string a JSON string literal, valid, stands for; encoding/json does
-// the unescaping when there is any.
-func unquoteKey(lit []byte) (string, error) {
-	if bytes.IndexByte(lit, '\\') < 0 {
-		return string(lit[1 : len(lit)-1]), nil
-	}
-	var s string
-	err := json.Unmarshal(lit, &s)
-	return s, err
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\r', '\n':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// valueEnd returns the end of the JSON value starting at data[i], in valid JSON.
-func valueEnd(data []byte, i int) int {
-	depth := 0
-	for ; i < len(data); i++ {
-		switch data[i] {
-		case '"':
-			for i++; data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					i++
-				}
-			}
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 { // the end of the object a number or literal is in
-				return i
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case ',', ' ', '\t', '\r', '\n':
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return i
 }
 
 // decodeObject is parseObject with a json.Decoder, which names what makes data something else
