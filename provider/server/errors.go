@@ -145,8 +145,19 @@ func decodeJSON(r *http.Request, v any) error {
 // decodeStrict decodes body, one JSON object, into v (a pointer to a struct) with the rules
 // of decodeJSON.
 func decodeStrict(body []byte, v any) error {
-	if err := checkKeys(body, jsonFields(reflect.TypeOf(v))); err != nil {
+	rt := requestTypeOf(reflect.TypeOf(v))
+	valid := json.Valid(body)
+	if err := checkKeys(body, valid, rt.fields); err != nil {
 		return err
+	}
+	if valid && rt.flat {
+		// One JSON value whose keys are all v's, spelt exactly, and nothing in v that
+		// DisallowUnknownFields could refuse: json.Unmarshal decodes as the decoder below
+		// would, without its buffering.
+		if err := json.Unmarshal(body, v); err != nil {
+			return bodyError(err)
+		}
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -178,12 +189,12 @@ func checkContentType(r *http.Request) error {
 // checkKeys walks the top level of a JSON object and checks each key against fields, exactly:
 // an unknown key (or a known one in another case) is an error naming it, so are a key given
 // twice and a null value. A body that is not an object is left to the decoder, which names
-// the problem. Valid JSON is walked by jsonobj.Members; anything else by a json.Decoder, up to
-// where it stops making sense (the decoder then reports it).
-func checkKeys(body []byte, fields map[string]bool) error {
+// the problem. Valid JSON (valid is json.Valid(body)) is walked by jsonobj.Members; anything
+// else by a json.Decoder, up to where it stops making sense (the decoder then reports it).
+func checkKeys(body []byte, valid bool, fields map[string]bool) error {
 	var seenBuf [16][]byte
 	c := keyCheck{fields: fields, seen: seenBuf[:0]}
-	if json.Valid(body) {
+	if valid {
 		c.walk(body)
 	} else {
 		c.decode(body)
@@ -283,33 +294,69 @@ func fieldName(key string) string {
 	return q
 }
 
-var jsonFieldsCache sync.Map // reflect.Type -> map[string]bool
+// requestType is what decodeStrict needs to know of the type of a request body.
+type requestType struct {
+	fields map[string]bool // the JSON names of its fields
+	// flat is true when no struct is reachable from its fields, so that only top-level keys
+	// can be unknown ones (checkKeys refuses them); encoding/json does not look into a value
+	// with its own UnmarshalJSON, such as json.RawMessage.
+	flat bool
+}
 
-// jsonFields returns the JSON names of the fields of the struct t points to.
-func jsonFields(t reflect.Type) map[string]bool {
-	if f, ok := jsonFieldsCache.Load(t); ok {
-		return f.(map[string]bool)
+var requestTypes sync.Map // reflect.Type -> requestType
+
+// requestTypeOf returns the requestType of the struct t points to.
+func requestTypeOf(t reflect.Type) requestType {
+	if rt, ok := requestTypes.Load(t); ok {
+		return rt.(requestType)
 	}
 	st := t
 	for st.Kind() == reflect.Pointer {
 		st = st.Elem()
 	}
-	out := map[string]bool{}
+	rt := requestType{fields: map[string]bool{}, flat: st.Kind() == reflect.Struct}
 	if st.Kind() == reflect.Struct {
 		for i := range st.NumField() {
 			f := st.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			switch {
 			case name == "-" || !f.IsExported():
+				continue
 			case name == "":
-				out[f.Name] = true
+				rt.fields[f.Name] = true
 			default:
-				out[name] = true
+				rt.fields[name] = true
+			}
+			if f.Anonymous || reachesStruct(f.Type, map[reflect.Type]bool{}) {
+				rt.flat = false
 			}
 		}
 	}
-	jsonFieldsCache.Store(t, out)
-	return out
+	requestTypes.Store(t, rt)
+	return rt
+}
+
+// jsonFields returns the JSON names of the fields of the struct t points to.
+func jsonFields(t reflect.Type) map[string]bool { return requestTypeOf(t).fields }
+
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// reachesStruct reports whether decoding into a value of type t may decode into a struct.
+func reachesStruct(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	if t.Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+		return reachesStruct(t.Elem(), seen)
+	}
+	return false
 }
 
 func fieldError(field, msg string) error {

@@ -47,16 +47,22 @@ func parseObject(data []byte) (object, error) {
 		return nil, errors.New("is not valid UTF-8")
 	}
 	if json.Valid(data) {
-		var b objectBuilder
-		isObject, err := jsonobj.Members(data, func(key, value []byte) error { return b.add(string(key), value) })
-		switch {
-		case isObject && err != nil:
-			return nil, err
-		case isObject:
-			return b.out, nil
+		if o, isObject, err := splitObject(data); isObject {
+			return o, err
 		}
 	}
 	return decodeObject(data)
+}
+
+// splitObject is parseObject for valid JSON (json.Valid); isObject is false when data holds
+// another JSON value.
+func splitObject(data []byte) (o object, isObject bool, err error) {
+	var b objectBuilder
+	isObject, err = jsonobj.Members(data, func(key, value []byte) error { return b.add(string(key), value) })
+	if err != nil {
+		return nil, isObject, err
+	}
+	return b.out, isObject, nil
 }
 
 // objectBuilder collects an object's members in order and refuses a key given twice.
@@ -88,8 +94,7 @@ func (b *objectBuilder) add(key string, raw []byte) error {
 		}
 	}
 	value := raw
-	// Only white space outside strings is dropped; a value without any is already compact.
-	if bytes.ContainsAny(raw, " \t\r\n") {
+	if !isCompact(raw) {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {
 			return fmt.Errorf("is not valid JSON: %w", err)
@@ -98,6 +103,23 @@ func (b *objectBuilder) add(key string, raw []byte) error {
 	}
 	b.out = append(b.out, member{key: key, value: value})
 	return nil
+}
+
+// isCompact reports whether raw, one valid JSON value, has no white space outside its strings:
+// json.Compact would leave it as it is.
+func isCompact(raw []byte) bool {
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\r' || c == '\n'):
+			return false
+		}
+	}
+	return true
 }
 
 // decodeObject is parseObject with a json.Decoder, which names what makes data something else

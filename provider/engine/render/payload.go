@@ -108,7 +108,10 @@ func Payload(p PayloadParams) ([]byte, error) {
 	if len(overrides) == 0 {
 		return b, nil // compact, its keys plain: what re-reading and encoding it would give
 	}
-	out, err := parseObject(b)
+	out, isObject, err := splitObject(b) // encoding/json's output: valid JSON, valid UTF-8
+	if err == nil && !isObject {
+		err = errors.New("not a JSON object")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("render: re-reading payload: %w", err)
 	}
