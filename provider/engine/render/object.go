@@ -194,32 +194,90 @@ func (o object) bytes() ([]byte, error) {
 	for _, m := range o {
 		n += len(m.key) + len(m.value) + 4
 	}
-	buf := make([]byte, 0, n)
-	buf = append(buf, '{')
+	buf := append(make([]byte, 0, n), '{')
+	var err error
 	for i, m := range o {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		if plainKey(m.key) {
-			buf = append(buf, '"')
-			buf = append(buf, m.key...)
-			buf = append(buf, '"')
-		} else {
-			k, err := marshal(m.key)
-			if err != nil {
-				return nil, err
-			}
-			buf = append(buf, k...)
+		if buf, err = appendMember(buf, m.key, m.value); err != nil {
+			return nil, err
 		}
-		buf = append(buf, ':')
-		buf = append(buf, m.value...)
 	}
 	return append(buf, '}'), nil
 }
 
+// over encodes the object base, compact JSON as encoding/json writes it, with o's members
+// over it: each replaces base's field of its key in place, and those base lacks follow base's
+// fields in o's order. The result is what bytes gives for base's members so replaced and
+// extended.
+func (o object) over(base []byte) ([]byte, error) {
+	n := len(base)
+	for _, m := range o {
+		n += len(m.key) + len(m.value) + 4
+	}
+	buf := append(make([]byte, 0, n), '{')
+	var usedBuf [16]bool
+	used := usedBuf[:0]
+	if len(o) > len(usedBuf) {
+		used = make([]bool, 0, len(o))
+	}
+	used = used[:len(o)]
+	fields := 0
+	isObject, err := jsonobj.Members(base, func(key, value []byte) error {
+		for i, m := range o {
+			if m.key == string(key) {
+				value, used[i] = m.value, true
+				break
+			}
+		}
+		if fields++; fields > 1 {
+			buf = append(buf, ',')
+		}
+		var err error
+		buf, err = appendMember(buf, key, value)
+		return err
+	})
+	if err == nil && !isObject {
+		err = errors.New("not a JSON object")
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range o {
+		if used[i] {
+			continue
+		}
+		if fields++; fields > 1 {
+			buf = append(buf, ',')
+		}
+		if buf, err = appendMember(buf, m.key, m.value); err != nil {
+			return nil, err
+		}
+	}
+	return append(buf, '}'), nil
+}
+
+// appendMember appends "key":value, the key encoded as marshal does.
+func appendMember[K string | []byte](buf []byte, key K, value []byte) ([]byte, error) {
+	if plainKey(key) {
+		buf = append(buf, '"')
+		buf = append(buf, key...)
+		buf = append(buf, '"')
+	} else {
+		k, err := marshal(string(key))
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, k...)
+	}
+	buf = append(buf, ':')
+	return append(buf, value...), nil
+}
+
 // plainKey reports whether marshal would encode key as it is, in quotes: printable ASCII
 // without a quote or a backslash.
-func plainKey(key string) bool {
+func plainKey[K string | []byte](key K) bool {
 	for i := 0; i < len(key); i++ {
 		if c := key[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
 			return false

@@ -98,12 +98,67 @@ func TestParseObjectPathsAgree(t *testing.T) {
 	}
 }
 
-// FuzzParseObject checks the agreement of TestParseObjectPathsAgree on arbitrary input.
+// FuzzParseObject checks TestParseObjectPathsAgree and TestOver on arbitrary input.
 //
 //	go test ./provider/engine/render -run '^$' -fuzz FuzzParseObject -fuzztime 30s
 func FuzzParseObject(f *testing.F) {
 	for _, s := range objectSeeds {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) { checkParseObject(t, data) })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkParseObject(t, data)
+		if o, err := parseObject(data); err == nil {
+			for _, base := range overBases {
+				checkOver(t, o, []byte(base))
+			}
+		}
+	})
+}
+
+// overBases are encoded payloads for over.
+var overBases = []string{
+	`{}`, `{"a":1}`, `{"user":{"name":"pulumi-webhooks"},"organization":{"name":"acme"},"stackName":"prod","k\"ey":2,"é":[1,2]}`,
+}
+
+// checkOver fails t unless o.over(base) is what replacing and appending o's members on base's
+// members, as a list, encodes to.
+func checkOver(t *testing.T, o object, base []byte) {
+	t.Helper()
+	want, isObject, err := splitObject(base)
+	if err != nil || !isObject {
+		t.Fatalf("base %s: %v", base, err)
+	}
+	for _, m := range o {
+		if i := want.index(m.key); i >= 0 {
+			want[i].value = m.value
+		} else {
+			want = append(want, m)
+		}
+	}
+	wantBytes, err := want.bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := o.over(base)
+	if err != nil || !bytes.Equal(got, wantBytes) {
+		t.Fatalf("%v over %s: %s, %v; want %s", o, base, got, err, wantBytes)
+	}
+}
+
+func TestOver(t *testing.T) {
+	t.Parallel()
+	for _, s := range objectSeeds {
+		o, err := parseObject([]byte(s))
+		if err != nil {
+			continue
+		}
+		for _, base := range overBases {
+			checkOver(t, o, []byte(base))
+		}
+	}
+	many := make(object, 40)
+	for i := range many {
+		many[i] = member{key: string(rune('a' + i)), value: []byte("1")}
+	}
+	checkOver(t, many, []byte(`{"a":0,"x":0,"é":0}`))
 }

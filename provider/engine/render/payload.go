@@ -108,21 +108,11 @@ func Payload(p PayloadParams) ([]byte, error) {
 	if len(overrides) == 0 {
 		return b, nil // compact, its keys plain: what re-reading and encoding it would give
 	}
-	out, isObject, err := splitObject(b) // encoding/json's output: valid JSON, valid UTF-8
-	if err == nil && !isObject {
-		err = errors.New("not a JSON object")
-	}
+	out, err := overrides.over(b)
 	if err != nil {
 		return nil, fmt.Errorf("render: re-reading payload: %w", err)
 	}
-	for _, m := range overrides {
-		if i := out.index(m.key); i >= 0 {
-			out[i].value = m.value
-		} else {
-			out = append(out, m)
-		}
-	}
-	return out.bytes()
+	return out, nil
 }
 
 // checkEvent checks that the filter is known (or is a ping) and the subject is what an event
