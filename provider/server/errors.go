@@ -336,9 +336,6 @@ func requestTypeOf(t reflect.Type) requestType {
 	return rt
 }
 
-// jsonFields returns the JSON names of the fields of the struct t points to.
-func jsonFields(t reflect.Type) map[string]bool { return requestTypeOf(t).fields }
-
 var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 
 // reachesStruct reports whether decoding into a value of type t may decode into a struct.

@@ -53,7 +53,7 @@ func checkDecodesAgree(t *testing.T, body []byte) {
 		gotErr := decodeStrict(body, got.Interface())
 		want := reflect.New(typ)
 		var wantErr error
-		if err := checkKeys(body, json.Valid(body), jsonFields(reflect.TypeOf(v))); err != nil {
+		if err := checkKeys(body, json.Valid(body), requestTypeOf(reflect.TypeOf(v)).fields); err != nil {
 			wantErr = err
 		} else {
 			dec := json.NewDecoder(bytes.NewReader(body))
@@ -80,7 +80,7 @@ func checkKeysAgree(t *testing.T, body []byte) {
 	if !json.Valid(body) {
 		return
 	}
-	for _, fields := range []map[string]bool{jsonFields(reflect.TypeOf(&api.EmitRequest{})), jsonFields(reflect.TypeOf(&api.Webhook{}))} {
+	for _, fields := range []map[string]bool{requestTypeOf(reflect.TypeOf(&api.EmitRequest{})).fields, requestTypeOf(reflect.TypeOf(&api.Webhook{})).fields} {
 		walked := keyCheck{fields: fields}
 		walked.walk(body)
 		decoded := keyCheck{fields: fields}
