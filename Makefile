@@ -83,6 +83,9 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHookRequest$$' -fuzztime $(FUZZTIME) ./provider/server
 	$(GO) test -run '^$$' -fuzz '^FuzzEmitRequest$$' -fuzztime $(FUZZTIME) ./provider/server
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckKeys$$' -fuzztime $(FUZZTIME) ./provider/server
+	$(GO) test -run '^$$' -fuzz '^FuzzParseObject$$' -fuzztime $(FUZZTIME) ./provider/engine/render
+	$(GO) test -run '^$$' -fuzz '^FuzzMembers$$' -fuzztime $(FUZZTIME) ./provider/internal/jsonobj
 	$(GO) test -run '^$$' -fuzz '^FuzzEventValidate$$' -fuzztime $(FUZZTIME) ./provider/webhook
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./provider/resource
 

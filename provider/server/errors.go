@@ -15,6 +15,7 @@ import (
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/internal/jsonobj"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
@@ -144,8 +145,19 @@ func decodeJSON(r *http.Request, v any) error {
 // decodeStrict decodes body, one JSON object, into v (a pointer to a struct) with the rules
 // of decodeJSON.
 func decodeStrict(body []byte, v any) error {
-	if err := checkKeys(body, jsonFields(reflect.TypeOf(v))); err != nil {
+	rt := requestTypeOf(reflect.TypeOf(v))
+	valid := json.Valid(body)
+	if err := checkKeys(body, valid, rt.fields); err != nil {
 		return err
+	}
+	if valid && rt.flat {
+		// One JSON value whose keys are all v's, spelt exactly, and nothing in v that
+		// DisallowUnknownFields could refuse: json.Unmarshal decodes as the decoder below
+		// would, without its buffering.
+		if err := json.Unmarshal(body, v); err != nil {
+			return bodyError(err)
+		}
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -163,7 +175,7 @@ func decodeStrict(body []byte, v any) error {
 // 415.
 func checkContentType(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
-	if ct == "" {
+	if ct == "" || ct == "application/json" { // what clients send, without parsing it
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)
@@ -177,44 +189,97 @@ func checkContentType(r *http.Request) error {
 // checkKeys walks the top level of a JSON object and checks each key against fields, exactly:
 // an unknown key (or a known one in another case) is an error naming it, so are a key given
 // twice and a null value. A body that is not an object is left to the decoder, which names
-// the problem.
-func checkKeys(body []byte, fields map[string]bool) error {
+// the problem. Valid JSON (valid is json.Valid(body)) is walked by jsonobj.Members; anything
+// else by a json.Decoder, up to where it stops making sense (the decoder then reports it).
+func checkKeys(body []byte, valid bool, fields map[string]bool) error {
+	var seenBuf [16][]byte
+	c := keyCheck{fields: fields, seen: seenBuf[:0]}
+	if valid {
+		c.walk(body)
+	} else {
+		c.decode(body)
+	}
+	return c.errs.Err()
+}
+
+// walk checks the keys of body, valid JSON.
+func (c *keyCheck) walk(body []byte) {
+	_, _ = jsonobj.Members(body, func(key, value []byte) error {
+		if !c.add(key, bytes.Equal(value, jsonNull)) {
+			return errEnoughKeyErrors
+		}
+		return nil
+	})
+}
+
+// decode checks the keys of body with a json.Decoder, up to where body stops being JSON; it
+// reports nothing when it gets there, as the decoder reports that.
+func (c *keyCheck) decode(body []byte) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
+		return
 	}
-	seen := map[string]bool{}
-	var errs webhook.FieldErrors
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil // malformed: the decoder reports it
+			c.errs = nil // malformed: the decoder reports it
+			return
 		}
 		key, _ := tok.(string)
 		var val json.RawMessage
 		if err := dec.Decode(&val); err != nil {
-			return nil
+			c.errs = nil
+			return
 		}
-		switch {
-		case !fields[key]:
-			msg := "is not a field of this request: remove it or correct its spelling"
-			for f := range fields {
-				if strings.EqualFold(f, key) {
-					msg = fmt.Sprintf("is not a field of this request: names are case-sensitive, write %q", f)
-				}
-			}
-			errs.Add(fieldName(key), msg)
-		case seen[key]:
-			errs.Add(key, "is given twice: give each field once")
-		case bytes.Equal(val, []byte("null")):
-			errs.Add(key, "is null: leave the field out, or give it a value")
-		}
-		seen[key] = true
-		if len(errs) > webhook.FieldErrorsMax {
-			break // enough to report; the rest would only be counted
+		if !c.add([]byte(key), bytes.Equal(val, jsonNull)) {
+			return
 		}
 	}
-	return errs.Err()
+}
+
+var (
+	jsonNull           = []byte("null")
+	errEnoughKeyErrors = errors.New("enough key errors to report")
+)
+
+// keyCheck applies checkKeys' rules to the keys of one object, in order.
+type keyCheck struct {
+	fields map[string]bool
+	seen   [][]byte
+	errs   webhook.FieldErrors
+}
+
+// add checks the next key, whose value is null or not. It returns false once there are enough
+// errors to report; the rest would only be counted.
+func (c *keyCheck) add(key []byte, null bool) bool {
+	switch {
+	case !c.fields[string(key)]:
+		msg := "is not a field of this request: remove it or correct its spelling"
+		for f := range c.fields {
+			if strings.EqualFold(f, string(key)) {
+				msg = fmt.Sprintf("is not a field of this request: names are case-sensitive, write %q", f)
+			}
+		}
+		c.errs.Add(fieldName(string(key)), msg)
+	case c.seenBefore(key):
+		c.errs.Add(string(key), "is given twice: give each field once")
+	case null:
+		c.errs.Add(string(key), "is null: leave the field out, or give it a value")
+	}
+	c.seen = append(c.seen, key)
+	return len(c.errs) <= webhook.FieldErrorsMax
+}
+
+// seenBefore reports whether key was checked before. A linear search: every key but those of
+// fields adds an error, so an object is given up after at most len(fields)+FieldErrorsMax+1
+// keys.
+func (c *keyCheck) seenBefore(key []byte) bool {
+	for _, k := range c.seen {
+		if bytes.Equal(k, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldName is a request key as an error names it, cut short when it is long or odd.
@@ -229,33 +294,66 @@ func fieldName(key string) string {
 	return q
 }
 
-var jsonFieldsCache sync.Map // reflect.Type -> map[string]bool
+// requestType is what decodeStrict needs to know of the type of a request body.
+type requestType struct {
+	fields map[string]bool // the JSON names of its fields
+	// flat is true when no struct is reachable from its fields, so that only top-level keys
+	// can be unknown ones (checkKeys refuses them); encoding/json does not look into a value
+	// with its own UnmarshalJSON, such as json.RawMessage.
+	flat bool
+}
 
-// jsonFields returns the JSON names of the fields of the struct t points to.
-func jsonFields(t reflect.Type) map[string]bool {
-	if f, ok := jsonFieldsCache.Load(t); ok {
-		return f.(map[string]bool)
+var requestTypes sync.Map // reflect.Type -> requestType
+
+// requestTypeOf returns the requestType of the struct t points to.
+func requestTypeOf(t reflect.Type) requestType {
+	if rt, ok := requestTypes.Load(t); ok {
+		return rt.(requestType)
 	}
 	st := t
 	for st.Kind() == reflect.Pointer {
 		st = st.Elem()
 	}
-	out := map[string]bool{}
+	rt := requestType{fields: map[string]bool{}, flat: st.Kind() == reflect.Struct}
 	if st.Kind() == reflect.Struct {
 		for i := range st.NumField() {
 			f := st.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			switch {
 			case name == "-" || !f.IsExported():
+				continue
 			case name == "":
-				out[f.Name] = true
+				rt.fields[f.Name] = true
 			default:
-				out[name] = true
+				rt.fields[name] = true
+			}
+			if f.Anonymous || reachesStruct(f.Type, map[reflect.Type]bool{}) {
+				rt.flat = false
 			}
 		}
 	}
-	jsonFieldsCache.Store(t, out)
-	return out
+	requestTypes.Store(t, rt)
+	return rt
+}
+
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// reachesStruct reports whether decoding into a value of type t may decode into a struct.
+func reachesStruct(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	if t.Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+		return reachesStruct(t.Elem(), seen)
+	}
+	return false
 }
 
 func fieldError(field, msg string) error {

@@ -52,7 +52,9 @@ func (f Filter) checkSubject(s Scope, errs *FieldErrors) {
 	}
 	switch f.Subject() {
 	case ScopeStack:
-		checkStackFields(s, fmt.Sprintf("%q, a stack event", f), errs)
+		if !s.IsStack() { // what it names is formatted only for an error
+			checkStackFields(s, fmt.Sprintf("%q, a stack event", f), errs)
+		}
 	case ScopeEnvironment:
 		if s.Project == "" {
 			errs.Add("projectName", fmt.Sprintf("is required for %q, an environment event: give the environment's project", f))

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
@@ -104,18 +105,14 @@ func Payload(p PayloadParams) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render: encoding payload: %w", err)
 	}
-	out, err := parseObject(b)
+	if len(overrides) == 0 {
+		return b, nil // compact, its keys plain: what re-reading and encoding it would give
+	}
+	out, err := overrides.over(b)
 	if err != nil {
 		return nil, fmt.Errorf("render: re-reading payload: %w", err)
 	}
-	for _, m := range overrides {
-		if i := out.index(m.key); i >= 0 {
-			out[i].value = m.value
-		} else {
-			out = append(out, m)
-		}
-	}
-	return out.bytes()
+	return out, nil
 }
 
 // checkEvent checks that the filter is known (or is a ping) and the subject is what an event
@@ -368,8 +365,14 @@ func join(base string, segments ...string) string {
 	return b.String()
 }
 
-// jsonFields maps the JSON names of a struct's fields to the fields.
+var jsonFieldsCache sync.Map // reflect.Type -> map[string]reflect.StructField
+
+// jsonFields maps the JSON names of a struct's fields to the fields. The map is shared: read
+// it only.
 func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	if f, ok := jsonFieldsCache.Load(t); ok {
+		return f.(map[string]reflect.StructField)
+	}
 	out := map[string]reflect.StructField{}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -379,6 +382,7 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 		}
 		out[name] = f
 	}
+	jsonFieldsCache.Store(t, out)
 	return out
 }
 
