@@ -144,7 +144,10 @@ func (e *Engine) Emit(ctx context.Context, p EmitParams) (*EmitResult, error) {
 	}
 	var res *EmitResult
 	var stopped *emitter // set when deployment chains were stopped, for the log
-	digest := p.requestDigest()
+	digest := ""
+	if p.IdempotencyKey != "" {
+		digest = p.requestDigest() // what the key stands for; nothing to compare without one
+	}
 	direct := directClaims{run: e.currentRun()}
 	err = e.store.EventEmit(ctx, func(tx store.EmitTx) error {
 		res, stopped = &EmitResult{EventID: eventID}, nil // the store may run fn again after a conflict
