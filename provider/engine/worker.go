@@ -53,6 +53,9 @@ type workerRun struct {
 	// until its attempt is durable.
 	busy     atomic.Int64
 	inflight sync.WaitGroup
+	// work hands claimed deliveries to the run's worker goroutines, one per slot, which live
+	// as long as the run: a goroutine per attempt would grow a new stack for every one.
+	work chan *store.ClaimedDelivery
 	// freed is poked when slots taken for direct claims are given back unused (giveSlots), so
 	// that a stopping dispatcher waiting for attempts looks at busy again.
 	freed chan struct{}
@@ -99,7 +102,14 @@ func (r *workerRun) giveSlots(n int) {
 func (e *Engine) startClaimed(r *workerRun, cds []*store.ClaimedDelivery) {
 	for _, d := range cds {
 		r.inflight.Add(1)
-		go e.attempt(r, d)
+		r.work <- d
+	}
+}
+
+// work runs the attempts handed to r.work until it is closed.
+func (e *Engine) work(r *workerRun) {
+	for d := range r.work {
+		e.attempt(r, d)
 	}
 }
 
@@ -123,12 +133,15 @@ func (e *Engine) Start(ctx context.Context) error {
 	r := &workerRun{
 		ctx: rctx, cancel: cancel,
 		stop: make(chan struct{}), dispatched: make(chan struct{}), results: make(chan finished, e.cfg.Workers),
-		freed: make(chan struct{}, 1),
+		freed: make(chan struct{}, 1), work: make(chan *store.ClaimedDelivery, e.cfg.Workers),
 	}
 	if w, ok := e.store.(store.Waker); ok {
 		r.storeWake = w.StoreWake(rctx)
 	}
 	e.run = r
+	for range e.cfg.Workers {
+		go e.work(r)
+	}
 	go e.dispatch(r)
 	e.log.InfoContext(ctx, "delivery workers started", "worker", e.worker, "workers", e.cfg.Workers,
 		"per_endpoint_limit", e.cfg.PerEndpointLimit, "per_org_limit", e.cfg.PerOrgLimit, "lease", e.cfg.Lease().String())
@@ -152,6 +165,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	go func() {
 		<-r.dispatched
 		r.inflight.Wait()
+		close(r.work) // every attempt is recorded and no slot is taken: nothing more comes
 		close(done)
 	}()
 	var err error
@@ -363,7 +377,7 @@ func (e *Engine) cycle(r *workerRun, fs []finished, limit int) ([]*store.Claimed
 	for _, d := range res.Claimed {
 		r.busy.Add(1)
 		r.inflight.Add(1)
-		go e.attempt(r, d)
+		r.work <- d
 	}
 	return res.Claimed, nil
 }
