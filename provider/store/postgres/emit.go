@@ -22,8 +22,16 @@ type emitTx struct {
 	// events are the events inserted through this emitTx, by ID, so that their deliveries are
 	// inserted without reading the event back.
 	events map[string]*store.Event
-	// pending says whether pending deliveries were inserted: the commit then wakes workers.
+	// pending says whether pending deliveries were inserted: the commit then wakes workers,
+	// and no direct claim of the transaction takes a slot before them (emitclaim.go).
 	pending bool
+	// due is set once a direct claim found due work in the queue: the transaction's later
+	// emits claim nothing either.
+	due bool
+	// locked says a direct claim took endpoint locks: later ones take theirs without waiting.
+	locked bool
+	// holders are the holders the transaction registered for its direct claims.
+	holders []txHolder
 }
 
 // EventEmit runs fn in one transaction (see store.Store), retried on transient failures like
@@ -31,8 +39,10 @@ type emitTx struct {
 // event is stored once). When it stored pending deliveries, NOTIFY wakes every server's workers
 // at its commit.
 func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
-	return s.fail(s.withTx(ctx, func(tx pgx.Tx) error {
+	var last *emitTx
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		et := &emitTx{s: s, tx: tx}
+		last = et
 		if err := fn(et); err != nil {
 			return err
 		}
@@ -42,7 +52,14 @@ func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) e
 			}
 		}
 		return nil
-	}))
+	})
+	if err != nil {
+		return s.fail(err)
+	}
+	if len(last.holders) > 0 {
+		s.session.adopt(last.holders)
+	}
+	return nil
 }
 
 func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {
@@ -109,18 +126,60 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	if len(ds) == 0 {
 		return nil
 	}
-	var payload []byte
-	if e, ok := t.events[eventID]; ok {
-		payload = e.Payload
-	} else {
-		err := t.tx.QueryRow(ctx, `SELECT payload FROM events WHERE id = $1`, eventID).Scan(&payload)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("postgres: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
-		}
+	ev, err := t.eventOf(ctx, eventID)
+	if err != nil {
+		return err
 	}
+	return t.insertDeliveries(ctx, eventID, ev, now, ds, nil)
+}
+
+// insertedEvent is what the deliveries of an event copy from it.
+type insertedEvent struct {
+	filter, kind, org string
+	payload           []byte
+}
+
+// eventOf returns the event the deliveries belong to: the one inserted through t, else read
+// back.
+func (t *emitTx) eventOf(ctx context.Context, eventID string) (insertedEvent, error) {
+	if e, ok := t.events[eventID]; ok {
+		return insertedEvent{filter: string(e.Filter), kind: string(e.Kind), org: e.Subject.Org, payload: e.Payload}, nil
+	}
+	var ev insertedEvent
+	err := t.tx.QueryRow(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = $1`, eventID).Scan(&ev.filter, &ev.kind, &ev.org, &ev.payload)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ev, fmt.Errorf("postgres: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
+	}
+	if err != nil {
+		return ev, fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
+	}
+	return ev, nil
+}
+
+// deliveryInsertSQL inserts the deliveries of event $1 at time $2 from the arrays $3...$10.
+const deliveryInsertSQL = `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state,
+		next_attempt_at, created_at, updated_at)
+	SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, NULLIF(d.body_id, 0), d.endpoint, d.state, d.next, $2, $2
+	FROM events e, unnest($3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
+		WITH ORDINALITY AS d (id, hook_id, format, body, endpoint, state, next, body_id, ord)
+	WHERE e.id = $1
+	ORDER BY d.ord`
+
+// claimedInsertSQL is deliveryInsertSQL with the rows $11 marks stored claimed: running,
+// attempt 1, leased until $12 by $13 (emitclaim.go).
+const claimedInsertSQL = `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state,
+		attempts, next_attempt_at, lease_until, claimed_by, created_at, updated_at)
+	SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, NULLIF(d.body_id, 0), d.endpoint,
+		CASE WHEN d.claimed THEN 'running' ELSE d.state END, CASE WHEN d.claimed THEN 1 ELSE 0 END, d.next,
+		CASE WHEN d.claimed THEN $12::bigint ELSE 0 END, CASE WHEN d.claimed THEN $13::text ELSE '' END, $2, $2
+	FROM events e, unnest($3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bool[])
+		WITH ORDINALITY AS d (id, hook_id, format, body, endpoint, state, next, body_id, claimed, ord)
+	WHERE e.id = $1
+	ORDER BY d.ord`
+
+// insertDeliveries inserts ds (see DeliveryInsertMany); with claim, those it marks are
+// inserted claimed (DeliveryInsertClaimed, emitclaim.go).
+func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, ev insertedEvent, now time.Time, ds []store.DeliveryInsertParams, claim *directClaim) error {
 	n := store.UnixNanos(now)
 	cols := struct {
 		ids, formats, endpoints, states []string
@@ -135,7 +194,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 		}
 		rows[i] = r
 	}
-	plan, shared := store.ShareBodies(payload, len(ds), func(i int) []byte { return ds[i].Body })
+	plan, shared := store.ShareBodies(ev.payload, len(ds), func(i int) []byte { return ds[i].Body })
 	sharedIDs := make([]int64, len(shared))
 	for k, body := range shared {
 		if err := t.tx.QueryRow(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES ($1, $2) RETURNING id`,
@@ -153,7 +212,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 			bodyID, r.body = sharedIDs[k-1], nil
 		}
 		cols.bodyIDs = append(cols.bodyIDs, bodyID)
-		if r.state == string(store.DeliveryPending) {
+		if r.state == string(store.DeliveryPending) && (claim == nil || !claim.mine[i]) {
 			t.pending = true
 		}
 		cols.ids = append(cols.ids, r.id)
@@ -164,14 +223,15 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 		cols.nexts = append(cols.nexts, r.next)
 		cols.bodies = append(cols.bodies, r.body)
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state,
-			next_attempt_at, created_at, updated_at)
-		SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, NULLIF(d.body_id, 0), d.endpoint, d.state, d.next, $2, $2
-		FROM events e, unnest($3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
-			WITH ORDINALITY AS d (id, hook_id, format, body, endpoint, state, next, body_id, ord)
-		WHERE e.id = $1
-		ORDER BY d.ord`,
-		eventID, n, cols.ids, cols.hooks, cols.formats, cols.bodies, cols.endpoints, cols.states, cols.nexts, cols.bodyIDs)
+	var err error
+	if claim == nil {
+		_, err = t.tx.Exec(ctx, deliveryInsertSQL,
+			eventID, n, cols.ids, cols.hooks, cols.formats, cols.bodies, cols.endpoints, cols.states, cols.nexts, cols.bodyIDs)
+	} else {
+		_, err = t.tx.Exec(ctx, claimedInsertSQL,
+			eventID, n, cols.ids, cols.hooks, cols.formats, cols.bodies, cols.endpoints, cols.states, cols.nexts, cols.bodyIDs,
+			claim.mine, claim.lease, claim.worker)
+	}
 	if isUnique(err) {
 		return fmt.Errorf("postgres: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
 	}

@@ -34,6 +34,7 @@ func RunReliability(t *testing.T, h Harness) {
 		{"ReleaseDeadHolder", testReleaseDeadHolder},
 		{"ReleaseDeadHolderInCycle", testReleaseDeadHolderInCycle},
 		{"ReleaseLiveHolderKept", testReleaseLiveHolderKept},
+		{"ReleaseDeadDirectClaimer", testReleaseDeadDirectClaimer},
 		{"UndecryptableSecretFailsOnlyItsDelivery", testUndecryptableSecretFailsOnlyItsDelivery},
 		{"KeyRotate", testKeyRotate},
 		{"KeyRotateRefusals", testKeyRotateRefusals},
