@@ -228,22 +228,23 @@ type txHolder struct {
 
 // lockInTx makes sure this store holds the session lock of holder name of kind for a claim
 // made inside a transaction that already holds a pool connection (an emit's direct claim):
-// unlike acquire it never waits for the pool nor reconnects the session. ok is false when the
-// session is not connected (the claim loop's next acquire reconnects it): claim nothing then.
-// A holder not registered yet is returned for the transaction to register (registerSQL); once
-// that has committed, adopt makes it this store's.
+// unlike acquire it never waits for the pool nor checks or reconnects the session (the claim
+// loop's acquire does, at most once per HolderCheckInterval). ok is false when a holder not
+// registered yet cannot be, the session being lost or closed: claim nothing then. A holder
+// not registered yet is returned for the transaction to register (registerSQL); once that has
+// committed, adopt makes it this store's.
 func (ss *session) lockInTx(ctx context.Context, kind, name string) (h *txHolder, ok bool, err error) {
 	hn := holderName{kind, name}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.closed || ss.conn == nil || ss.conn.IsClosed() {
-		return nil, false, nil
-	}
 	ss.maps.Lock()
 	_, owned := ss.own[hn]
 	ss.maps.Unlock()
 	if owned {
 		return nil, true, nil
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed || ss.conn == nil || ss.conn.IsClosed() {
+		return nil, false, nil
 	}
 	key := lockKey("holder/"+kind, name)
 	if err := ss.lock(ctx, hn, key); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -435,4 +436,89 @@ func testReleaseDeadDirectClaimer(t *testing.T, h Harness, b *testBundle) {
 	if got := claim(t, b, "survivor", T0.Add(2*time.Second), 2, 1); len(got) != 1 || got[0].ID != held[0].ID || got[0].Attempts != 2 {
 		t.Fatalf("claimed %v after the holder died, want %s as attempt 2", ids(got), held[0].ID)
 	}
+}
+
+// testEmitClaimCapAcrossStores (RunCluster): three stores on one database, two workers each,
+// emit at once to one endpoint capped at two, each emit claiming its deliveries directly as
+// far as the cap allows, round after round (the queue empty and nothing running at the start
+// of each). No round's direct claims pass the cap, counting every store's, whether the workers
+// or the queue count them, and the rest stay pending for the claim loop.
+func testEmitClaimCapAcrossStores(t *testing.T, h Harness, b *testBundle) {
+	stores := []*testBundle{b, reopen(t, h, b), reopen(t, h, b)}
+	hook := createHook(t, b, spec(orgScope("acme"), "h"))
+	const capN, rounds = 2, 10
+	now := T0.Add(time.Second)
+	params := func(worker string, limit int) store.DeliveryClaimParams {
+		return store.DeliveryClaimParams{Worker: worker, Now: now, Lease: time.Hour, Limit: limit, PerEndpointLimit: capN}
+	}
+	var direct int
+	for round := range rounds {
+		start := make(chan struct{})
+		var mu sync.Mutex
+		var claimed []*store.ClaimedDelivery
+		var owners []*testBundle
+		errs := make(chan error, 2*len(stores))
+		var wg sync.WaitGroup
+		for i, sb := range stores {
+			for w := range 2 {
+				worker := fmt.Sprintf("s%d-w%d", i, w)
+				wg.Go(func() {
+					<-start
+					var cds []*store.ClaimedDelivery
+					err := sb.st.EventEmit(sb.ctx, func(tx store.EmitTx) error {
+						var err error
+						_, cds, err = insertClaimed(sb, tx, claimEvent("acme", now), params(worker, capN),
+							enqueue{hook: hook, endpoint: "e0:443"}, enqueue{hook: hook, endpoint: "e0:443"})
+						return err
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					for _, cd := range cds {
+						claimed, owners = append(claimed, cd), append(owners, sb)
+					}
+				})
+			}
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if len(claimed) > capN {
+			t.Fatalf("round %d: the emits claimed %d deliveries of the endpoint directly, past its cap of %d", round, len(claimed), capN)
+		}
+		if running, pending := queueCounts(t, b, now); running != len(claimed) || running+pending != 2*2*len(stores) {
+			t.Fatalf("round %d: queue %d running, %d pending; want the %d claimed running and the rest pending", round, running, pending, len(claimed))
+		}
+		direct += len(claimed)
+		for i, cd := range claimed {
+			if err := complete(owners[i], cd, store.DeliverySucceeded, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The claim loop sends the rest.
+		for {
+			cds := claim(t, b, "drain", now, capN, capN)
+			if len(cds) == 0 {
+				break
+			}
+			for _, cd := range cds {
+				if err := complete(b, cd, store.DeliverySucceeded, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if running, pending := queueCounts(t, b, now); running != 0 || pending != 0 {
+			t.Fatalf("round %d: queue %d running, %d pending after the claim loop; want nothing", round, running, pending)
+		}
+	}
+	if direct == 0 {
+		t.Error("no emit claimed directly")
+	}
+	t.Logf("%d deliveries claimed directly over %d rounds of %d emits", direct, rounds, 2*len(stores))
 }
