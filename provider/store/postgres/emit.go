@@ -28,8 +28,9 @@ type emitTx struct {
 	// due is set once a direct claim found due work in the queue: the transaction's later
 	// emits claim nothing either.
 	due bool
-	// locked says a direct claim took endpoint locks: later ones take theirs without waiting.
-	locked bool
+	// locked holds the endpoint locks the transaction's direct claims took, by key: later
+	// direct claims claim only at those endpoints (locking no more, so never waiting).
+	locked map[int64]bool
 	// holders are the holders the transaction registered for its direct claims.
 	holders []txHolder
 }
@@ -130,7 +131,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	if err != nil {
 		return err
 	}
-	return t.insertDeliveries(ctx, eventID, ev, now, ds, nil)
+	return t.insertDeliveries(ctx, eventID, ev, now, ds)
 }
 
 // insertedEvent is what the deliveries of an event copy from it.
@@ -156,7 +157,8 @@ func (t *emitTx) eventOf(ctx context.Context, eventID string) (insertedEvent, er
 	return ev, nil
 }
 
-// deliveryInsertSQL inserts the deliveries of event $1 at time $2 from the arrays $3...$10.
+// deliveryInsertSQL inserts the deliveries of event $1 at time $2 from the arrays $3...$10
+// (deliveryCols.args).
 const deliveryInsertSQL = `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state,
 		next_attempt_at, created_at, updated_at)
 	SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, NULLIF(d.body_id, 0), d.endpoint, d.state, d.next, $2, $2
@@ -165,32 +167,55 @@ const deliveryInsertSQL = `INSERT INTO deliveries (id, event_id, hook_id, org, f
 	WHERE e.id = $1
 	ORDER BY d.ord`
 
-// claimedInsertSQL is deliveryInsertSQL with the rows $11 marks stored claimed: running,
-// attempt 1, leased until $12 by $13 (emitclaim.go).
-const claimedInsertSQL = `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state,
-		attempts, next_attempt_at, lease_until, claimed_by, created_at, updated_at)
-	SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, NULLIF(d.body_id, 0), d.endpoint,
-		CASE WHEN d.claimed THEN 'running' ELSE d.state END, CASE WHEN d.claimed THEN 1 ELSE 0 END, d.next,
-		CASE WHEN d.claimed THEN $12::bigint ELSE 0 END, CASE WHEN d.claimed THEN $13::text ELSE '' END, $2, $2
-	FROM events e, unnest($3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bool[])
-		WITH ORDINALITY AS d (id, hook_id, format, body, endpoint, state, next, body_id, claimed, ord)
-	WHERE e.id = $1
-	ORDER BY d.ord`
+// insertDeliveries inserts ds (see DeliveryInsertMany).
+func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, ev insertedEvent, now time.Time, ds []store.DeliveryInsertParams) error {
+	cols, err := t.deliveryCols(ctx, eventID, ev, now, ds)
+	if err != nil {
+		return err
+	}
+	for _, state := range cols.states {
+		if state == string(store.DeliveryPending) {
+			t.pending = true
+			break
+		}
+	}
+	_, err = t.tx.Exec(ctx, deliveryInsertSQL, cols.args(eventID)...)
+	return insertDeliveriesErr(eventID, err)
+}
 
-// insertDeliveries inserts ds (see DeliveryInsertMany); with claim, those it marks are
-// inserted claimed (DeliveryInsertClaimed, emitclaim.go).
-func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, ev insertedEvent, now time.Time, ds []store.DeliveryInsertParams, claim *directClaim) error {
+func insertDeliveriesErr(eventID string, err error) error {
+	if isUnique(err) {
+		return fmt.Errorf("postgres: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
+	}
+	return nil
+}
+
+// deliveryCols are the deliveries of one event to insert, column by column.
+type deliveryCols struct {
+	now                             int64
+	ids, formats, endpoints, states []string
+	hooks, nexts, bodyIDs           []int64
+	bodies                          [][]byte
+}
+
+// args are deliveryInsertSQL's parameters.
+func (c *deliveryCols) args(eventID string) []any {
+	return []any{eventID, c.now, c.ids, c.hooks, c.formats, c.bodies, c.endpoints, c.states, c.nexts, c.bodyIDs}
+}
+
+// deliveryCols checks ds (setting their IDs) and stores the bodies they share; a body equal
+// to the event's payload is left to be read from it.
+func (t *emitTx) deliveryCols(ctx context.Context, eventID string, ev insertedEvent, now time.Time, ds []store.DeliveryInsertParams) (*deliveryCols, error) {
 	n := store.UnixNanos(now)
-	cols := struct {
-		ids, formats, endpoints, states []string
-		hooks, nexts, bodyIDs           []int64
-		bodies                          [][]byte
-	}{}
+	cols := &deliveryCols{now: n}
 	rows := make([]deliveryRow, len(ds))
 	for i := range ds {
 		r, err := checkDelivery(&ds[i], n)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows[i] = r
 	}
@@ -199,7 +224,7 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, ev insert
 	for k, body := range shared {
 		if err := t.tx.QueryRow(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES ($1, $2) RETURNING id`,
 			eventID, body).Scan(&sharedIDs[k]); err != nil {
-			return fmt.Errorf("postgres: insert deliveries of event %s: store a shared body: %w", eventID, err)
+			return nil, fmt.Errorf("postgres: insert deliveries of event %s: store a shared body: %w", eventID, err)
 		}
 	}
 	for i := range rows {
@@ -212,9 +237,6 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, ev insert
 			bodyID, r.body = sharedIDs[k-1], nil
 		}
 		cols.bodyIDs = append(cols.bodyIDs, bodyID)
-		if r.state == string(store.DeliveryPending) && (claim == nil || !claim.mine[i]) {
-			t.pending = true
-		}
 		cols.ids = append(cols.ids, r.id)
 		cols.formats = append(cols.formats, r.format)
 		cols.endpoints = append(cols.endpoints, r.endpoint)
@@ -223,22 +245,7 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, ev insert
 		cols.nexts = append(cols.nexts, r.next)
 		cols.bodies = append(cols.bodies, r.body)
 	}
-	var err error
-	if claim == nil {
-		_, err = t.tx.Exec(ctx, deliveryInsertSQL,
-			eventID, n, cols.ids, cols.hooks, cols.formats, cols.bodies, cols.endpoints, cols.states, cols.nexts, cols.bodyIDs)
-	} else {
-		_, err = t.tx.Exec(ctx, claimedInsertSQL,
-			eventID, n, cols.ids, cols.hooks, cols.formats, cols.bodies, cols.endpoints, cols.states, cols.nexts, cols.bodyIDs,
-			claim.mine, claim.lease, claim.worker)
-	}
-	if isUnique(err) {
-		return fmt.Errorf("postgres: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
-	}
-	if err != nil {
-		return fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
-	}
-	return nil
+	return cols, nil
 }
 
 func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {
