@@ -522,3 +522,26 @@ func testEmitClaimCapAcrossStores(t *testing.T, h Harness, b *testBundle) {
 	}
 	t.Logf("%d deliveries claimed directly over %d rounds of %d emits", direct, rounds, 2*len(stores))
 }
+
+// testEmitClaimUndecryptableSecret (RunReliability): a delivery an emit claims directly whose
+// active hook's secret no longer opens is failed there and then with the reason, as a claim
+// fails it, and not returned; the emit's other deliveries are claimed.
+func testEmitClaimUndecryptableSecret(t *testing.T, h Harness, b *testBundle) {
+	goodSpec, badSpec := spec(orgScope("acme"), "good"), spec(orgScope("acme"), "bad")
+	goodSpec.Secret, badSpec.Secret = "good-secret", "bad-secret"
+	good, bad := createHook(t, b, goodSpec), createHook(t, b, badSpec)
+	h.CorruptSecret(t, b.st, bad.ID)
+	now := T0.Add(time.Second)
+	dids, cds := emitClaimed(t, b, directClaim("w", now, 4), enqueue{hook: bad, endpoint: "a:443"}, enqueue{hook: good, endpoint: "b:443"})
+	if len(cds) != 1 || cds[0].ID != dids[1] || cds[0].Secret != "good-secret" {
+		t.Fatalf("claimed %v, want only %s with its secret", ids(cds), dids[1])
+	}
+	d := getDelivery(t, b, dids[0])
+	if d.State != store.DeliveryFailed || d.LastError != store.UndecryptableSecretReason {
+		t.Fatalf("the delivery of the damaged hook is %s (%q), want failed with the reason", d.State, d.LastError)
+	}
+	log, err := b.st.AttemptList(b.ctx, store.AttemptListParams{HookID: bad.ID})
+	if err != nil || len(log) != 1 || log[0].Error != store.UndecryptableSecretReason || log[0].DeliveryID != dids[0] {
+		t.Fatalf("the damaged hook's delivery log = %+v, %v; want one attempt saying why", log, err)
+	}
+}

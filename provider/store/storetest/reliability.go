@@ -36,6 +36,7 @@ func RunReliability(t *testing.T, h Harness) {
 		{"ReleaseLiveHolderKept", testReleaseLiveHolderKept},
 		{"ReleaseDeadDirectClaimer", testReleaseDeadDirectClaimer},
 		{"UndecryptableSecretFailsOnlyItsDelivery", testUndecryptableSecretFailsOnlyItsDelivery},
+		{"EmitClaimUndecryptableSecret", testEmitClaimUndecryptableSecret},
 		{"KeyRotate", testKeyRotate},
 		{"KeyRotateRefusals", testKeyRotateRefusals},
 		{"HistoryDeleteBefore", testHistoryDeleteBefore},
