@@ -1,14 +1,18 @@
 // Package fairclaim is the one home of how a claim shares out due deliveries, for every store
 // backend: how many candidates a claim reads (FirstLook, Window), the fair pick over them
-// (Picker), and the order a claim returns its deliveries in (Sort). The backends read the
-// candidates with their own SQL and hand them over here.
+// (Picker), the order a claim returns its deliveries in (Sort), and what a direct claim
+// (store.EmitClaimer) may take of an emit's deliveries and returns (EmitCandidates,
+// NewDirectPicker, Claimed). The backends read the candidates with their own SQL and hand them
+// over here.
 package fairclaim
 
 import (
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
 // Unlimited stands for "no cap" when PerEndpointLimit or PerOrgLimit is zero.
@@ -186,4 +190,55 @@ func Caps(p store.DeliveryClaimParams) (capN, orgCap int64) {
 		orgCap = Unlimited
 	}
 	return capN, orgCap
+}
+
+// Direct claims (store.EmitClaimer): an emit's own deliveries, stored already claimed.
+
+// EmitCandidates returns the deliveries of one emit of org that a direct claim may take: the
+// pending ones due at claimNow, each with ID its index in ds plus one. now is the emit's time
+// (unix nanoseconds), the due time of a delivery that names none.
+func EmitCandidates(ds []store.DeliveryInsertParams, org string, now, claimNow int64) []Candidate {
+	cands := make([]Candidate, 0, len(ds))
+	for i := range ds {
+		d := &ds[i]
+		next := store.UnixNanos(d.NextAttemptAt)
+		if next == 0 {
+			next = now
+		}
+		if (d.State != "" && d.State != store.DeliveryPending) || next > claimNow {
+			continue
+		}
+		cands = append(cands, Candidate{ID: int64(i) + 1, Endpoint: d.Endpoint, Org: org, Next: next})
+	}
+	return cands
+}
+
+// NewDirectPicker returns the picker of a direct claim p. Its candidates are all first
+// attempts, so it keeps a turn of its own: the store's claims' turn is not this one's.
+func NewDirectPicker(p store.DeliveryClaimParams) *Picker {
+	capN, orgCap := Caps(p)
+	return NewPicker(p.Limit, capN, orgCap, new(atomic.Uint64))
+}
+
+// Claimed returns delivery d of event eventID, stored at now claimed by p.Worker, as a claim
+// returns it, less its hook's URL, secret and active flag.
+func Claimed(d *store.DeliveryInsertParams, eventID string, filter webhook.Filter, kind webhook.Kind, now time.Time, p store.DeliveryClaimParams) *store.ClaimedDelivery {
+	format := d.Format
+	if format == "" {
+		format = webhook.FormatDefault
+	}
+	next := d.NextAttemptAt
+	if next.IsZero() {
+		next = now
+	}
+	body := d.Body
+	if body == nil {
+		body = []byte{}
+	}
+	return &store.ClaimedDelivery{Delivery: store.Delivery{
+		ID: d.ID, EventID: eventID, HookID: d.HookID, Filter: filter, Kind: kind, Format: format, Body: body, Endpoint: d.Endpoint,
+		State: store.DeliveryRunning, Attempts: 1, NextAttemptAt: store.FromUnixNanos(store.UnixNanos(next)),
+		LeaseUntil: store.FromUnixNanos(store.UnixNanos(p.Now) + p.Lease.Nanoseconds()), ClaimedBy: p.Worker,
+		CreatedAt: store.FromUnixNanos(store.UnixNanos(now)), UpdatedAt: store.FromUnixNanos(store.UnixNanos(now)),
+	}}
 }

@@ -175,3 +175,36 @@ func TestCaps(t *testing.T) {
 		t.Fatalf("Caps = %d, %d, want 3, 7", n, o)
 	}
 }
+
+// TestEmitCandidates: a direct claim may take an emit's pending deliveries due at the claim's
+// time (a delivery naming no due time is due at the emit's), numbered by position.
+func TestEmitCandidates(t *testing.T) {
+	emitAt := time.Unix(100, 0)
+	ds := []store.DeliveryInsertParams{
+		{Endpoint: "a:443"},
+		{Endpoint: "b:443", NextAttemptAt: emitAt.Add(time.Hour)},
+		{Endpoint: "c:443", State: store.DeliveryFailed},
+		{Endpoint: "d:443", State: store.DeliveryPending, NextAttemptAt: emitAt.Add(-time.Second)},
+	}
+	got := EmitCandidates(ds, "acme", store.UnixNanos(emitAt), store.UnixNanos(emitAt.Add(time.Second)))
+	want := []Candidate{
+		{ID: 1, Endpoint: "a:443", Org: "acme", Next: store.UnixNanos(emitAt)},
+		{ID: 4, Endpoint: "d:443", Org: "acme", Next: store.UnixNanos(emitAt.Add(-time.Second))},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("EmitCandidates = %+v, want %+v", got, want)
+	}
+}
+
+// TestClaimed: a delivery stored claimed comes back as a claim returns it.
+func TestClaimed(t *testing.T) {
+	now := time.Unix(100, 5)
+	p := store.DeliveryClaimParams{Worker: "w", Now: now.Add(time.Millisecond), Lease: time.Minute, Limit: 1}
+	d := &store.DeliveryInsertParams{ID: "d1", HookID: 7, Endpoint: "a:443"}
+	cd := Claimed(d, "e1", "stack_created", "stack", now, p)
+	if cd.ID != "d1" || cd.EventID != "e1" || cd.HookID != 7 || cd.State != store.DeliveryRunning || cd.Attempts != 1 ||
+		cd.ClaimedBy != "w" || !cd.LeaseUntil.Equal(p.Now.Add(time.Minute)) || !cd.NextAttemptAt.Equal(now) ||
+		!cd.CreatedAt.Equal(now) || cd.Format == "" || cd.Body == nil {
+		t.Fatalf("Claimed = %+v", cd.Delivery)
+	}
+}

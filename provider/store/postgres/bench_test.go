@@ -107,3 +107,75 @@ func BenchmarkEventEmitFanout10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEmitClaimed measures the store's part of the local fast path on PostgreSQL: an
+// event with 4 deliveries (4 endpoints capped at 4) stored already claimed by the emitting
+// worker (direct: store.EmitClaimer), against the same event stored pending and then claimed
+// by the claim loop (claim-loop: DeliveryInsertMany, then DeliveryClaim). Each op then records
+// the 4 attempts (DeliveryCompleteMany), the same in both, so the queue is empty again;
+// emit-us/op is the EventEmit alone (what an Emit's caller waits for).
+func BenchmarkEmitClaimed(b *testing.B) {
+	for _, mode := range []string{"direct", "claim-loop"} {
+		b.Run(mode, func(b *testing.B) {
+			url := pgtest.Shared(b).NewDatabase(b)
+			st, err := Open(context.Background(), Config{URL: url, Key: testKey, Getenv: noEnv})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			ctx := context.Background()
+			h, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+				PayloadURL: "https://example.com", Active: true, Secret: "s"}, Now: t0})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 4, PerEndpointLimit: 4}
+			payload := []byte(`{"kind":"stack","p":1}`)
+			var emitting time.Duration
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: payload, CreatedAt: t0}
+				ds := make([]store.DeliveryInsertParams, 4)
+				for i := range ds {
+					ds[i] = store.DeliveryInsertParams{HookID: h.ID, Body: payload, Endpoint: fmt.Sprintf("e%d:443", i)}
+				}
+				var cds []*store.ClaimedDelivery
+				emitStart := time.Now()
+				if err := st.EventEmit(ctx, func(tx store.EmitTx) error {
+					if err := tx.EventInsert(ctx, ev); err != nil {
+						return err
+					}
+					if mode == "direct" {
+						var err error
+						cds, err = tx.(store.EmitClaimer).DeliveryInsertClaimed(ctx, ev.ID, t0, ds, p)
+						return err
+					}
+					return tx.DeliveryInsertMany(ctx, ev.ID, t0, ds)
+				}); err != nil {
+					b.Fatal(err)
+				}
+				emitting += time.Since(emitStart)
+				if mode != "direct" {
+					if cds, err = st.DeliveryClaim(ctx, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if len(cds) != 4 {
+					b.Fatalf("claimed %d deliveries, want 4", len(cds))
+				}
+				ps := make([]store.DeliveryCompleteParams, len(cds))
+				for i, cd := range cds {
+					ps[i] = store.DeliveryCompleteParams{ID: cd.ID, Worker: "w", Attempt: cd.Attempts, State: store.DeliverySucceeded,
+						Now: t0, Record: store.Attempt{StartedAt: t0, RequestBody: cd.Body, ResponseCode: 200}}
+				}
+				for _, err := range st.DeliveryCompleteMany(ctx, ps) {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(emitting.Microseconds())/float64(b.N), "emit-us/op")
+		})
+	}
+}

@@ -28,6 +28,10 @@
 // counts again what is running there now that every earlier claim of those endpoints has
 // committed, trims its picks to the cap, and marks them running with FOR UPDATE SKIP LOCKED.
 // A round (DeliveryCycle) records the finished attempts and claims in the same transaction.
+// An emit can store its deliveries already claimed by the emitting process's idle workers
+// (store.EmitClaimer, emitclaim.go) under the same rules: only while nothing in the queue is
+// due, within the caps counted the same way after the same endpoint locks, its holder
+// registered as a claim registers it.
 //
 // Durability. What a caller is told is stored (an emit with its deliveries, deployment
 // requests and idempotency key, all in one transaction; a hook, a token, a key rotation)

@@ -22,8 +22,17 @@ type emitTx struct {
 	// events are the events inserted through this emitTx, by ID, so that their deliveries are
 	// inserted without reading the event back.
 	events map[string]*store.Event
-	// pending says whether pending deliveries were inserted: the commit then wakes workers.
+	// pending says whether pending deliveries were inserted: the commit then wakes workers,
+	// and no direct claim of the transaction takes a slot before them (emitclaim.go).
 	pending bool
+	// due is set once a direct claim found due work in the queue: the transaction's later
+	// emits claim nothing either.
+	due bool
+	// locked holds the endpoint locks the transaction's direct claims took, by key: later
+	// direct claims claim only at those endpoints (locking no more, so never waiting).
+	locked map[int64]bool
+	// holders are the holders the transaction registered for its direct claims.
+	holders []txHolder
 }
 
 // EventEmit runs fn in one transaction (see store.Store), retried on transient failures like
@@ -31,8 +40,10 @@ type emitTx struct {
 // event is stored once). When it stored pending deliveries, NOTIFY wakes every server's workers
 // at its commit.
 func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) error {
-	return s.fail(s.withTx(ctx, func(tx pgx.Tx) error {
+	var last *emitTx
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		et := &emitTx{s: s, tx: tx}
+		last = et
 		if err := fn(et); err != nil {
 			return err
 		}
@@ -42,7 +53,14 @@ func (s *Store) EventEmit(ctx context.Context, fn func(tx store.EmitTx) error) e
 			}
 		}
 		return nil
-	}))
+	})
+	if err != nil {
+		return s.fail(err)
+	}
+	if len(last.holders) > 0 {
+		s.session.adopt(last.holders)
+	}
+	return nil
 }
 
 func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgOnly bool) ([]*store.Hook, error) {
@@ -109,38 +127,104 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 	if len(ds) == 0 {
 		return nil
 	}
-	var payload []byte
+	ev, err := t.eventOf(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	return t.insertDeliveries(ctx, eventID, ev, now, ds)
+}
+
+// insertedEvent is what the deliveries of an event copy from it.
+type insertedEvent struct {
+	filter, kind, org string
+	payload           []byte
+}
+
+// eventOf returns the event the deliveries belong to: the one inserted through t, else read
+// back.
+func (t *emitTx) eventOf(ctx context.Context, eventID string) (insertedEvent, error) {
 	if e, ok := t.events[eventID]; ok {
-		payload = e.Payload
-	} else {
-		err := t.tx.QueryRow(ctx, `SELECT payload FROM events WHERE id = $1`, eventID).Scan(&payload)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("postgres: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
+		return insertedEvent{filter: string(e.Filter), kind: string(e.Kind), org: e.Subject.Org, payload: e.Payload}, nil
+	}
+	var ev insertedEvent
+	err := t.tx.QueryRow(ctx, `SELECT filter, kind, org, payload FROM events WHERE id = $1`, eventID).Scan(&ev.filter, &ev.kind, &ev.org, &ev.payload)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ev, fmt.Errorf("postgres: insert deliveries: event %s: %w; insert the event first", eventID, store.ErrNotFound)
+	}
+	if err != nil {
+		return ev, fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
+	}
+	return ev, nil
+}
+
+// deliveryInsertSQL inserts the deliveries of event $1 at time $2 from the arrays $3...$10
+// (deliveryCols.args).
+const deliveryInsertSQL = `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state,
+		next_attempt_at, created_at, updated_at)
+	SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, NULLIF(d.body_id, 0), d.endpoint, d.state, d.next, $2, $2
+	FROM events e, unnest($3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
+		WITH ORDINALITY AS d (id, hook_id, format, body, endpoint, state, next, body_id, ord)
+	WHERE e.id = $1
+	ORDER BY d.ord`
+
+// insertDeliveries inserts ds (see DeliveryInsertMany).
+func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, ev insertedEvent, now time.Time, ds []store.DeliveryInsertParams) error {
+	cols, err := t.deliveryCols(ctx, eventID, ev, now, ds)
+	if err != nil {
+		return err
+	}
+	for _, state := range cols.states {
+		if state == string(store.DeliveryPending) {
+			t.pending = true
+			break
 		}
 	}
+	_, err = t.tx.Exec(ctx, deliveryInsertSQL, cols.args(eventID)...)
+	return insertDeliveriesErr(eventID, err)
+}
+
+func insertDeliveriesErr(eventID string, err error) error {
+	if isUnique(err) {
+		return fmt.Errorf("postgres: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
+	}
+	return nil
+}
+
+// deliveryCols are the deliveries of one event to insert, column by column.
+type deliveryCols struct {
+	now                             int64
+	ids, formats, endpoints, states []string
+	hooks, nexts, bodyIDs           []int64
+	bodies                          [][]byte
+}
+
+// args are deliveryInsertSQL's parameters.
+func (c *deliveryCols) args(eventID string) []any {
+	return []any{eventID, c.now, c.ids, c.hooks, c.formats, c.bodies, c.endpoints, c.states, c.nexts, c.bodyIDs}
+}
+
+// deliveryCols checks ds (setting their IDs) and stores the bodies they share; a body equal
+// to the event's payload is left to be read from it.
+func (t *emitTx) deliveryCols(ctx context.Context, eventID string, ev insertedEvent, now time.Time, ds []store.DeliveryInsertParams) (*deliveryCols, error) {
 	n := store.UnixNanos(now)
-	cols := struct {
-		ids, formats, endpoints, states []string
-		hooks, nexts, bodyIDs           []int64
-		bodies                          [][]byte
-	}{}
+	cols := &deliveryCols{now: n}
 	rows := make([]deliveryRow, len(ds))
 	for i := range ds {
 		r, err := checkDelivery(&ds[i], n)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows[i] = r
 	}
-	plan, shared := store.ShareBodies(payload, len(ds), func(i int) []byte { return ds[i].Body })
+	plan, shared := store.ShareBodies(ev.payload, len(ds), func(i int) []byte { return ds[i].Body })
 	sharedIDs := make([]int64, len(shared))
 	for k, body := range shared {
 		if err := t.tx.QueryRow(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES ($1, $2) RETURNING id`,
 			eventID, body).Scan(&sharedIDs[k]); err != nil {
-			return fmt.Errorf("postgres: insert deliveries of event %s: store a shared body: %w", eventID, err)
+			return nil, fmt.Errorf("postgres: insert deliveries of event %s: store a shared body: %w", eventID, err)
 		}
 	}
 	for i := range rows {
@@ -153,9 +237,6 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 			bodyID, r.body = sharedIDs[k-1], nil
 		}
 		cols.bodyIDs = append(cols.bodyIDs, bodyID)
-		if r.state == string(store.DeliveryPending) {
-			t.pending = true
-		}
 		cols.ids = append(cols.ids, r.id)
 		cols.formats = append(cols.formats, r.format)
 		cols.endpoints = append(cols.endpoints, r.endpoint)
@@ -164,21 +245,7 @@ func (t *emitTx) DeliveryInsertMany(ctx context.Context, eventID string, now tim
 		cols.nexts = append(cols.nexts, r.next)
 		cols.bodies = append(cols.bodies, r.body)
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, event_id, hook_id, org, filter, kind, format, body, body_id, endpoint, state,
-			next_attempt_at, created_at, updated_at)
-		SELECT d.id, e.id, d.hook_id, e.org, e.filter, e.kind, d.format, d.body, NULLIF(d.body_id, 0), d.endpoint, d.state, d.next, $2, $2
-		FROM events e, unnest($3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
-			WITH ORDINALITY AS d (id, hook_id, format, body, endpoint, state, next, body_id, ord)
-		WHERE e.id = $1
-		ORDER BY d.ord`,
-		eventID, n, cols.ids, cols.hooks, cols.formats, cols.bodies, cols.endpoints, cols.states, cols.nexts, cols.bodyIDs)
-	if isUnique(err) {
-		return fmt.Errorf("postgres: insert deliveries of event %s: a delivery ID is taken: %w", eventID, store.ErrAlreadyExists)
-	}
-	if err != nil {
-		return fmt.Errorf("postgres: insert deliveries of event %s: %w", eventID, err)
-	}
-	return nil
+	return cols, nil
 }
 
 func (t *emitTx) DeploymentRequestInsert(ctx context.Context, r *store.DeploymentRequest) error {

@@ -45,6 +45,7 @@ type session struct {
 	// while others holding pool connections wait for it.
 	mu       sync.Mutex
 	conn     *pgx.Conn
+	gen      uint64 // counts the connections conn has had
 	lastPing time.Time
 	closed   bool
 	// suspect is set when a pool connection failed transiently (the server may have restarted):
@@ -116,6 +117,7 @@ func (ss *session) connect(ctx context.Context, wait time.Duration) error {
 		}
 	}
 	ss.conn = conn
+	ss.gen++
 	ss.lastPing = time.Now()
 	ss.maps.Lock()
 	own := maps.Clone(ss.own)
@@ -176,9 +178,7 @@ func (ss *session) lock(ctx context.Context, h holderName, key int64) error {
 // register records holder h and its lock key in holders, so that other stores can judge it.
 func (ss *session) register(ctx context.Context, h holderName, key int64) error {
 	return ss.s.withTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO holders (kind, name, lock_key, registered_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (kind, name) DO UPDATE SET lock_key = excluded.lock_key, registered_at = excluded.registered_at`,
-			h.kind, h.name, key, time.Now().UnixNano())
+		_, err := tx.Exec(ctx, registerSQL, h.kind, h.name, key, time.Now().UnixNano())
 		if err != nil {
 			return fmt.Errorf("postgres: register %s holder %q: %w", h.kind, h.name, err)
 		}
@@ -216,6 +216,59 @@ func (ss *session) acquire(ctx context.Context, kind, name string) error {
 	ss.own[h] = key
 	ss.maps.Unlock()
 	return nil
+}
+
+// txHolder is a holder whose session lock lockInTx took for a transaction to register.
+type txHolder struct {
+	holderName
+	key int64
+	// gen is the session connection the lock was taken on (session.gen).
+	gen uint64
+}
+
+// lockInTx makes sure this store holds the session lock of holder name of kind for a claim
+// made inside a transaction that already holds a pool connection (an emit's direct claim):
+// unlike acquire it never waits for the pool nor checks or reconnects the session (the claim
+// loop's acquire does, at most once per HolderCheckInterval). ok is false when a holder not
+// registered yet cannot be, the session being lost or closed: claim nothing then. A holder
+// not registered yet is returned for the transaction to register (registerSQL); once that has
+// committed, adopt makes it this store's.
+func (ss *session) lockInTx(ctx context.Context, kind, name string) (h *txHolder, ok bool, err error) {
+	hn := holderName{kind, name}
+	ss.maps.Lock()
+	_, owned := ss.own[hn]
+	ss.maps.Unlock()
+	if owned {
+		return nil, true, nil
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed || ss.conn == nil || ss.conn.IsClosed() {
+		return nil, false, nil
+	}
+	key := lockKey("holder/"+kind, name)
+	if err := ss.lock(ctx, hn, key); err != nil {
+		return nil, false, err
+	}
+	return &txHolder{holderName: hn, key: key, gen: ss.gen}, true, nil
+}
+
+// registerSQL records a holder and its lock key in holders (register's statement).
+const registerSQL = `INSERT INTO holders (kind, name, lock_key, registered_at) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (kind, name) DO UPDATE SET lock_key = excluded.lock_key, registered_at = excluded.registered_at`
+
+// adopt makes the holders a committed transaction registered (lockInTx) this store's, unless
+// the session reconnected meanwhile, losing their locks: the next acquire takes them again.
+func (ss *session) adopt(hs []txHolder) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.maps.Lock()
+	defer ss.maps.Unlock()
+	for _, h := range hs {
+		if h.gen == ss.gen && !ss.closed {
+			ss.own[h.holderName] = h.key
+		}
+	}
 }
 
 // owned returns the names of this store's holders of kind.

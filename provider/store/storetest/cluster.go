@@ -21,6 +21,7 @@ func RunCluster(t *testing.T, h Harness) {
 		fn   func(t *testing.T, h Harness, b *testBundle)
 	}{
 		{"ClaimCapAcrossStores", testClaimCapAcrossStores},
+		{"EmitClaimCapAcrossStores", testEmitClaimCapAcrossStores},
 		{"DeploymentRunnerDiesAcrossStores", testDeploymentRunnerDiesAcrossStores},
 		{"DeploymentClaimOnePerStackAcrossStores", testDeploymentClaimOnePerStackAcrossStores},
 	}

@@ -52,15 +52,7 @@ func emit(t *testing.T, b *testBundle, subject webhook.Scope, f webhook.Filter, 
 		if err := tx.EventInsert(b.ctx, ev); err != nil {
 			return err
 		}
-		params := make([]store.DeliveryInsertParams, len(ds))
-		for i, d := range ds {
-			ep := d.endpoint
-			if ep == "" {
-				ep = "example.com:443"
-			}
-			params[i] = store.DeliveryInsertParams{HookID: d.hook.ID, Format: d.hook.Format, Body: []byte(fmt.Sprintf(`{"n":%d}`, i)),
-				Endpoint: ep, State: store.DeliveryPending, NextAttemptAt: d.next}
-		}
+		params := insertParams(ds)
 		if err := tx.DeliveryInsertMany(b.ctx, ev.ID, T0, params); err != nil {
 			return err
 		}
@@ -81,6 +73,21 @@ func emit(t *testing.T, b *testBundle, subject webhook.Scope, f webhook.Filter, 
 		}
 	}
 	return ev.ID, ids
+}
+
+// insertParams are the deliveries of ds, pending, with the body {"n":i} (i their position) and
+// the endpoint example.com:443 unless ds names one.
+func insertParams(ds []enqueue) []store.DeliveryInsertParams {
+	params := make([]store.DeliveryInsertParams, len(ds))
+	for i, d := range ds {
+		ep := d.endpoint
+		if ep == "" {
+			ep = "example.com:443"
+		}
+		params[i] = store.DeliveryInsertParams{HookID: d.hook.ID, Format: d.hook.Format, Body: []byte(fmt.Sprintf(`{"n":%d}`, i)),
+			Endpoint: ep, State: store.DeliveryPending, NextAttemptAt: d.next}
+	}
+	return params
 }
 
 func claim(t *testing.T, b *testBundle, worker string, now time.Time, limit, perEndpoint int) []*store.ClaimedDelivery {

@@ -7,7 +7,7 @@
 // secrets never come back in a Hook.
 //
 // Like river's driver tests, the suite has a file per noun of the store (hooks.go, events.go,
-// deliveries.go, claims.go, completions.go, cycles.go, attempts.go, deployments.go, tokens.go,
+// deliveries.go, claims.go, emitclaims.go, completions.go, cycles.go, attempts.go, deployments.go, tokens.go,
 // ...), each with the runner Run calls; fixtures.go holds what they share. RunReliability
 // (reliability.go) runs the tests that need more than one handle on a store.
 package storetest
@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 	runDeliveries(t, open)
 	runDeployments(t, open)
 	runClaims(t, open)
+	runEmitClaims(t, open)
 	runCompletions(t, open)
 	runCycles(t, open)
 	runAttempts(t, open)
