@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
@@ -86,25 +85,11 @@ func (t *emitTx) DeliveryInsertClaimed(ctx context.Context, eventID string, now 
 	if err != nil {
 		return nil, err
 	}
-	capN, orgCap := fairclaim.Caps(p)
-	var turn atomic.Uint64 // one class of candidates: the claim loop's turn is not this one's
-	fair := fairclaim.NewPicker(p.Limit, capN, orgCap, &turn)
+	fair := fairclaim.NewDirectPicker(p)
 	for _, h := range held.rows {
 		fair.Hold(h.endpoint, h.org, h.mine, h.n)
 	}
-	n := store.UnixNanos(now)
-	cands := make([]fairclaim.Candidate, 0, len(ds))
-	for i := range ds {
-		d := &ds[i]
-		next := store.UnixNanos(d.NextAttemptAt)
-		if next == 0 {
-			next = n
-		}
-		if (d.State != "" && d.State != store.DeliveryPending) || next > claimNow {
-			continue
-		}
-		cands = append(cands, fairclaim.Candidate{ID: int64(i) + 1, Endpoint: d.Endpoint, Org: ev.org, Next: next})
-	}
+	cands := fairclaim.EmitCandidates(ds, ev.org, store.UnixNanos(now), claimNow)
 	fair.Pick(cands, nil)
 	picked := fair.Picked()
 	if len(picked) == 0 {
@@ -126,19 +111,7 @@ func (t *emitTx) DeliveryInsertClaimed(ctx context.Context, eventID string, now 
 			continue
 		}
 		d := &ds[i]
-		format := d.Format
-		if format == "" {
-			format = webhook.FormatDefault
-		}
-		next := d.NextAttemptAt
-		if next.IsZero() {
-			next = now
-		}
-		out = append(out, &store.ClaimedDelivery{Delivery: store.Delivery{
-			ID: d.ID, EventID: eventID, HookID: d.HookID, Filter: webhook.Filter(ev.filter), Kind: webhook.Kind(ev.kind),
-			Format: format, Body: d.Body, Endpoint: d.Endpoint, State: store.DeliveryRunning, Attempts: 1,
-			NextAttemptAt: next, LeaseUntil: store.FromUnixNanos(claim.lease), ClaimedBy: p.Worker, CreatedAt: now, UpdatedAt: now,
-		}})
+		out = append(out, fairclaim.Claimed(d, eventID, webhook.Filter(ev.filter), webhook.Kind(ev.kind), now, p))
 		held.rows = append(held.rows, heldRow{endpoint: d.Endpoint, org: ev.org, mine: true, n: 1})
 	}
 	return t.s.fillHooks(ctx, t.tx, out, claimNow)
