@@ -16,18 +16,8 @@ import (
 // does with 8 workers, over 4 endpoints capped at 4 each. It reports deliveries per second
 // through the store alone.
 func BenchmarkDeliveryCycle8(b *testing.B) {
-	url := pgtest.Shared(b).NewDatabase(b)
-	st, err := Open(context.Background(), Config{URL: url, Key: testKey, Getenv: noEnv})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st, h := benchStoreWithHook(b, "s")
 	ctx := context.Background()
-	h, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
-		PayloadURL: "https://example.com", Active: true, Secret: "s"}, Now: t0})
-	if err != nil {
-		b.Fatal(err)
-	}
 	const total = 4000
 	for n := 0; n < total; n += 500 {
 		ev := &store.Event{Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{"p":1}`), CreatedAt: t0}
@@ -77,18 +67,8 @@ func BenchmarkDeliveryCycle8(b *testing.B) {
 // BenchmarkEventEmitFanout10k measures one event stored with 10,000 deliveries (raw bodies,
 // read from the event) in one transaction.
 func BenchmarkEventEmitFanout10k(b *testing.B) {
-	url := pgtest.Shared(b).NewDatabase(b)
-	st, err := Open(context.Background(), Config{URL: url, Key: testKey, Getenv: noEnv})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st, h := benchStoreWithHook(b, "")
 	ctx := context.Background()
-	h, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
-		PayloadURL: "https://example.com", Active: true}, Now: t0})
-	if err != nil {
-		b.Fatal(err)
-	}
 	payload := []byte(`{"kind":"stack","p":1}`)
 	b.ResetTimer()
 	for range b.N {
@@ -117,18 +97,8 @@ func BenchmarkEventEmitFanout10k(b *testing.B) {
 func BenchmarkEmitClaimed(b *testing.B) {
 	for _, mode := range []string{"direct", "claim-loop"} {
 		b.Run(mode, func(b *testing.B) {
-			url := pgtest.Shared(b).NewDatabase(b)
-			st, err := Open(context.Background(), Config{URL: url, Key: testKey, Getenv: noEnv})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
+			st, h := benchStoreWithHook(b, "s")
 			ctx := context.Background()
-			h, err := st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
-				PayloadURL: "https://example.com", Active: true, Secret: "s"}, Now: t0})
-			if err != nil {
-				b.Fatal(err)
-			}
 			p := store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 4, PerEndpointLimit: 4}
 			payload := []byte(`{"kind":"stack","p":1}`)
 			var emitting time.Duration
@@ -157,6 +127,7 @@ func BenchmarkEmitClaimed(b *testing.B) {
 				}
 				emitting += time.Since(emitStart)
 				if mode != "direct" {
+					var err error
 					if cds, err = st.DeliveryClaim(ctx, p); err != nil {
 						b.Fatal(err)
 					}
@@ -178,4 +149,21 @@ func BenchmarkEmitClaimed(b *testing.B) {
 			b.ReportMetric(float64(emitting.Microseconds())/float64(b.N), "emit-us/op")
 		})
 	}
+}
+
+// benchStoreWithHook opens a store on a fresh database of the shared server, closed when b
+// ends, with one organization hook (secret "" for none).
+func benchStoreWithHook(b *testing.B, secret string) (*Store, *store.Hook) {
+	b.Helper()
+	st, err := Open(context.Background(), Config{URL: pgtest.Shared(b).NewDatabase(b), Key: testKey, Getenv: noEnv})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	h, err := st.HookCreate(context.Background(), store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Active: true, Secret: secret}, Now: t0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, h
 }
