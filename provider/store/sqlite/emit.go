@@ -58,6 +58,9 @@ type emitTxState struct {
 	// backlog is set once the transaction knows of due work in the queue, found there or
 	// left pending by one of its emits: no direct claim takes a slot before it.
 	backlog bool
+	// deferred, when set, collects the rows of events and deliveries that the batch inserts at
+	// its end, a few statements for all its emits (emitbatch.go).
+	deferred *deferredRows
 }
 
 // shared returns the transaction's shared state, made on first use.
@@ -91,7 +94,13 @@ func (t *emitTx) HookCandidates(ctx context.Context, subject webhook.Scope, orgO
 
 func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
 	ctx = t.stmtCtx(ctx)
-	if err := insertEvent(ctx, t.tx, e); err != nil {
+	if rows := t.shared().deferred; rows != nil {
+		args, err := eventRowArgs(e)
+		if err != nil {
+			return err
+		}
+		rows.events = append(rows.events, args...)
+	} else if err := insertEvent(ctx, t.tx, e); err != nil {
 		return err
 	}
 	if t.events == nil {
@@ -105,16 +114,11 @@ func (t *emitTx) EventInsert(ctx context.Context, e *store.Event) error {
 }
 
 func insertEvent(ctx context.Context, tx queryer, e *store.Event) error {
-	if err := store.PrepareEventInsert(e); err != nil {
-		return fmt.Errorf("sqlite: insert event: %w", err)
-	}
-	cause, err := json.Marshal(nonNil(e.Cause))
+	args, err := eventRowArgs(e)
 	if err != nil {
-		return fmt.Errorf("sqlite: insert event: encode cause: %w", err)
+		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO events (id, filter, kind, org, project, stack, environment, payload, cause, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, string(e.Filter), string(e.Kind), e.Subject.Org, e.Subject.Project,
-		e.Subject.Stack, e.Subject.Environment, e.Payload, string(cause), store.UnixNanos(e.CreatedAt))
+	_, err = tx.ExecContext(ctx, eventInsertSQL(1), args...)
 	if isUnique(err) {
 		return fmt.Errorf("event %s: %w", e.ID, store.ErrAlreadyExists)
 	}
@@ -122,6 +126,32 @@ func insertEvent(ctx context.Context, tx queryer, e *store.Event) error {
 		return fmt.Errorf("sqlite: insert event %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// eventInsertRow is one row of eventInsertSQL; eventRowArgs gives its parameters.
+const eventInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+var eventInsertSQLs = map[int]string{}
+
+// eventInsertSQL inserts rows events.
+func eventInsertSQL(rows int) string {
+	return cachedSQL(eventInsertSQLs, rows, func(b *strings.Builder) {
+		b.WriteString(`INSERT INTO events (id, filter, kind, org, project, stack, environment, payload, cause, created_at) VALUES `)
+		writeRows(b, eventInsertRow, rows)
+	})
+}
+
+// eventRowArgs checks e, fills its defaults and returns the parameters of its eventInsertRow.
+func eventRowArgs(e *store.Event) ([]any, error) {
+	if err := store.PrepareEventInsert(e); err != nil {
+		return nil, fmt.Errorf("sqlite: insert event: %w", err)
+	}
+	cause, err := json.Marshal(nonNil(e.Cause))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: insert event: encode cause: %w", err)
+	}
+	return []any{e.ID, string(e.Filter), string(e.Kind), e.Subject.Org, e.Subject.Project,
+		e.Subject.Stack, e.Subject.Environment, e.Payload, string(cause), store.UnixNanos(e.CreatedAt)}, nil
 }
 
 func nonNil(s []string) []string {
@@ -179,8 +209,11 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, now time.
 		claimedArgs = append(claimedArgs, row[:10]...)
 		claimedArgs = append(claimedArgs, row[11], claim.lease, claim.worker, row[12], row[13])
 	}
+	deferred := t.shared().deferred
 	if len(claimedArgs) > 0 {
-		if _, err := t.tx.ExecContext(ctx, claimedInsertSQL(len(claimedArgs)/15), claimedArgs...); err != nil {
+		if deferred != nil {
+			deferred.claimed = append(deferred.claimed, claimedArgs...)
+		} else if _, err := t.tx.ExecContext(ctx, claimedInsertSQL(len(claimedArgs)/15), claimedArgs...); err != nil {
 			return insertDeliveriesErr(eventID, err)
 		}
 	}
@@ -203,6 +236,10 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, now time.
 			args = append(args, row...)
 		}
 		start += size
+		if deferred != nil {
+			deferred.pending = append(deferred.pending, args...)
+			continue
+		}
 		if _, err := t.tx.ExecContext(ctx, deliveryInsertSQL(size), args...); err != nil {
 			return insertDeliveriesErr(eventID, err)
 		}
@@ -289,6 +326,12 @@ func (c *insertCounts) write(ctx context.Context, tx queryer) error {
 // have, bodyInline for the rest.
 func (t *emitTx) shareBodies(ctx context.Context, eventID string, payload []byte, ds []store.DeliveryInsertParams) ([]int64, error) {
 	plan, shared := store.ShareBodies(payload, len(ds), func(i int) []byte { return ds[i].Body })
+	if rows := t.shared().deferred; len(shared) > 0 && rows != nil {
+		// A shared body names its event, which must be in the table first.
+		if err := rows.flushEvents(ctx, t.tx); err != nil {
+			return nil, err
+		}
+	}
 	ids := make([]int64, len(shared))
 	for k, body := range shared {
 		if err := t.tx.QueryRowContext(ctx, `INSERT INTO delivery_bodies (event_id, body) VALUES (?, ?) RETURNING id`,

@@ -148,6 +148,13 @@ func (s *Store) writeEmitBatch(ctx context.Context, batch []*emitRequest, savepo
 		ok = 0
 		var counts insertCounts  // of the emits kept, written once for the batch
 		shared := &emitTxState{} // what the batch's emits share
+		if !savepoints {
+			// Without savepoints the events and deliveries are inserted at the end, a few
+			// multi-row statements for the batch instead of two or more for every emit. A
+			// statement that fails then (a taken ID) fails the batch, which is written again
+			// with savepoints and every row inserted at once, so the failure is its emit's.
+			shared.deferred = &deferredRows{}
+		}
 		for _, r := range batch {
 			r.err = nil
 			if err := r.ctx.Err(); err != nil {
@@ -179,9 +186,71 @@ func (s *Store) writeEmitBatch(ctx context.Context, batch []*emitRequest, savepo
 				return fmt.Errorf("sqlite: emit: release savepoint: %w", err)
 			}
 		}
+		if shared.deferred != nil {
+			if err := shared.deferred.flush(ctx, tx); err != nil {
+				return fmt.Errorf("%w: %w", errEmitFailed, err)
+			}
+		}
 		return counts.write(ctx, tx)
 	})
 	return ok, err
+}
+
+// deferredRows are the parameters of event rows (eventInsertRow), pending delivery rows
+// (deliveryInsertRow) and claimed ones (claimedInsertRow) a batch inserts at its end.
+type deferredRows struct {
+	events, pending, claimed []any
+}
+
+// Parameters per row of each table's deferred rows.
+const (
+	eventParams   = 10
+	pendingParams = 14
+	claimedParams = 15
+)
+
+// flushEvents inserts the events collected so far.
+func (d *deferredRows) flushEvents(ctx context.Context, tx queryer) error {
+	err := insertRows(ctx, tx, d.events, eventParams, eventInsertSQL)
+	d.events = d.events[:0]
+	if err != nil {
+		return fmt.Errorf("sqlite: insert events: %w", err)
+	}
+	return nil
+}
+
+// flush inserts every row collected, the events first (deliveries name them).
+func (d *deferredRows) flush(ctx context.Context, tx queryer) error {
+	if err := d.flushEvents(ctx, tx); err != nil {
+		return err
+	}
+	if err := insertRows(ctx, tx, d.pending, pendingParams, deliveryInsertSQL); err != nil {
+		return fmt.Errorf("sqlite: insert deliveries: %w", err)
+	}
+	if err := insertRows(ctx, tx, d.claimed, claimedParams, claimedInsertSQL); err != nil {
+		return fmt.Errorf("sqlite: insert claimed deliveries: %w", err)
+	}
+	d.pending, d.claimed = d.pending[:0], d.claimed[:0]
+	return nil
+}
+
+// insertRows inserts the rows whose parameters args holds, per rows of the sizes in
+// deliveryInsertSizes, with the statement sql gives for a size.
+func insertRows(ctx context.Context, tx queryer, args []any, per int, sql func(rows int) string) error {
+	for n := len(args) / per; n > 0; {
+		size := 1
+		for _, sz := range deliveryInsertSizes {
+			if n >= sz {
+				size = sz
+				break
+			}
+		}
+		if _, err := tx.ExecContext(ctx, sql(size), args[:size*per]...); err != nil {
+			return err
+		}
+		args, n = args[size*per:], n-size
+	}
+	return nil
 }
 
 // runEmit runs one emit's fn. A panic in it becomes that emit's error: it runs on the leader's

@@ -147,3 +147,68 @@ func queued(s *Store, n int) error {
 	}
 	return nil
 }
+
+// TestEmitBatchTakenEventID: a batch inserts its events and deliveries at its end; when one of
+// them fails there (an event ID already taken), the batch is written again with each emit in
+// its own savepoint, so that emit alone fails, with ErrAlreadyExists, and the others are stored
+// with their deliveries.
+func TestEmitBatchTakenEventID(t *testing.T) {
+	b := setup(t)
+	ctx := t.Context()
+	h, err := b.st.HookCreate(ctx, store.HookCreateParams{Spec: webhook.Spec{Scope: webhook.Scope{Org: "acme"}, Name: "h",
+		PayloadURL: "https://example.com", Active: true}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newEvent := func(id string) *store.Event {
+		return &store.Event{ID: id, Filter: webhook.StackCreated, Subject: webhook.Scope{Org: "acme"}, Payload: []byte(`{}`), CreatedAt: time.Now()}
+	}
+	emit := func(ev *store.Event) error {
+		return b.st.EventEmit(ctx, func(tx store.EmitTx) error {
+			if err := tx.EventInsert(ctx, ev); err != nil {
+				return err
+			}
+			return tx.DeliveryInsertMany(ctx, ev.ID, time.Now(), []store.DeliveryInsertParams{{HookID: h.ID, Body: []byte(`{}`)}})
+		})
+	}
+	if err := emit(newEvent("taken")); err != nil {
+		t.Fatal(err)
+	}
+	b.st.writeSlot <- struct{}{} // hold the write lock so that the emits queue into one batch
+	const emits, dup = 6, 3
+	errs := make([]error, emits)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = emit(newEvent("ev-0")) })
+	waitfor.NoError(t, func() error { return queued(b.st, 0) })
+	for i := 1; i < emits; i++ {
+		id := fmt.Sprintf("ev-%d", i)
+		if i == dup {
+			id = "taken"
+		}
+		wg.Go(func() { errs[i] = emit(newEvent(id)) })
+	}
+	waitfor.NoError(t, func() error { return queued(b.st, emits-1) })
+	<-b.st.writeSlot
+	wg.Wait()
+	for i, err := range errs {
+		if i == dup {
+			if !errors.Is(err, store.ErrAlreadyExists) {
+				t.Errorf("the emit of a taken event ID returned %v, want ErrAlreadyExists", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("emit %d: %v", i, err)
+		}
+		if _, err := b.st.EventGet(ctx, fmt.Sprintf("ev-%d", i)); err != nil {
+			t.Errorf("emit %d returned but its event is not stored: %v", i, err)
+		}
+	}
+	stats, err := b.st.DeliveryStats(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Pending != emits { // the first emit's and the 5 stored by the batch
+		t.Errorf("%d pending deliveries, want %d", stats.Pending, emits)
+	}
+}

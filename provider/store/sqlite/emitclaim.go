@@ -114,6 +114,12 @@ func (t *emitTx) DeliveryInsertClaimed(ctx context.Context, eventID string, now 
 		out = append(out, fairclaim.Claimed(d, eventID, webhook.Filter(ev.filter), webhook.Kind(ev.kind), now, p))
 		held.rows = append(held.rows, heldRow{endpoint: d.Endpoint, org: ev.org, mine: true, n: 1})
 	}
+	if rows := t.shared().deferred; rows != nil {
+		// fillHooks fails a delivery whose hook's secret does not open: its row must be there.
+		if err := rows.flush(ctx, t.tx); err != nil {
+			return nil, err
+		}
+	}
 	return t.s.fillHooks(ctx, t.tx, out, claimNow)
 }
 
