@@ -13,9 +13,6 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/webhook"
 )
 
-// deliveryInsertBatch is how many deliveries one INSERT statement carries.
-const deliveryInsertBatch = 200
-
 const deliveryInsertColumns = `(id, event_id, hook_id, filter, kind, format, body, body_ref, endpoint, org, state, attempts,
 	next_attempt_at, lease_until, claimed_by, last_error, created_at, updated_at)`
 
@@ -161,10 +158,6 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// deliveryInsertSizes are the row counts of the cached multi-row INSERT statements; a
-// fan-out is cut greedily into these sizes.
-var deliveryInsertSizes = []int{200, 50, 10, 1}
-
 // DeliveryInsertMany inserts the deliveries of one event, up to 200 rows per statement, with
 // statements prepared once and reused. Each distinct body is written once: a body equal to the
 // event's payload (the raw format) is read from the event, and a body several deliveries share
@@ -190,57 +183,41 @@ func (t *emitTx) insertDeliveries(ctx context.Context, eventID string, now time.
 	}
 	var inserted insertCounts
 	n := store.UnixNanos(now)
-	// The claimed ones go in a statement of their own (claimedInsertSQL); the others in runs
-	// cut greedily into the cached sizes. rest indexes ds's unclaimed ones.
-	rest := make([]int, 0, len(ds))
-	var claimedArgs []any
+	// The claimed ones go in statements of their own (claimedInsertSQL), the others in
+	// deliveryInsertSQL's; a batch written without savepoints inserts both at its end.
+	deferred := t.shared().deferred
+	var pending, claimed []any
 	for i := range ds {
-		if claim == nil || !claim.mine[i] {
-			rest = append(rest, i)
-			continue
-		}
 		row, err := deliveryRowArgs(&ds[i], eventID, ev.filter, ev.kind, ev.org, refs[i], n)
 		if err != nil {
 			return err
 		}
+		if claim == nil || !claim.mine[i] {
+			inserted.add(ds[i].State)
+			pending = append(pending, row...)
+			if deferred == nil && len(pending) == insertChunk(len(ds))*pendingParams {
+				// A fan-out goes in as it is built, a full statement at a time.
+				if err := insertRows(ctx, t.tx, pending, pendingParams, deliveryInsertSQL); err != nil {
+					return insertDeliveriesErr(eventID, err)
+				}
+				pending = pending[:0]
+			}
+			continue
+		}
 		inserted.running++
 		// claimedInsertRow: the row's columns up to org, then its next attempt, lease, holder
 		// and times (its state, running, is in the statement).
-		claimedArgs = append(claimedArgs, row[:10]...)
-		claimedArgs = append(claimedArgs, row[11], claim.lease, claim.worker, row[12], row[13])
+		claimed = append(claimed, row[:10]...)
+		claimed = append(claimed, row[11], claim.lease, claim.worker, row[12], row[13])
 	}
-	deferred := t.shared().deferred
-	if len(claimedArgs) > 0 {
-		if deferred != nil {
-			deferred.claimed = append(deferred.claimed, claimedArgs...)
-		} else if _, err := t.tx.ExecContext(ctx, claimedInsertSQL(len(claimedArgs)/15), claimedArgs...); err != nil {
+	if deferred != nil {
+		deferred.pending = append(deferred.pending, pending...)
+		deferred.claimed = append(deferred.claimed, claimed...)
+	} else {
+		if err := insertRows(ctx, t.tx, claimed, claimedParams, claimedInsertSQL); err != nil {
 			return insertDeliveriesErr(eventID, err)
 		}
-	}
-	args := make([]any, 0, 14*min(len(rest), deliveryInsertSizes[0]))
-	for start := 0; start < len(rest); {
-		size := 1
-		for _, sz := range deliveryInsertSizes {
-			if len(rest)-start >= sz {
-				size = sz
-				break
-			}
-		}
-		args = args[:0]
-		for _, i := range rest[start : start+size] {
-			row, err := deliveryRowArgs(&ds[i], eventID, ev.filter, ev.kind, ev.org, refs[i], n)
-			if err != nil {
-				return err
-			}
-			inserted.add(ds[i].State)
-			args = append(args, row...)
-		}
-		start += size
-		if deferred != nil {
-			deferred.pending = append(deferred.pending, args...)
-			continue
-		}
-		if _, err := t.tx.ExecContext(ctx, deliveryInsertSQL(size), args...); err != nil {
+		if err := insertRows(ctx, t.tx, pending, pendingParams, deliveryInsertSQL); err != nil {
 			return insertDeliveriesErr(eventID, err)
 		}
 	}
@@ -351,33 +328,14 @@ func (t *emitTx) shareBodies(ctx context.Context, eventID string, payload []byte
 	return refs, nil
 }
 
-var deliveryInsertSQLs = func() map[int]string {
-	m := map[int]string{}
-	for _, n := range deliveryInsertSizes {
-		m[n] = buildDeliveryInsertSQL(n)
-	}
-	return m
-}()
+var deliveryInsertSQLs = map[int]string{}
 
+// deliveryInsertSQL inserts rows deliveries.
 func deliveryInsertSQL(rows int) string {
-	if q, ok := deliveryInsertSQLs[rows]; ok {
-		return q
-	}
-	return buildDeliveryInsertSQL(rows)
-}
-
-func buildDeliveryInsertSQL(rows int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO deliveries ")
-	b.WriteString(deliveryInsertColumns)
-	b.WriteString(" VALUES ")
-	for i := range rows {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(deliveryInsertRow)
-	}
-	return b.String()
+	return cachedSQL(deliveryInsertSQLs, rows, func(b *strings.Builder) {
+		b.WriteString("INSERT INTO deliveries " + deliveryInsertColumns + " VALUES ")
+		writeRows(b, deliveryInsertRow, rows)
+	})
 }
 
 // deliveryRowArgs returns the parameters of deliveryInsertRow; org is the event's. With bodyRef

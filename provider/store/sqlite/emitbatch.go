@@ -238,23 +238,33 @@ func (d *deferredRows) flush(ctx context.Context, tx queryer) error {
 	return nil
 }
 
-// insertRows inserts the rows whose parameters args holds, per rows of the sizes in
-// deliveryInsertSizes, with the statement sql gives for a size.
+// insertRows inserts the rows whose parameters args holds, per rows of per parameters, with
+// the statement sql gives for a row count: runs of insertChunk rows.
 func insertRows(ctx context.Context, tx queryer, args []any, per int, sql func(rows int) string) error {
 	for n := len(args) / per; n > 0; {
-		size := 1
-		for _, sz := range deliveryInsertSizes {
-			if n >= sz {
-				size = sz
-				break
-			}
-		}
+		size := insertChunk(n)
 		if _, err := tx.ExecContext(ctx, sql(size), args[:size*per]...); err != nil {
 			return err
 		}
 		args, n = args[size*per:], n-size
 	}
 	return nil
+}
+
+// insertChunk is how many of n rows one INSERT carries: all of them up to 16 (a batch of
+// emits, an event's few deliveries), else 200, 50 or 16 at a time, so that each table has at
+// most 18 statement shapes to prepare and cache.
+func insertChunk(n int) int {
+	switch {
+	case n >= 200:
+		return 200
+	case n >= 50:
+		return 50
+	case n > 16:
+		return 16
+	default:
+		return n
+	}
 }
 
 // runEmit runs one emit's fn. A panic in it becomes that emit's error: it runs on the leader's
