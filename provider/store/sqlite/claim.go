@@ -216,23 +216,8 @@ func (s *Store) claimIn(ctx context.Context, tx txq, p store.DeliveryClaimParams
 // under worker.
 func (s *Store) pickClaims(ctx context.Context, tx txq, worker string, now, capN, orgCap int64, limit int) ([]int64, error) {
 	fair := fairclaim.NewPicker(limit, capN, orgCap, &s.claimTurn)
-	rows, err := tx.QueryContext(ctx, claimHeldSQL, now, worker)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
-	}
-	for rows.Next() {
-		var ep, org string
-		var mine bool
-		var n int64
-		if err := rows.Scan(&ep, &org, &mine, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
-		}
-		fair.Hold(ep, org, mine, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
+	if err := readHeld(ctx, tx, now, worker, fair.Hold); err != nil {
+		return nil, err
 	}
 	c := claimPicker{tx: tx, now: now, fair: fair, skips: &s.claimSkips}
 	first, full := fairclaim.FirstLook(limit), fairclaim.Window(limit, min(capN, orgCap))
@@ -244,6 +229,29 @@ func (s *Store) pickClaims(ctx context.Context, tx txq, worker string, now, capN
 	// skipping them now.
 	_, err = c.pick(ctx, full)
 	return c.rowids(), err
+}
+
+// readHeld calls hold with what runs under a lease that has not expired (claimHeldSQL): per
+// endpoint and organization, and whether worker holds it.
+func readHeld(ctx context.Context, tx queryer, now int64, worker string, hold func(endpoint, org string, mine bool, n int64)) error {
+	rows, err := tx.QueryContext(ctx, claimHeldSQL, now, worker)
+	if err != nil {
+		return fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ep, org string
+		var mine bool
+		var n int64
+		if err := rows.Scan(&ep, &org, &mine, &n); err != nil {
+			return fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
+		}
+		hold(ep, org, mine, n)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
+	}
+	return nil
 }
 
 // claimPicker reads the candidates of one claim for its fair picker.

@@ -145,21 +145,12 @@ func (t *emitTx) directHeld(ctx context.Context, worker string, now int64) (*hel
 		st.backlog = true
 		return nil, nil
 	}
-	rows, err := t.tx.QueryContext(ctx, claimHeldSQL, now, worker)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
-	}
-	defer rows.Close()
 	held := &heldCounts{worker: worker}
-	for rows.Next() {
-		var h heldRow
-		if err := rows.Scan(&h.endpoint, &h.org, &h.mine, &h.n); err != nil {
-			return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
-		}
-		held.rows = append(held.rows, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: claim deliveries: count running deliveries: %w", err)
+	err := readHeld(ctx, t.tx, now, worker, func(endpoint, org string, mine bool, n int64) {
+		held.rows = append(held.rows, heldRow{endpoint: endpoint, org: org, mine: mine, n: n})
+	})
+	if err != nil {
+		return nil, err
 	}
 	st.held = held
 	return held, nil
