@@ -290,18 +290,11 @@ func (em *emitter) insert(ctx context.Context, ev *store.Event, ds []store.Deliv
 			want++
 		}
 	}
-	e := em.e
-	n := 0
-	if want > 0 {
-		n = e.takeSlots(r, want)
-	}
+	n := r.takeSlots(want)
 	if n == 0 {
 		return em.tx.DeliveryInsertMany(ctx, ev.ID, em.now, ds)
 	}
-	cds, err := ec.DeliveryInsertClaimed(ctx, ev.ID, em.now, ds, store.DeliveryClaimParams{
-		Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: n,
-		PerEndpointLimit: e.cfg.PerEndpointLimit, PerOrgLimit: e.cfg.PerOrgLimit,
-	})
+	cds, err := ec.DeliveryInsertClaimed(ctx, ev.ID, em.now, ds, em.e.claimParams(n))
 	if err != nil {
 		r.giveSlots(n)
 		return err

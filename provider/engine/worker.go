@@ -64,11 +64,11 @@ type workerRun struct {
 // takeSlots takes up to want idle worker slots for deliveries an Emit claims directly
 // (store.EmitClaimer) and returns how many it took: none while the run stops. The slots count
 // as busy until the attempts started in them are recorded, or giveSlots gives them back.
-func (e *Engine) takeSlots(r *workerRun, want int) int {
+func (r *workerRun) takeSlots(want int) int {
 	var take int64
 	for {
 		cur := r.busy.Load()
-		take = min(int64(want), int64(e.cfg.Workers)-cur)
+		take = min(int64(want), int64(cap(r.work))-cur) // r.work holds one per slot
 		if take <= 0 {
 			return 0
 		}
@@ -356,10 +356,7 @@ func (e *Engine) cycle(r *workerRun, fs []finished, limit int) ([]*store.Claimed
 	defer cancel()
 	res, err := e.store.DeliveryCycle(ctx, store.DeliveryCycleParams{
 		Complete: ps,
-		Claim: store.DeliveryClaimParams{
-			Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: limit,
-			PerEndpointLimit: e.cfg.PerEndpointLimit, PerOrgLimit: e.cfg.PerOrgLimit,
-		},
+		Claim:    e.claimParams(limit),
 	})
 	for i, f := range fs {
 		e.report(f, res.CompleteErrs[i])
@@ -380,6 +377,15 @@ func (e *Engine) cycle(r *workerRun, fs []finished, limit int) ([]*store.Claimed
 		r.work <- d
 	}
 	return res.Claimed, nil
+}
+
+// claimParams is a claim of up to limit deliveries by this engine's worker, now, under its
+// lease and caps: the claim loop's and an emit's direct claims alike.
+func (e *Engine) claimParams(limit int) store.DeliveryClaimParams {
+	return store.DeliveryClaimParams{
+		Worker: e.worker, Now: e.cfg.Now(), Lease: e.cfg.Lease(), Limit: limit,
+		PerEndpointLimit: e.cfg.PerEndpointLimit, PerOrgLimit: e.cfg.PerOrgLimit,
+	}
 }
 
 // report logs one recorded (or not recorded) attempt and tells the observer.
