@@ -352,16 +352,16 @@ func BenchmarkDeliveryCycle8(b *testing.B) {
 	b.ReportMetric(float64(8*b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
 
-// fusedCycle8 runs rounds of BenchmarkDeliveryCycleFused8 until stop says so: each round
-// records the attempts of the previous one and claims eight more, in one DeliveryCycle. It
-// calls seen with every round's claims.
-func fusedCycle8(t testing.TB, s *Store, stop func(round int, claimed []*store.ClaimedDelivery) bool) {
+// fusedCycle runs rounds of the delivery loop as the engine runs them until stop says so:
+// each round records the attempts of the previous one and claims up to n more (n workers, cap
+// n on the endpoint), in one DeliveryCycle. It calls stop with every round's claims.
+func fusedCycle(t testing.TB, s *Store, n int, stop func(round int, claimed []*store.ClaimedDelivery) bool) {
 	ctx := context.Background()
 	var ps []store.DeliveryCompleteParams
 	for round := 0; ; round++ {
 		now := time.Now()
 		res, err := s.DeliveryCycle(ctx, store.DeliveryCycleParams{Complete: ps,
-			Claim: store.DeliveryClaimParams{Worker: "w", Now: now, Lease: time.Hour, Limit: 8, PerEndpointLimit: 8}})
+			Claim: store.DeliveryClaimParams{Worker: "w", Now: now, Lease: time.Hour, Limit: n, PerEndpointLimit: n}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,13 +387,50 @@ func BenchmarkDeliveryCycleFused8(b *testing.B) {
 	s := benchStore(b)
 	fillOneEndpoint(b, s, 50000)
 	b.ResetTimer()
-	fusedCycle8(b, s, func(round int, claimed []*store.ClaimedDelivery) bool {
+	fusedCycle(b, s, 8, func(round int, claimed []*store.ClaimedDelivery) bool {
 		if len(claimed) != 8 {
 			b.Fatalf("claimed %d, want 8", len(claimed))
 		}
 		return round+1 >= b.N
 	})
 	b.ReportMetric(float64(8*b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// BenchmarkDeliveryCycleRounds is BenchmarkDeliveryCycleFused8 with rounds of 8 to 128
+// deliveries: what a delivery costs the store as rounds grow, so how far claiming ahead of
+// the workers (larger rounds for the same slots) could take the claim loop. It prints the
+// store's time per delivery. The lean runs drop, in their own throwaway store, the two indexes
+// of attempts and the trigger counting state changes: not a schema the store supports (the
+// listings and the queue's counts need them), but the floor of a round that still writes
+// the delivery's row twice and its attempt once.
+func BenchmarkDeliveryCycleRounds(b *testing.B) {
+	lean := []string{`DROP INDEX attempts_hook`, `DROP INDEX attempts_delivery`, `DROP TRIGGER deliveries_count_update`}
+	for _, size := range []int{8, 16, 32, 64, 128} {
+		for _, schema := range []string{"store", "lean"} {
+			if schema == "lean" && size != 8 && size != 64 {
+				continue
+			}
+			b.Run(fmt.Sprintf("round=%d/%s", size, schema), func(b *testing.B) {
+				s := benchStore(b)
+				if schema == "lean" {
+					for _, q := range lean {
+						if _, err := s.db.Exec(q); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				fillOneEndpoint(b, s, max(50000, size*(b.N+1)))
+				b.ResetTimer()
+				fusedCycle(b, s, size, func(round int, claimed []*store.ClaimedDelivery) bool {
+					if len(claimed) != size {
+						b.Fatalf("claimed %d, want %d", len(claimed), size)
+					}
+					return round+1 >= b.N
+				})
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(size*b.N), "us/delivery")
+			})
+		}
+	}
 }
 
 // BenchmarkEventEmitSmall stores events of one delivery each, the shape of a pipeline's
@@ -488,7 +525,7 @@ func TestDeliveryCyclesDrainOneEndpoint(t *testing.T) {
 		s := benchStore(t)
 		ev := fillOneEndpoint(t, s, backlog)
 		claimed := map[string]int{}
-		fusedCycle8(t, s, func(_ int, cds []*store.ClaimedDelivery) bool {
+		fusedCycle(t, s, 8, func(_ int, cds []*store.ClaimedDelivery) bool {
 			batch(t, claimed, cds)
 			return len(cds) == 0
 		})
