@@ -153,24 +153,31 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 		b.StopTimer()
 		tp := newThroughput(b, hooks, deliveries/hooks, concurrency)
 		b.StartTimer()
-		cpu0 := cputime.Process()
-		engineElapsed := tp.deliver()
-		engineCPU := cputime.Process() - cpu0
-		b.StopTimer()
-		cpu0 = cputime.Process()
-		plainElapsed := plainPosts(b, tp.rc.srv.URL+"/hook", tp.bodies, concurrency)
-		plainCPU := cputime.Process() - cpu0
-		engineRate := float64(deliveries) / engineElapsed.Seconds()
-		plainRate := float64(deliveries) / plainElapsed.Seconds()
-		b.ReportMetric(engineRate, "engine-deliveries/s")
-		b.ReportMetric(plainRate, "plain-posts/s")
-		b.ReportMetric(engineRate/plainRate, "ratio")
-		// CPU (user and system, of the whole process: receiver included in both) per delivery:
-		// on a machine shared with other work the rates swing 2x from run to run, these less.
-		b.ReportMetric(float64(engineCPU.Microseconds())/deliveries, "engine-cpu-us/delivery")
-		b.ReportMetric(float64(plainCPU.Microseconds())/deliveries, "plain-cpu-us/post")
-		b.StartTimer()
+		tp.versusPlain(b, concurrency)
 	}
+}
+
+// versusPlain delivers tp's deliveries (timed) and then posts the same bodies with a plain
+// client of plainConc goroutines (untimed), and reports both rates, their ratio, and the CPU
+// per delivery of each: user and system, of the whole process, receiver included in both. On
+// a machine shared with other work the rates swing 2x from run to run, the CPU figures less.
+// b's timer runs when it is called and when it returns.
+func (tp *throughput) versusPlain(b *testing.B, plainConc int) {
+	n := float64(len(tp.ids))
+	cpu0 := cputime.Process()
+	engineElapsed := tp.deliver()
+	engineCPU := cputime.Process() - cpu0
+	b.StopTimer()
+	defer b.StartTimer()
+	cpu0 = cputime.Process()
+	plainElapsed := plainPosts(b, tp.rc.srv.URL+"/hook", tp.bodies, plainConc)
+	plainCPU := cputime.Process() - cpu0
+	engineRate, plainRate := n/engineElapsed.Seconds(), n/plainElapsed.Seconds()
+	b.ReportMetric(engineRate, "engine-deliveries/s")
+	b.ReportMetric(plainRate, "plain-posts/s")
+	b.ReportMetric(engineRate/plainRate, "ratio")
+	b.ReportMetric(float64(engineCPU.Microseconds())/n, "engine-cpu-us/delivery")
+	b.ReportMetric(float64(plainCPU.Microseconds())/n, "plain-cpu-us/post")
 }
 
 // BenchmarkDeliveryThroughputWorkers is BenchmarkDeliveryThroughput's engine with 8, 32 and
@@ -209,18 +216,7 @@ func BenchmarkDeliveryThroughputWorkers(b *testing.B) {
 					}
 				}
 				b.StartTimer()
-				cpu0 := cputime.Process()
-				engineElapsed := tp.deliver()
-				engineCPU := cputime.Process() - cpu0
-				b.StopTimer()
-				plainElapsed := plainPosts(b, tp.rc.srv.URL+"/hook", tp.bodies, plainConc)
-				engineRate := float64(deliveries) / engineElapsed.Seconds()
-				plainRate := float64(deliveries) / plainElapsed.Seconds()
-				b.ReportMetric(engineRate, "engine-deliveries/s")
-				b.ReportMetric(plainRate, "plain-8-posts/s")
-				b.ReportMetric(engineRate/plainRate, "ratio")
-				b.ReportMetric(float64(engineCPU.Microseconds())/deliveries, "engine-cpu-us/delivery")
-				b.StartTimer()
+				tp.versusPlain(b, plainConc)
 			}
 		})
 	}
