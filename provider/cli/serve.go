@@ -304,6 +304,9 @@ func runServe(ctx context.Context, stop func(), so serveOpts, o Opts) (err error
 		con, err := console.New(console.Config{Engine: e, Store: st, Logger: log,
 			Authenticate: func(ctx context.Context, token string) (*store.Token, error) {
 				return srv.AuthenticateToken(ctx, token)
+			},
+			AuthenticateID: func(ctx context.Context, id string) (*store.Token, error) {
+				return srv.AuthenticateTokenID(ctx, id)
 			}})
 		if err != nil {
 			return err

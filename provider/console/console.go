@@ -20,8 +20,8 @@ import (
 const (
 	// SessionTTLDefault is how long a sign-in lasts.
 	SessionTTLDefault = 12 * time.Hour
-	// SessionsMaxDefault bounds the sessions kept in memory; the oldest go first.
-	SessionsMaxDefault = 10_000
+	// SessionsPerTokenDefault bounds the sessions of one API token; the oldest go first.
+	SessionsPerTokenDefault = 100
 	// MaxFormBytesDefault caps form bodies.
 	MaxFormBytesDefault = 1 << 20
 )
@@ -36,19 +36,26 @@ const (
 	CSRFField = "csrf"
 )
 
-// Config builds a Console. Engine, Store and Authenticate are required.
+// Config builds a Console. Engine, Authenticate and AuthenticateID are required.
 type Config struct {
 	Engine *engine.Engine
-	// Store reads events and deliveries for the event pages; nil means the engine's store.
+	// Store keeps the sessions and reads events and deliveries for the event pages; nil means
+	// the engine's store. Consoles on one store (several servers, or one restarted) share
+	// their sessions.
 	Store store.Store
 	// Authenticate returns the API token whose plain text is given, or an error wrapping
 	// store.ErrNotFound when it is unknown or revoked (server.Server.AuthenticateToken).
 	Authenticate func(ctx context.Context, token string) (*store.Token, error)
-	Logger       *slog.Logger
-	SessionTTL   time.Duration
-	SessionsMax  int
-	MaxFormBytes int64
-	Now          func() time.Time
+	// AuthenticateID does the same for the token with the ID given, a session's token
+	// (server.Server.AuthenticateTokenID).
+	AuthenticateID func(ctx context.Context, id string) (*store.Token, error)
+	Logger         *slog.Logger
+	SessionTTL     time.Duration
+	// SessionsPerToken caps the sessions of one API token: a sign-in beyond it ends the
+	// token's oldest session.
+	SessionsPerToken int
+	MaxFormBytes     int64
+	Now              func() time.Time
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -62,8 +69,8 @@ func (c Config) WithDefaults() Config {
 	if c.SessionTTL == 0 {
 		c.SessionTTL = SessionTTLDefault
 	}
-	if c.SessionsMax == 0 {
-		c.SessionsMax = SessionsMaxDefault
+	if c.SessionsPerToken == 0 {
+		c.SessionsPerToken = SessionsPerTokenDefault
 	}
 	if c.MaxFormBytes == 0 {
 		c.MaxFormBytes = MaxFormBytesDefault
@@ -82,10 +89,12 @@ func (c Config) validate() error {
 		return errors.New("console: Config.Store is required")
 	case c.Authenticate == nil:
 		return errors.New("console: Config.Authenticate is required")
+	case c.AuthenticateID == nil:
+		return errors.New("console: Config.AuthenticateID is required: give server.Server.AuthenticateTokenID")
 	case c.SessionTTL < 0:
 		return fmt.Errorf("console: Config.SessionTTL is %s: give a positive duration", c.SessionTTL)
-	case c.SessionsMax < 0:
-		return fmt.Errorf("console: Config.SessionsMax is %d: give a positive number", c.SessionsMax)
+	case c.SessionsPerToken < 0:
+		return fmt.Errorf("console: Config.SessionsPerToken is %d: give a positive number", c.SessionsPerToken)
 	case c.MaxFormBytes < 0:
 		return fmt.Errorf("console: Config.MaxFormBytes is %d: give a positive size", c.MaxFormBytes)
 	}
@@ -94,13 +103,12 @@ func (c Config) validate() error {
 
 // Console serves the web console. Its Handler is safe for concurrent use.
 type Console struct {
-	cfg      Config
-	engine   *engine.Engine
-	store    store.Store
-	log      *slog.Logger
-	sessions *sessions
-	pages    *pages
-	mux      *http.ServeMux
+	cfg    Config
+	engine *engine.Engine
+	store  store.Store
+	log    *slog.Logger
+	pages  *pages
+	mux    *http.ServeMux
 }
 
 // New builds a Console.
@@ -113,8 +121,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	c := &Console{cfg: cfg, engine: cfg.Engine, store: cfg.Store, log: cfg.Logger, pages: p,
-		sessions: newSessions(cfg.SessionTTL, cfg.SessionsMax), mux: http.NewServeMux()}
+	c := &Console{cfg: cfg, engine: cfg.Engine, store: cfg.Store, log: cfg.Logger, pages: p, mux: http.NewServeMux()}
 	c.routes()
 	return c, nil
 }
@@ -125,14 +132,14 @@ func (c *Console) Handler() http.Handler { return c.secure(c.mux) }
 // viewer is who is looking: the token, and the session when signed in through the form.
 type viewer struct {
 	token   *store.Token
-	session *session
+	session *store.Session
 }
 
 func (v *viewer) csrf() string {
 	if v.session == nil {
 		return ""
 	}
-	return v.session.csrf
+	return v.session.CSRF
 }
 
 type pageHandler func(w http.ResponseWriter, r *http.Request, v *viewer) error
@@ -222,7 +229,7 @@ func (c *Console) page(h pageHandler) http.Handler {
 				c.fail(w, r, v, badForm(err))
 				return
 			}
-			if v.session != nil && !sameToken(r.PostForm.Get(CSRFField), v.session.csrf) {
+			if v.session != nil && !sameToken(r.PostForm.Get(CSRFField), v.session.CSRF) {
 				c.fail(w, r, v, errCSRF)
 				return
 			}
@@ -266,15 +273,18 @@ func (c *Console) authenticate(r *http.Request) (*viewer, error) {
 	if err != nil {
 		return nil, &authError{msg: "not signed in: sign in with an API token", signin: true}
 	}
-	s := c.sessions.get(ck.Value, c.cfg.Now())
-	if s == nil {
-		return nil, &authError{msg: "your session has ended: sign in again", signin: true}
+	s, err := c.session(r.Context(), ck.Value)
+	if err != nil {
+		return nil, err
 	}
-	t, err := c.token(r.Context(), s.token)
+	t, err := checkToken(c.cfg.AuthenticateID(r.Context(), s.TokenID))
 	if err != nil {
 		var ae *authError
 		if errors.As(err, &ae) {
-			c.sessions.remove(ck.Value)
+			// The token was revoked: the session ends with it, on every server.
+			if err := c.store.SessionDelete(r.Context(), s.IDHash); err != nil {
+				c.log.WarnContext(r.Context(), "could not delete the session of a revoked token", "token", s.TokenID, "error", err)
+			}
 			ae.signin = true
 		}
 		return nil, err
@@ -282,8 +292,14 @@ func (c *Console) authenticate(r *http.Request) (*viewer, error) {
 	return &viewer{token: t, session: s}, nil
 }
 
+// token returns the API token whose plain text is given, or an authError.
 func (c *Console) token(ctx context.Context, plain string) (*store.Token, error) {
-	t, err := c.cfg.Authenticate(ctx, plain)
+	return checkToken(c.cfg.Authenticate(ctx, plain))
+}
+
+// checkToken turns the answer of Authenticate or AuthenticateID into the token or an
+// authError (unknown or revoked) or an error of the lookup.
+func checkToken(t *store.Token, err error) (*store.Token, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, &authError{msg: "invalid or revoked API token: check the token, or create a new one with `pulumi-webhooks token create`"}
 	}

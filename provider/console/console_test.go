@@ -168,10 +168,14 @@ func TestAuthErrors(t *testing.T) {
 	}
 }
 
+// TestRevokedTokenEndsSession: revoking the token ends its sessions on every server on the
+// store at once, and the session is deleted from the store.
 func TestRevokedTokenEndsSession(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	other := setup(t, setupOpts{sameStore: b})
 	s := b.signIn(t, "acme")
+	wantStatus(t, other.do(t, req{path: "/acme", cookie: []*http.Cookie{s.cookie}}), http.StatusOK)
 	toks, err := b.Store.TokenList(context.Background(), "acme")
 	if err != nil || len(toks) != 1 {
 		t.Fatalf("tokens: %v %v", toks, err)
@@ -183,6 +187,11 @@ func TestRevokedTokenEndsSession(t *testing.T) {
 	wantStatus(t, res, http.StatusSeeOther)
 	if !strings.HasPrefix(res.Header.Get("Location"), "/-/signin") {
 		t.Errorf("revoked token's session went to %q", res.Header.Get("Location"))
+	}
+	wantSignin(t, "the revoked token's session on the other server", other.do(t, req{path: "/acme", cookie: []*http.Cookie{s.cookie}}))
+	_, err = b.Store.SessionGet(context.Background(), store.SessionGetParams{IDHash: store.HashSessionID(s.cookie.Value), Now: time.Now()})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the revoked token's session is still stored: %v", err)
 	}
 }
 

@@ -8,8 +8,13 @@
 //
 // A person signs in with an API token (`pulumi-webhooks token create --org ORG`): the form
 // trades it for a random session ID in an HTTP-only, SameSite=Strict cookie (Secure over
-// TLS); the token itself stays on the server, in memory, and is checked again on every
-// request, so revoking it ends the session. Every form carries the session's CSRF token; a
+// TLS). The session is kept in the store (store.Session): every server on one store, and a
+// restarted one, knows it, and signing out on one ends it on all. The store holds the hash of
+// the session ID and the ID of the token, never the token, which is loaded by that ID and
+// checked again on every request, so revoking it ends the session. A token has at most
+// Config.SessionsPerToken sessions (a sign-in beyond ends its oldest), so that no organization
+// can sign another's people out; expired sessions are deleted by later sign-ins (a bounded
+// batch each, store.SessionPruneLimit). Every form carries the session's CSRF token; a
 // POST without it is refused (the sign-in form uses a double-submitted cookie). A request
 // with the API's "Authorization: token <t>" header is served without a session or CSRF
 // token, as scripts and tests need. A token sees its own organization only: another

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -32,6 +33,9 @@ type testBundle struct {
 
 type setupOpts struct {
 	console func(*console.Config)
+	// sameStore, when set, runs this server on other's store file, as a second server behind
+	// a load balancer would (with other's tokens).
+	sameStore *testBundle
 }
 
 func setup(t *testing.T, opts ...setupOpts) *testBundle {
@@ -42,11 +46,18 @@ func setup(t *testing.T, opts ...setupOpts) *testBundle {
 	}
 	tb := &testBundle{recv: servertest.NewReceiver(t),
 		client: &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	tb.Bundle = servertest.Start(t, servertest.Opts{Server: func(c *server.Config) {
+	var so servertest.Opts
+	if o.sameStore != nil {
+		so.StorePath = o.sameStore.StorePath
+	}
+	so.Server = func(c *server.Config) {
 		cfg := console.Config{Engine: c.Engine, Store: c.Store,
 			// The server exists once Start returns, before any request.
 			Authenticate: func(ctx context.Context, token string) (*store.Token, error) {
 				return tb.Server.AuthenticateToken(ctx, token)
+			},
+			AuthenticateID: func(ctx context.Context, id string) (*store.Token, error) {
+				return tb.Server.AuthenticateTokenID(ctx, id)
 			}}
 		if o.console != nil {
 			o.console(&cfg)
@@ -57,7 +68,11 @@ func setup(t *testing.T, opts ...setupOpts) *testBundle {
 		}
 		tb.console = con.Handler()
 		c.Console = tb.console
-	}})
+	}
+	tb.Bundle = servertest.Start(t, so)
+	if o.sameStore != nil {
+		maps.Copy(tb.Tokens, o.sameStore.Tokens)
+	}
 	return tb
 }
 

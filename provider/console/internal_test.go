@@ -25,7 +25,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth := func(context.Context, string) (*store.Token, error) { return nil, store.ErrNotFound }
-	if _, err := New(Config{Engine: e, Authenticate: auth}); err != nil {
+	if _, err := New(Config{Engine: e, Authenticate: auth, AuthenticateID: auth}); err != nil {
 		t.Fatalf("a complete config: %v", err)
 	}
 	for _, tc := range []struct {
@@ -34,42 +34,22 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{func(c *Config) { c.Engine = nil }, "Config.Engine is required"},
 		{func(c *Config) { c.Authenticate = nil }, "Config.Authenticate is required"},
+		{func(c *Config) { c.AuthenticateID = nil }, "Config.AuthenticateID is required: give server.Server.AuthenticateTokenID"},
 		{func(c *Config) { c.SessionTTL = -time.Second }, "SessionTTL is -1s"},
-		{func(c *Config) { c.SessionsMax = -1 }, "SessionsMax is -1"},
+		{func(c *Config) { c.SessionsPerToken = -1 }, "SessionsPerToken is -1"},
 		{func(c *Config) { c.MaxFormBytes = -1 }, "MaxFormBytes is -1"},
 	} {
-		c := Config{Engine: e, Authenticate: auth}
+		c := Config{Engine: e, Authenticate: auth, AuthenticateID: auth}
 		tc.edit(&c)
 		_, err := New(c)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want %q, got %v", tc.want, err)
 		}
 	}
-	c := Config{Engine: e, Authenticate: auth}.WithDefaults()
+	c := Config{Engine: e, Authenticate: auth, AuthenticateID: auth}.WithDefaults()
 	c.Store = nil
 	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "Config.Store is required") {
 		t.Errorf("no store: %v", err)
-	}
-}
-
-func TestSessionsBoundedAndExpire(t *testing.T) {
-	t.Parallel()
-	now := time.Unix(1_700_000_000, 0)
-	s := newSessions(time.Hour, 2)
-	a, _ := s.add("t1", now)
-	b, _ := s.add("t2", now.Add(time.Second))
-	c, cs := s.add("t3", now.Add(2*time.Second))
-	if s.get(a, now) != nil {
-		t.Error("the oldest session survived a full table")
-	}
-	if s.get(b, now) == nil || s.get(c, now) != cs {
-		t.Error("newer sessions were dropped")
-	}
-	if s.get(c, now.Add(2*time.Second+time.Hour)) != nil {
-		t.Error("an expired session is still served")
-	}
-	if cs.csrf == "" || cs.csrf == c || len(c) < 40 {
-		t.Errorf("weak session ID or CSRF token: %q %q", c, cs.csrf)
 	}
 }
 

@@ -1,79 +1,46 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 )
 
-// session is one sign-in. The token stays on the server: the cookie carries only the ID.
-type session struct {
-	token   string
-	csrf    string
-	created time.Time
-	expires time.Time
-}
+// Sessions are kept in the store (store.Session), so that every server on one store knows
+// them, and a restart keeps them. The cookie carries a random session ID; the store keeps its
+// hash and the ID of the API token signed in with, never the token.
 
-// sessions keeps sign-ins in memory: a restart signs everyone out, which is the safe failure.
-type sessions struct {
-	ttl time.Duration
-	max int
-
-	mu   sync.Mutex
-	byID map[string]*session
-}
-
-func newSessions(ttl time.Duration, max int) *sessions {
-	return &sessions{ttl: ttl, max: max, byID: map[string]*session{}}
-}
-
-// add starts a session for token and returns its ID.
-func (s *sessions) add(token string, now time.Time) (string, *session) {
-	id, ss := randomToken(), &session{token: token, csrf: randomToken(), created: now, expires: now.Add(s.ttl)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for sid, x := range s.byID {
-		if !now.Before(x.expires) {
-			delete(s.byID, sid)
-		}
+// startSession stores a new session of token t and returns its ID, for the cookie.
+func (c *Console) startSession(ctx context.Context, t *store.Token) (string, error) {
+	id, now := randomToken(), c.cfg.Now()
+	err := c.store.SessionCreate(ctx, store.SessionCreateParams{
+		Session: store.Session{IDHash: store.HashSessionID(id), TokenID: t.ID, CSRF: randomToken(),
+			CreatedAt: now, ExpiresAt: now.Add(c.cfg.SessionTTL)},
+		PerTokenLimit: c.cfg.SessionsPerToken, Now: now})
+	if err != nil {
+		return "", fmt.Errorf("start the session: %w", err)
 	}
-	for len(s.byID) >= s.max {
-		var oldest string
-		for sid, x := range s.byID {
-			if oldest == "" || x.created.Before(s.byID[oldest].created) {
-				oldest = sid
-			}
-		}
-		delete(s.byID, oldest)
-	}
-	s.byID[id] = ss
-	return id, ss
+	return id, nil
 }
 
-// get returns the live session with ID id, or nil.
-func (s *sessions) get(id string, now time.Time) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.byID[id]
-	if ss == nil {
-		return nil
+// session returns the live session whose ID the cookie carries, or an authError.
+func (c *Console) session(ctx context.Context, id string) (*store.Session, error) {
+	s, err := c.store.SessionGet(ctx, store.SessionGetParams{IDHash: store.HashSessionID(id), Now: c.cfg.Now()})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &authError{msg: "your session has ended: sign in again", signin: true}
 	}
-	if !now.Before(ss.expires) {
-		delete(s.byID, id)
-		return nil
+	if err != nil {
+		return nil, fmt.Errorf("read the session: %w", err)
 	}
-	return ss
-}
-
-func (s *sessions) remove(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.byID, id)
+	return s, nil
 }
 
 // randomToken returns 32 random bytes, base64url: session IDs and CSRF tokens.
@@ -138,7 +105,11 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, err)
 		return
 	}
-	id, _ := c.sessions.add(plain, c.cfg.Now())
+	id, err := c.startSession(r.Context(), t)
+	if err != nil {
+		c.fail(w, r, nil, err)
+		return
+	}
 	http.SetCookie(w, cookie(r, SessionCookie, id, c.cfg.SessionTTL))
 	http.SetCookie(w, cookie(r, SigninCookie, "", -1))
 	if next == "" {
@@ -149,8 +120,11 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) signout(w http.ResponseWriter, r *http.Request, v *viewer) error {
-	if ck, err := r.Cookie(SessionCookie); err == nil {
-		c.sessions.remove(ck.Value)
+	// Deleting the session from the store ends it on every server.
+	if v.session != nil {
+		if err := c.store.SessionDelete(r.Context(), v.session.IDHash); err != nil {
+			return fmt.Errorf("sign out: %w", err)
+		}
 	}
 	http.SetCookie(w, cookie(r, SessionCookie, "", -1))
 	http.Redirect(w, r, "/-/signin", http.StatusSeeOther)

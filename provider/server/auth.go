@@ -109,6 +109,20 @@ func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 // the same tokens (the web console) authenticate exactly as the API does.
 func (s *Server) AuthenticateToken(ctx context.Context, plain string) (*store.Token, error) {
 	t, err := s.store.TokenGetByHash(ctx, HashToken(plain))
+	return s.usable(ctx, t, err)
+}
+
+// AuthenticateTokenID is AuthenticateToken for a token known by its ID, as a web console
+// session knows it (the session keeps the token's ID, never the token): the same answers, so
+// a revoked token ends its sessions at once.
+func (s *Server) AuthenticateTokenID(ctx context.Context, id string) (*store.Token, error) {
+	t, err := s.store.TokenGet(ctx, id)
+	return s.usable(ctx, t, err)
+}
+
+// usable returns the token a lookup found, after recording its use, or an error wrapping
+// store.ErrNotFound when there is none or it is revoked.
+func (s *Server) usable(ctx context.Context, t *store.Token, err error) (*store.Token, error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("invalid or revoked API token: %w", store.ErrNotFound)

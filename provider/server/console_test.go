@@ -35,6 +35,9 @@ func TestConsoleMount(t *testing.T) {
 			con, err := console.New(console.Config{Engine: c.Engine, Store: c.Store,
 				Authenticate: func(ctx context.Context, tok string) (*store.Token, error) {
 					return b.Server.AuthenticateToken(ctx, tok)
+				},
+				AuthenticateID: func(ctx context.Context, id string) (*store.Token, error) {
+					return b.Server.AuthenticateTokenID(ctx, id)
 				}})
 			if err != nil {
 				t.Fatal(err)
@@ -88,6 +91,32 @@ func TestAuthenticateToken(t *testing.T) {
 		}
 		if plain != "" && err != nil && strings.Contains(err.Error(), plain) {
 			t.Errorf("%s token: the error repeats the token", name)
+		}
+	}
+}
+
+func TestAuthenticateTokenID(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	toks, err := b.Store.TokenList(ctx, "acme")
+	if err != nil || len(toks) == 0 {
+		t.Fatalf("acme's tokens: %d, %v", len(toks), err)
+	}
+	tok, err := b.Server.AuthenticateTokenID(ctx, toks[0].ID)
+	if err != nil || tok.Org != "acme" || tok.ID != toks[0].ID {
+		t.Fatalf("acme's token by ID: %+v, %v", tok, err)
+	}
+	_, rec, err := server.IssueToken(ctx, b.Store, server.IssueTokenParams{Org: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Store.TokenRevoke(ctx, rec.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for name, id := range map[string]string{"unknown": "tok_unknown", "revoked": rec.ID, "empty": ""} {
+		if _, err := b.Server.AuthenticateTokenID(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s token ID: %v, want store.ErrNotFound", name, err)
 		}
 	}
 }

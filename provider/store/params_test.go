@@ -162,3 +162,34 @@ func TestDeploymentSettingsPutParamsValidate(t *testing.T) {
 		t.Fatalf("bad JSON: %v", err)
 	}
 }
+
+func TestSessionCreateParamsValidate(t *testing.T) {
+	now := time.Unix(1000, 0)
+	ok := SessionCreateParams{Session: Session{IDHash: HashSessionID("sid"), TokenID: "tok", CSRF: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, Now: now}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid params: %v", err)
+	}
+	if h := HashSessionID("sid"); len(h) != 64 || h == HashSessionID("sie") {
+		t.Fatalf("HashSessionID = %q", h)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(*SessionCreateParams)
+		want string
+	}{
+		{"the ID itself", func(p *SessionCreateParams) { p.Session.IDHash = "sid" }, "Session.IDHash is not a hex SHA-256: store HashSessionID(id), never the session ID"},
+		{"upper-case hex", func(p *SessionCreateParams) { p.Session.IDHash = strings.ToUpper(p.Session.IDHash) }, "Session.IDHash is not a hex SHA-256"},
+		{"no token", func(p *SessionCreateParams) { p.Session.TokenID = "" }, "Session.TokenID is required: give the ID of the API token signed in with"},
+		{"no CSRF", func(p *SessionCreateParams) { p.Session.CSRF = "" }, "Session.CSRF is required: give the session's random CSRF token"},
+		{"no creation time", func(p *SessionCreateParams) { p.Session.CreatedAt = time.Time{} }, "Session.CreatedAt is zero: give the sign-in time"},
+		{"expired at birth", func(p *SessionCreateParams) { p.Session.ExpiresAt = now.Add(-time.Second) }, "Session.ExpiresAt (1970-01-01T00:16:39Z) is not after CreatedAt (1970-01-01T00:16:40Z): give a positive lifetime"},
+		{"negative cap", func(p *SessionCreateParams) { p.PerTokenLimit = -1 }, "PerTokenLimit is -1: give a positive cap, or 0 for none"},
+		{"no time", func(p *SessionCreateParams) { p.Now = time.Time{} }, "Now is zero: give the current time, which expired sessions are judged by"},
+	} {
+		p := ok
+		c.edit(&p)
+		if err := p.Validate(); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}

@@ -1,10 +1,10 @@
 // Package store is the seam between the delivery engine and its database: the domain records
-// (hooks, events, deliveries, attempts, deployment requests, API tokens), one interface with a
-// method per query, and the sentinel errors every backend returns. The SQLite backend lives in
-// store/sqlite, the PostgreSQL backend (several servers sharing one database) in
-// store/postgres; every backend passes the shared suite in store/storetest. A backend may also
-// implement WatchCursors (backend watchers) and Waker (telling a process that another one
-// stored work).
+// (hooks, events, deliveries, attempts, deployment requests, API tokens, web console
+// sessions), one interface with a method per query, and the sentinel errors every backend
+// returns. The SQLite backend lives in store/sqlite, the PostgreSQL backend (several servers
+// sharing one database) in store/postgres; every backend passes the shared suite in
+// store/storetest. A backend may also implement WatchCursors (backend watchers) and Waker
+// (telling a process that another one stored work).
 //
 // Method names put the noun first (HookCreate, DeliveryClaim) and take a Params struct when
 // they need more than an identifier, so adding a field never changes a signature.
@@ -474,11 +474,24 @@ type Store interface {
 	DeploymentStore
 
 	TokenCreate(ctx context.Context, t *Token) error
+	// TokenGet returns the token with ID id, revoked or not, or ErrNotFound.
+	TokenGet(ctx context.Context, id string) (*Token, error)
 	TokenGetByHash(ctx context.Context, hash string) (*Token, error)
 	TokenList(ctx context.Context, org string) ([]*Token, error)
 	TokenRevoke(ctx context.Context, id string, now time.Time) error
 	// TokenTouch sets a token's LastUsedAt.
 	TokenTouch(ctx context.Context, id string, now time.Time) error
+
+	// SessionCreate stores a web console session (see Session and SessionCreateParams):
+	// ErrAlreadyExists when its IDHash is taken.
+	SessionCreate(ctx context.Context, p SessionCreateParams) error
+	// SessionGet returns the session with p.IDHash unless it has expired at p.Now, else
+	// ErrNotFound. It does not look at the session's token: the caller loads it (TokenGet) and
+	// refuses a revoked one.
+	SessionGet(ctx context.Context, p SessionGetParams) (*Session, error)
+	// SessionDelete ends the session with idHash (signing out); ending one that is gone, or
+	// never was, is not an error.
+	SessionDelete(ctx context.Context, idHash string) error
 
 	// DeliveryReleaseDead puts back the claims of holders that are known to be dead: their
 	// running deliveries become pending at once, whatever their lease says, with LastError

@@ -23,6 +23,21 @@ var TransferTables = []struct {
 	{"idempotency_keys", func(c *TransferCounts) *int { return &c.IdempotencyKeys }},
 }
 
+// TransferNotCopied are the tables of the backends that a transfer does not copy as records
+// of their own, each with the reason. With TransferTables they name every table of every
+// backend (each backend's tests check its schema against both), so that a new table is copied
+// or left out on purpose.
+var TransferNotCopied = map[string]string{
+	"console_sessions":     "web console sessions are short-lived sign-ins: people sign in again on the new store",
+	"delivery_bodies":      "deliveries and attempts carry their bodies, which the importing store shares again",
+	"schema_migrations":    "each store has its own schema",
+	"store_meta":           "the key check value is compared (TransferKeyCheck), not copied",
+	"store_counts":         "SQLite's counters: the importing store's own move on to cover the records",
+	"delivery_done_counts": "PostgreSQL's counters: the importing store's own move on to cover the records",
+	"holders":              "the processes holding claims in the exporting store hold none in the new one",
+	"sqlite_sequence":      "SQLite's own bookkeeping",
+}
+
 // TransferBatcher gathers an export's records, one at a time, into batches for fn: a batch is
 // handed over once it has size records and the next record does not belong with it (the
 // deliveries of one event are never split, TransferBatch.SplitsEvent).

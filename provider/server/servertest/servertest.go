@@ -40,6 +40,9 @@ type Opts struct {
 	NoWorkers bool
 	// Verbose sends the server's logs to the test log.
 	Verbose bool
+	// StorePath, when set, opens that store file instead of a fresh one, as another server on
+	// the same store would, and issues no tokens: Tokens is empty.
+	StorePath string
 }
 
 // Bundle is a running server and what it runs on.
@@ -67,7 +70,12 @@ func Start(t testing.TB, o Opts) *Bundle {
 	if o.Verbose {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	path := filepath.Join(t.TempDir(), "webhooks.db")
+	path := o.StorePath
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "webhooks.db")
+	} else {
+		o.Orgs = nil
+	}
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
 	if err != nil {
 		t.Fatalf("open store: %v", err)

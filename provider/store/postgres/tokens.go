@@ -41,14 +41,21 @@ func (s *Store) TokenCreate(ctx context.Context, t *store.Token) error {
 	}))
 }
 
+// TokenGet returns the token with ID id, revoked or not, or ErrNotFound.
+func (s *Store) TokenGet(ctx context.Context, id string) (*store.Token, error) {
+	t, err := s.tokenGet(ctx, `id`, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("token %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.fail(fmt.Errorf("postgres: get token %s: %w", id, err))
+	}
+	return t, nil
+}
+
 // TokenGetByHash returns the token with hash, revoked or not, or ErrNotFound.
 func (s *Store) TokenGetByHash(ctx context.Context, hash string) (*store.Token, error) {
-	var t *store.Token
-	err := s.retrying(ctx, func(ctx context.Context) error {
-		var err error
-		t, err = scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1`, hash))
-		return err
-	})
+	t, err := s.tokenGet(ctx, `hash`, hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("token: %w", store.ErrNotFound)
 	}
@@ -56,6 +63,17 @@ func (s *Store) TokenGetByHash(ctx context.Context, hash string) (*store.Token, 
 		return nil, s.fail(fmt.Errorf("postgres: get token: %w", err))
 	}
 	return t, nil
+}
+
+// tokenGet reads the token whose column (id or hash, both unique) is value.
+func (s *Store) tokenGet(ctx context.Context, column, value string) (*store.Token, error) {
+	var t *store.Token
+	err := s.retrying(ctx, func(ctx context.Context) error {
+		var err error
+		t, err = scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+column+` = $1`, value))
+		return err
+	})
+	return t, err
 }
 
 // TokenList returns the tokens of org (every token when org is ""), oldest first.

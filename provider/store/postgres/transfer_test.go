@@ -3,6 +3,8 @@ package postgres
 import (
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store/storetest"
 )
@@ -45,4 +47,20 @@ func TestTransferSharesBodies(t *testing.T) {
 			t.Errorf("the copy holds %d inline bodies; the source %d", got, want)
 		}
 	}
+}
+
+// TestTransferCoversEveryTable: every table of the schema is copied (store.TransferTables) or
+// left out for a stated reason (store.TransferNotCopied).
+func TestTransferCoversEveryTable(t *testing.T) {
+	t.Parallel()
+	st := openURL(t, newDatabase(t), Config{MaxConns: 2})
+	rows, err := st.pool.Query(t.Context(), `SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckTransferCovers(t, tables)
 }

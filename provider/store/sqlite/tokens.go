@@ -40,6 +40,18 @@ func (s *Store) TokenCreate(ctx context.Context, t *store.Token) error {
 	})
 }
 
+// TokenGet returns the token with ID id, revoked or not, or ErrNotFound.
+func (s *Store) TokenGet(ctx context.Context, id string) (*store.Token, error) {
+	t, err := scanToken(dbq{s}.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("token %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get token %s: %w", id, err)
+	}
+	return t, nil
+}
+
 // TokenGetByHash returns the token with hash, revoked or not, or ErrNotFound.
 func (s *Store) TokenGetByHash(ctx context.Context, hash string) (*store.Token, error) {
 	t, err := scanToken(dbq{s}.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))

@@ -48,3 +48,27 @@ func TestTransferSharesBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferCoversEveryTable: every table of the schema is copied (store.TransferTables) or
+// left out for a stated reason (store.TransferNotCopied).
+func TestTransferCoversEveryTable(t *testing.T) {
+	t.Parallel()
+	st := openAt(t, filepath.Join(t.TempDir(), "webhooks.db"), Config{})
+	rows, err := st.DB().QueryContext(t.Context(), `SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckTransferCovers(t, tables)
+}

@@ -24,6 +24,7 @@ func RunCluster(t *testing.T, h Harness) {
 		{"EmitClaimCapAcrossStores", testEmitClaimCapAcrossStores},
 		{"DeploymentRunnerDiesAcrossStores", testDeploymentRunnerDiesAcrossStores},
 		{"DeploymentClaimOnePerStackAcrossStores", testDeploymentClaimOnePerStackAcrossStores},
+		{"SessionsAcrossStores", testSessionsAcrossStores},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,5 +177,29 @@ func testDeploymentClaimOnePerStackAcrossStores(t *testing.T, h Harness, b *test
 	}
 	if claimed.Load() != 1 {
 		t.Fatalf("claimed %d deployments of one stack at once, want 1", claimed.Load())
+	}
+}
+
+// testSessionsAcrossStores: two stores on one database stand for two servers behind a load
+// balancer. A session created through one is read through the other; deleted (signed out)
+// through the second, the first no longer returns it; a sign-in through either prunes the
+// other's expired sessions.
+func testSessionsAcrossStores(t *testing.T, h Harness, b *testBundle) {
+	other := reopen(t, h, b)
+	createSession(t, b, newSession("sid", "tok-1", T0, time.Hour), 0, T0)
+	got, err := other.st.SessionGet(b.ctx, store.SessionGetParams{IDHash: store.HashSessionID("sid"), Now: T0.Add(time.Minute)})
+	if err != nil || got.TokenID != "tok-1" || got.CSRF != "csrf-sid" {
+		t.Fatalf("the other store's SessionGet = %+v, %v", got, err)
+	}
+	if err := other.st.SessionDelete(b.ctx, store.HashSessionID("sid")); err != nil {
+		t.Fatalf("SessionDelete through the other store: %v", err)
+	}
+	if sessionLive(t, b, "sid", T0.Add(time.Minute)) {
+		t.Fatal("a session deleted through one store is still returned by the other")
+	}
+	createSession(t, b, newSession("short", "tok-1", T0, time.Minute), 0, T0)
+	createSession(t, other, newSession("later", "tok-2", T0.Add(time.Hour), time.Hour), 0, T0.Add(time.Hour))
+	if sessionLive(t, b, "short", T0) {
+		t.Fatal("a sign-in through the other store did not prune an expired session")
 	}
 }

@@ -8,7 +8,7 @@
 //
 // Like river's driver tests, the suite has a file per noun of the store (hooks.go, events.go,
 // deliveries.go, claims.go, emitclaims.go, completions.go, cycles.go, attempts.go, deployments.go, tokens.go,
-// ...), each with the runner Run calls; fixtures.go holds what they share. RunReliability
+// sessions.go, ...), each with the runner Run calls; fixtures.go holds what they share. RunReliability
 // (reliability.go) runs the tests that need more than one handle on a store.
 package storetest
 
@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 	runCycles(t, open)
 	runAttempts(t, open)
 	runTokens(t, open)
+	runSessions(t, open)
 }
 
 // storeTest is one test of the suite: its name under Run and its body.

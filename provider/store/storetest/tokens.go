@@ -7,7 +7,7 @@ import (
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/store"
 )
 
-// API tokens: stored by hash, listed, revoked.
+// API tokens: stored by hash, read by hash or ID, listed, revoked.
 
 // runTokens runs the token tests.
 func runTokens(t *testing.T, open Opener) {
@@ -39,6 +39,12 @@ func testTokens(t *testing.T, b *testBundle) {
 	}
 	_, err = b.st.TokenGetByHash(b.ctx, sha("unknown"))
 	wantErr(t, "TokenGetByHash", err, store.ErrNotFound)
+	byID, err := b.st.TokenGet(b.ctx, t1.ID)
+	if err != nil || *byID != *got {
+		t.Fatalf("TokenGet = %+v, %v; want %+v", byID, err, got)
+	}
+	_, err = b.st.TokenGet(b.ctx, "nope")
+	wantErr(t, "TokenGet", err, store.ErrNotFound)
 	acme, err := b.st.TokenList(b.ctx, "acme")
 	if err != nil || len(acme) != 1 || acme[0].ID != t1.ID {
 		t.Fatalf("TokenList(acme) = %v, %v", acme, err)
@@ -62,6 +68,10 @@ func testTokens(t *testing.T, b *testBundle) {
 	got, _ = b.st.TokenGetByHash(b.ctx, sha("token-1"))
 	if !got.RevokedAt.Equal(revoked) || !got.LastUsedAt.Equal(used) {
 		t.Fatalf("revoked token = %+v", got)
+	}
+	// A session's token is loaded by ID on each request: the revocation shows there too.
+	if byID, err = b.st.TokenGet(b.ctx, t1.ID); err != nil || !byID.RevokedAt.Equal(revoked) {
+		t.Fatalf("TokenGet of a revoked token = %+v, %v", byID, err)
 	}
 	wantErr(t, "TokenRevoke", b.st.TokenRevoke(b.ctx, "nope", revoked), store.ErrNotFound)
 }

@@ -289,6 +289,11 @@ func testTransferCopy(t *testing.T, open KeyedOpener) {
 	src, dst := open(t, key), open(t, key)
 	t.Cleanup(func() { _ = src.Close(); _ = dst.Close() })
 	p := Populate(t, src, T0, "http://127.0.0.1:9")
+	// A web console session: the export leaves it out (store.TransferNotCopied).
+	session := store.Session{IDHash: store.HashSessionID("sid"), TokenID: p.Token.ID, CSRF: "csrf", CreatedAt: T0, ExpiresAt: T0.Add(time.Hour)}
+	if err := src.SessionCreate(ctx, store.SessionCreateParams{Session: session, Now: T0}); err != nil {
+		t.Fatalf("SessionCreate: %v", err)
+	}
 	from, to := transferOf(t, src), transferOf(t, dst)
 
 	counts, err := from.TransferCount(ctx)
@@ -309,6 +314,10 @@ func testTransferCopy(t *testing.T, open KeyedOpener) {
 	}
 	if got, err := to.TransferCount(ctx); err != nil || got != counts {
 		t.Fatalf("TransferCount of the copy = %+v, %v; want %+v", got, err, counts)
+	}
+
+	if _, err := dst.SessionGet(ctx, store.SessionGetParams{IDHash: session.IDHash, Now: T0}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the copy's SessionGet of the source's session = %v; want ErrNotFound (sessions are not copied)", err)
 	}
 
 	a, b := exportAll(t, from), exportAll(t, to)
@@ -409,5 +418,28 @@ func testTransferKeyMismatch(t *testing.T, open KeyedOpener) {
 	wantErr(t, "copying into a store with another key", err, store.ErrKeyMismatch)
 	if got, err := transferOf(t, dst).TransferCount(ctx); err != nil || got.Total() != 0 {
 		t.Fatalf("a refused copy wrote %+v (%v)", got, err)
+	}
+}
+
+// CheckTransferCovers checks a backend's tables (every table of its schema) against the
+// transfer: each is copied (store.TransferTables) or left out for a stated reason
+// (store.TransferNotCopied), and every table the transfer copies exists.
+func CheckTransferCovers(t *testing.T, tables []string) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, name := range tables {
+		have[name] = true
+	}
+	copied := map[string]bool{}
+	for _, tt := range store.TransferTables {
+		copied[tt.Table] = true
+		if !have[tt.Table] {
+			t.Errorf("the transfer copies table %s, which the schema lacks", tt.Table)
+		}
+	}
+	for _, name := range tables {
+		if _, skipped := store.TransferNotCopied[name]; !copied[name] && !skipped {
+			t.Errorf("table %s is neither copied (store.TransferTables) nor left out for a reason (store.TransferNotCopied): add it to one", name)
+		}
 	}
 }
