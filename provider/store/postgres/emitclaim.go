@@ -49,8 +49,10 @@ import (
 // (each under its worker), in key order, then the endpoints', in key order. A claim waits for
 // its organizations' locks before any endpoint's; an emit never waits for an organization's
 // (it tries it; one its transaction holds it takes again at once) and waits for endpoints'
-// only in its transaction's first direct claim, holding none. Every transaction waits only for
-// a lock later in that order than those it holds, so no two wait for each other.
+// only in its transaction's first direct claim, holding no endpoint lock yet. Every
+// transaction waits only for a lock later in that order than those it holds, so no two wait
+// for each other. Row locks add no wait to it: what a claim's transaction has written before
+// it waits (its completions, the release of dead holders' claims) are rows no emit writes.
 
 const (
 	directLookSQL = `SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending' AND attempts = 0 AND next_attempt_at <= $1)
