@@ -16,6 +16,16 @@ import (
 // does with 8 workers, over 4 endpoints capped at 4 each. It reports deliveries per second
 // through the store alone.
 func BenchmarkDeliveryCycle8(b *testing.B) {
+	benchDeliveryCycle8(b, store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 8, PerEndpointLimit: 4})
+}
+
+// BenchmarkDeliveryCycle8OrgCap is BenchmarkDeliveryCycle8 under PerOrgLimit too (8, the
+// claim's size, so that it trims nothing): the cost of holding the organization's cap.
+func BenchmarkDeliveryCycle8OrgCap(b *testing.B) {
+	benchDeliveryCycle8(b, store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 8, PerEndpointLimit: 4, PerOrgLimit: 8})
+}
+
+func benchDeliveryCycle8(b *testing.B, claim store.DeliveryClaimParams) {
 	st, h := benchStoreWithHook(b, "s")
 	ctx := context.Background()
 	const total = 4000
@@ -40,7 +50,7 @@ func BenchmarkDeliveryCycle8(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		var prev []*store.ClaimedDelivery
 		for {
-			p := store.DeliveryCycleParams{Claim: store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 8, PerEndpointLimit: 4}}
+			p := store.DeliveryCycleParams{Claim: claim}
 			for _, cd := range prev {
 				p.Complete = append(p.Complete, store.DeliveryCompleteParams{ID: cd.ID, Worker: "w", Attempt: cd.Attempts, State: store.DeliverySucceeded,
 					Now: t0, Record: store.Attempt{StartedAt: t0, RequestBody: cd.Body, ResponseCode: 200}})
@@ -95,11 +105,20 @@ func BenchmarkEventEmitFanout10k(b *testing.B) {
 // the 4 attempts (DeliveryCompleteMany), the same in both, so the queue is empty again;
 // emit-us/op is the EventEmit alone (what an Emit's caller waits for).
 func BenchmarkEmitClaimed(b *testing.B) {
+	benchEmitClaimed(b, store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 4, PerEndpointLimit: 4})
+}
+
+// BenchmarkEmitClaimedOrgCap is BenchmarkEmitClaimed under PerOrgLimit too (4, the claim's
+// size, so that it trims nothing): the cost of holding the organization's cap.
+func BenchmarkEmitClaimedOrgCap(b *testing.B) {
+	benchEmitClaimed(b, store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 4, PerEndpointLimit: 4, PerOrgLimit: 4})
+}
+
+func benchEmitClaimed(b *testing.B, p store.DeliveryClaimParams) {
 	for _, mode := range []string{"direct", "claim-loop"} {
 		b.Run(mode, func(b *testing.B) {
 			st, h := benchStoreWithHook(b, "s")
 			ctx := context.Background()
-			p := store.DeliveryClaimParams{Worker: "w", Now: t0, Lease: time.Hour, Limit: 4, PerEndpointLimit: 4}
 			payload := []byte(`{"kind":"stack","p":1}`)
 			var emitting time.Duration
 			b.ReportAllocs()

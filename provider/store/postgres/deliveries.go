@@ -49,10 +49,17 @@ func scanDelivery(r pgx.Row) (*store.Delivery, error) {
 //     attempts, retries, expired leases), skipping endpoints and organizations already at
 //     their cap, at most a bound of each; claimLookSQL looks further when that fell short;
 //   - the picks are fair (fairclaim.Picker), as in the SQLite store;
-//   - claimLockSQL takes a transaction-level advisory lock per picked endpoint, in key order,
-//     and claimRecountSQL counts again what runs there: every claim of those endpoints that
-//     came earlier has committed by then (its lock is released at its end), so trimming the
-//     picks to the cap now holds the cap across every server;
+//   - claimLockSQL takes transaction-level advisory locks, waiting for each: under
+//     PerOrgLimit one per picked organization under this worker (the lock an emit's direct
+//     claims of the worker take for it, directOrgLockSQL in emitclaim.go), then under
+//     PerEndpointLimit one per picked endpoint, each kind in key order; claimRecountSQL then
+//     counts again what runs at those endpoints and for those organizations under the
+//     worker: every claim of those endpoints, and every direct claim of the worker for those
+//     organizations, that came earlier has committed by then (its lock is released at its
+//     end), so trimming the picks to the caps now holds them across every server and against
+//     the worker's concurrent emits. The organizations' locks come first: emitclaim.go gives
+//     the order in which locks are waited for, which keeps any two transactions from waiting
+//     for each other;
 //   - claimUpdateSQL marks the picks running, skipping a row another transaction has locked
 //     (FOR UPDATE SKIP LOCKED) or that is no longer due, and returns them with their hooks'
 //     URLs, active flags and sealed secrets.
@@ -85,9 +92,14 @@ const (
 	// claimLookSQL is a further look, skipping what the picks so far brought to a cap ($2, $4).
 	claimLookSQL = `WITH capped_e AS (SELECT unnest($2::text[]) AS endpoint), capped_o AS (SELECT unnest($4::text[]) AS org)
 		` + claimClassesSQL
-	claimLockSQL    = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
-	claimRecountSQL = `SELECT endpoint, count(*) FROM deliveries
-		WHERE state = 'running' AND lease_until > $1 AND endpoint = ANY($2::text[]) GROUP BY endpoint`
+	claimLockSQL = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
+	// claimRecountSQL counts what runs at the endpoints $2 (any holder) and for the
+	// organizations $4 under worker $3.
+	claimRecountSQL = `SELECT false AS org, endpoint, count(*) FROM deliveries
+		WHERE state = 'running' AND lease_until > $1 AND endpoint = ANY($2::text[]) GROUP BY endpoint
+		UNION ALL
+		SELECT true, org, count(*) FROM deliveries
+		WHERE state = 'running' AND lease_until > $1 AND claimed_by = $3 AND org = ANY($4::text[]) GROUP BY org`
 	claimUpdateSQL = `UPDATE deliveries d
 		SET state = 'running', attempts = d.attempts + 1, lease_until = $2, claimed_by = $3, updated_at = $1
 		FROM (SELECT seq FROM deliveries
@@ -162,8 +174,8 @@ func (s *Store) claimIn(ctx context.Context, tx pgx.Tx, p store.DeliveryClaimPar
 	if err != nil || len(picked) == 0 {
 		return nil, err
 	}
-	if capN != fairclaim.Unlimited {
-		if picked, err = holdEndpointCaps(ctx, tx, picked, now, capN); err != nil || len(picked) == 0 {
+	if capN != fairclaim.Unlimited || orgCap != fairclaim.Unlimited {
+		if picked, err = holdCaps(ctx, tx, picked, p.Worker, now, capN, orgCap); err != nil || len(picked) == 0 {
 			return nil, err
 		}
 	}
@@ -235,38 +247,53 @@ type rowWith struct {
 
 func (r rowWith) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.more...)...) }
 
-// holdEndpointCaps locks the endpoints of picked (transaction-level advisory locks, in key
-// order), counts what runs there now, and drops the picks that would pass capN.
-func holdEndpointCaps(ctx context.Context, tx pgx.Tx, picked []fairclaim.Candidate, now, capN int64) ([]fairclaim.Candidate, error) {
-	var endpoints []string
-	var keys []int64
-	seen := map[string]bool{}
+// holdCaps locks the organizations of picked under worker (under orgCap) and then their
+// endpoints (under capN), transaction-level advisory locks each kind in key order, counts what
+// runs there now, and drops the picks that would pass a cap.
+func holdCaps(ctx context.Context, tx pgx.Tx, picked []fairclaim.Candidate, worker string, now, capN, orgCap int64) ([]fairclaim.Candidate, error) {
+	var endpoints, orgs []string
+	var endpointKeys, orgKeys []int64
+	seenEndpoint, seenOrg := map[string]bool{}, map[string]bool{}
 	for _, c := range picked {
-		if !seen[c.Endpoint] {
-			seen[c.Endpoint] = true
+		if capN != fairclaim.Unlimited && !seenEndpoint[c.Endpoint] {
+			seenEndpoint[c.Endpoint] = true
 			endpoints = append(endpoints, c.Endpoint)
-			keys = append(keys, lockKey("endpoint", c.Endpoint))
+			endpointKeys = append(endpointKeys, lockKey("endpoint", c.Endpoint))
+		}
+		if orgCap != fairclaim.Unlimited && !seenOrg[c.Org] {
+			seenOrg[c.Org] = true
+			orgs = append(orgs, c.Org)
+			orgKeys = append(orgKeys, lockKey("org/"+worker, c.Org))
 		}
 	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	if _, err := tx.Exec(ctx, claimLockSQL, keys); err != nil {
-		return nil, fmt.Errorf("postgres: claim deliveries: lock endpoints: %w", err)
-	}
-	rows, err := tx.Query(ctx, claimRecountSQL, now, endpoints)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: claim deliveries: count running deliveries: %w", err)
-	}
-	running := map[string]int64{}
-	var ep string
-	var n int64
-	if _, err := pgx.ForEachRow(rows, []any{&ep, &n}, func() error { running[ep] = n; return nil }); err != nil {
-		return nil, fmt.Errorf("postgres: claim deliveries: count running deliveries: %w", err)
+	slices.Sort(orgKeys)
+	slices.Sort(endpointKeys)
+	keys := append(slices.Compact(orgKeys), slices.Compact(endpointKeys)...)
+	running, orgRunning := map[string]int64{}, map[string]int64{}
+	batch := &pgx.Batch{}
+	batch.Queue(claimLockSQL, keys)
+	batch.Queue(claimRecountSQL, now, endpoints, worker, orgs).Query(func(rows pgx.Rows) error {
+		var isOrg bool
+		var name string
+		var n int64
+		_, err := pgx.ForEachRow(rows, []any{&isOrg, &name, &n}, func() error {
+			if isOrg {
+				orgRunning[name] = n
+			} else {
+				running[name] = n
+			}
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: lock the picked endpoints and organizations and count what runs there: %w", err)
 	}
 	out := picked[:0]
 	for _, c := range picked {
-		if running[c.Endpoint] < capN {
+		if running[c.Endpoint] < capN && orgRunning[c.Org] < orgCap {
 			running[c.Endpoint]++
+			orgRunning[c.Org]++
 			out = append(out, c)
 		}
 	}

@@ -27,10 +27,12 @@ import (
 //     later ones, and neither do those after one that left a delivery pending. The same round
 //     trip registers the worker's holder as a claim registers it (its session lock, then its
 //     row in holders, written by this transaction: session.lockInTx) and, under PerOrgLimit,
-//     takes the lock of the worker's direct claims for the organization, without waiting
-//     (directOrgLockSQL): the emits of one worker run concurrently, where its claims come one
-//     at a time, so they count the organization's deliveries one after another; while another
-//     emit holds it, the deliveries stay pending for the claim loop;
+//     takes the worker's lock for the organization, without waiting (directOrgLockSQL): the
+//     emits of one worker run concurrently with each other and with its claim, which takes the
+//     same lock, waiting, for each organization it picks (claimLockSQL in deliveries.go), so
+//     they all count the organization's deliveries under the worker one after another, each
+//     seeing what the others committed; while another emit or the claim holds it, the
+//     deliveries stay pending for the claim loop;
 //   - the picks are fair (fairclaim), counting what runs;
 //   - the second round trip locks the picks' endpoints (transaction-level advisory locks, in
 //     key order, as a claim takes them) and inserts the deliveries in one statement
@@ -43,8 +45,14 @@ import (
 // A transaction holding endpoint locks (an emit of deployment_queued events has several
 // emits) takes more in its later emits only with pg_try_advisory_xact_lock, in a round trip of
 // their own, never waiting; an endpoint whose lock another transaction holds keeps its
-// deliveries pending. Every wait for an endpoint lock is then of a transaction that holds
-// none, so no two wait for each other.
+// deliveries pending. Locks are then only ever waited for in one order: the organizations'
+// (each under its worker), in key order, then the endpoints', in key order. A claim waits for
+// its organizations' locks before any endpoint's; an emit never waits for an organization's
+// (it tries it; one its transaction holds it takes again at once) and waits for endpoints'
+// only in its transaction's first direct claim, holding no endpoint lock yet. Every
+// transaction waits only for a lock later in that order than those it holds, so no two wait
+// for each other. Row locks add no wait to it: what a claim's transaction has written before
+// it waits (its completions, the release of dead holders' claims) are rows no emit writes.
 
 const (
 	directLookSQL = `SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending' AND attempts = 0 AND next_attempt_at <= $1)
@@ -55,8 +63,8 @@ const (
 	directHeldSQL = `SELECT endpoint, org, claimed_by = $2 AS mine, count(*) FROM deliveries
 		WHERE state = 'running' AND lease_until > $1 AND (endpoint = ANY($3::text[]) OR (claimed_by = $2 AND org = $4))
 		GROUP BY endpoint, org, claimed_by = $2`
-	// directOrgLockSQL takes the lock of a worker's direct claims for an organization, without
-	// waiting.
+	// directOrgLockSQL takes a worker's lock for an organization (lockKey("org/"+worker, org),
+	// which its claim waits for: holdCaps), without waiting.
 	directOrgLockSQL = `SELECT pg_try_advisory_xact_lock($1)`
 	// directTryLockSQL takes the locks $1 it can without waiting and returns the others.
 	directTryLockSQL = `SELECT k FROM unnest($1::bigint[]) AS k WHERE NOT pg_try_advisory_xact_lock(k)`
