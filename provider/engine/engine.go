@@ -16,7 +16,7 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	WorkersDefault           = 8
+	WorkersDefault           = 32
 	PerEndpointLimitDefault  = 4
 	TimeoutDefault           = 15 * time.Second
 	ResponseBodyLimitDefault = 64 << 10
@@ -32,7 +32,7 @@ const (
 )
 
 // PerOrgLimitDefault is the default Config.PerOrgLimit for a process with workers workers: all
-// but an eighth of them, keeping at least one for other organizations (7 of the default 8).
+// but an eighth of them, keeping at least one for other organizations (28 of the default 32).
 // A single worker cannot be shared, so one worker's cap is 1.
 func PerOrgLimitDefault(workers int) int {
 	if workers <= 1 {

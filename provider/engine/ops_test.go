@@ -730,7 +730,7 @@ func TestNewConfig(t *testing.T) {
 	}
 	if c.Workers != WorkersDefault || c.Timeout != TimeoutDefault || c.PollInterval != PollIntervalDefault || len(c.RetrySchedule) != 8 || c.Lease() <= c.Timeout ||
 		c.MaxDeploymentRequestsPerEvent != MaxDeploymentRequestsPerEventDefault || c.MaxDeploymentChainLength != MaxDeploymentChainLengthDefault ||
-		c.PerOrgLimit != 7 {
+		c.PerOrgLimit != 28 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }
