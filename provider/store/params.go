@@ -104,6 +104,23 @@ func (p HookCreateParams) PreparedSpec() (spec webhook.Spec, generateName bool, 
 	return spec, spec.Name == "", nil
 }
 
+// Validate checks a hook listing's paging: Limit is not negative, and After and Limit page one
+// scope (Exact with Scope.Org), the only listing whose names are unique and so a cursor.
+func (p HookListParams) Validate() error {
+	paged := p.After != "" || p.Limit != 0
+	switch {
+	case p.Limit < 0:
+		return fmt.Errorf("Limit is %d: give a positive page size, or 0 for every hook", p.Limit)
+	case paged && !p.Exact && p.After != "":
+		return errors.New("After is set without Exact: a name is a cursor only within one scope; set Exact, or leave After out")
+	case paged && !p.Exact:
+		return errors.New("Limit is set without Exact: pages are cut within one scope; set Exact, or leave Limit at 0")
+	case paged && p.Scope.Org == "":
+		return errors.New("Scope.Org is empty with After or Limit: pages are cut within one scope; name its organization, or leave After and Limit out")
+	}
+	return nil
+}
+
 // Attempt list page sizes, in every backend.
 const (
 	AttemptListLimitDefault = 100

@@ -193,3 +193,25 @@ func TestSessionCreateParamsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestHookListParamsValidate(t *testing.T) {
+	acme := webhook.Scope{Org: "acme"}
+	for _, ok := range []HookListParams{{}, {Scope: acme}, {Scope: acme, Exact: true}, {Scope: acme, Exact: true, After: "a", Limit: 1}, {Exact: true}} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
+	for _, c := range []struct {
+		p    HookListParams
+		want string
+	}{
+		{HookListParams{Scope: acme, Exact: true, Limit: -1}, "Limit is -1: give a positive page size, or 0 for every hook"},
+		{HookListParams{Scope: acme, After: "a"}, "After is set without Exact: a name is a cursor only within one scope; set Exact, or leave After out"},
+		{HookListParams{Scope: acme, Limit: 5}, "Limit is set without Exact: pages are cut within one scope; set Exact, or leave Limit at 0"},
+		{HookListParams{Exact: true, Limit: 5}, "Scope.Org is empty with After or Limit: pages are cut within one scope; name its organization, or leave After and Limit out"},
+	} {
+		if err := c.p.Validate(); err == nil || err.Error() != c.want {
+			t.Errorf("%+v: %v, want %q", c.p, err, c.want)
+		}
+	}
+}

@@ -91,10 +91,20 @@ type HookDisableParams struct {
 }
 
 // HookListParams lists hooks. An empty Scope.Org lists every hook; with Exact, only the hooks
-// of exactly that scope; without it, every hook under the organization.
+// of exactly that scope, ordered by name in byte order in every backend (whatever the
+// database's collation); without it, every hook under the organization.
+//
+// After and Limit page the hooks of one scope, where names are unique: they need Exact and
+// Scope.Org (see Validate). A page reads about Limit rows, not the whole scope; a caller that
+// wants to know whether a next page exists asks for one more hook than it shows.
 type HookListParams struct {
 	Scope webhook.Scope
 	Exact bool
+	// After lists only the hooks whose names come strictly after it in byte order: the last
+	// name of the previous page. "" lists from the first hook.
+	After string
+	// Limit is the most hooks listed; 0 lists every one.
+	Limit int
 }
 
 // Event is something that happened, stored before any delivery of it.

@@ -138,20 +138,14 @@ func (s *Store) HookGetByID(ctx context.Context, id int64) (*store.Hook, error) 
 	return h, nil
 }
 
-// HookList lists hooks ordered by scope and name.
+// HookList lists hooks ordered by scope and name. The hooks of one scope (Exact) are compared
+// and ordered by name COLLATE "C", byte order whatever the database's collation, and a page
+// (After, Limit) reads only its rows through hooks_scope_name_bytes (migration 004).
 func (s *Store) HookList(ctx context.Context, p store.HookListParams) ([]*store.Hook, error) {
-	q := `SELECT ` + hookColumns + ` FROM hooks`
-	var args []any
-	switch {
-	case p.Scope.Org == "":
-	case p.Exact:
-		q += ` WHERE org = $1 AND project = $2 AND stack = $3 AND environment = $4`
-		args = append(args, p.Scope.Org, p.Scope.Project, p.Scope.Stack, p.Scope.Environment)
-	default:
-		q += ` WHERE org = $1`
-		args = append(args, p.Scope.Org)
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("postgres: list webhooks: %w", err)
 	}
-	q += ` ORDER BY org, project, stack, environment, name`
+	q, args := hookListSQL(p)
 	var out []*store.Hook
 	err := s.retrying(ctx, func(ctx context.Context) error {
 		var err error
@@ -159,6 +153,32 @@ func (s *Store) HookList(ctx context.Context, p store.HookListParams) ([]*store.
 		return err
 	})
 	return out, s.fail(err)
+}
+
+// hookListSQL is HookList's query and its arguments.
+func hookListSQL(p store.HookListParams) (string, []any) {
+	q := `SELECT ` + hookColumns + ` FROM hooks`
+	var args []any
+	switch {
+	case p.Scope.Org == "":
+		q += ` ORDER BY org, project, stack, environment, name`
+	case p.Exact:
+		q += ` WHERE org = $1 AND project = $2 AND stack = $3 AND environment = $4`
+		args = append(args, p.Scope.Org, p.Scope.Project, p.Scope.Stack, p.Scope.Environment)
+		if p.After != "" {
+			args = append(args, p.After)
+			q += fmt.Sprintf(` AND name COLLATE "C" > $%d`, len(args))
+		}
+		q += ` ORDER BY org, project, stack, environment, name COLLATE "C"`
+	default:
+		q += ` WHERE org = $1 ORDER BY org, project, stack, environment, name`
+		args = append(args, p.Scope.Org)
+	}
+	if p.Limit > 0 {
+		args = append(args, p.Limit)
+		q += fmt.Sprintf(` LIMIT $%d`, len(args))
+	}
+	return q, args
 }
 
 func queryHooks(ctx context.Context, q querier, sql string, args ...any) ([]*store.Hook, error) {

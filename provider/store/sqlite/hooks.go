@@ -143,8 +143,19 @@ func (s *Store) HookGetByID(ctx context.Context, id int64) (*store.Hook, error) 
 	return h, nil
 }
 
-// HookList lists hooks ordered by scope and name.
+// HookList lists hooks ordered by scope and name; a page of one scope (After, Limit) reads
+// only its rows, through hooks_scope_name. Names are compared with the column's BINARY
+// collation, which is byte order.
 func (s *Store) HookList(ctx context.Context, p store.HookListParams) ([]*store.Hook, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("sqlite: list webhooks: %w", err)
+	}
+	q, args := hookListSQL(p)
+	return s.queryHooks(ctx, s.db, q, args...)
+}
+
+// hookListSQL is HookList's query and its arguments.
+func hookListSQL(p store.HookListParams) (string, []any) {
 	q := `SELECT ` + hookColumns + ` FROM hooks`
 	var args []any
 	switch {
@@ -152,12 +163,20 @@ func (s *Store) HookList(ctx context.Context, p store.HookListParams) ([]*store.
 	case p.Exact:
 		q += ` WHERE org = ? AND project = ? AND stack = ? AND environment = ?`
 		args = append(args, p.Scope.Org, p.Scope.Project, p.Scope.Stack, p.Scope.Environment)
+		if p.After != "" {
+			q += ` AND name > ?`
+			args = append(args, p.After)
+		}
 	default:
 		q += ` WHERE org = ?`
 		args = append(args, p.Scope.Org)
 	}
 	q += ` ORDER BY org, project, stack, environment, name`
-	return s.queryHooks(ctx, s.db, q, args...)
+	if p.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, p.Limit)
+	}
+	return q, args
 }
 
 func (s *Store) queryHooks(ctx context.Context, qr queryer, q string, args ...any) ([]*store.Hook, error) {

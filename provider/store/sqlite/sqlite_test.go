@@ -386,6 +386,29 @@ func TestHookCandidatesUsesIndex(t *testing.T) {
 	}
 }
 
+// TestHookListPageUsesIndex: a page of one scope's hooks searches hooks_scope_name from the
+// cursor and reads in index order (no sort), so it stops after the page.
+func TestHookListPageUsesIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	scope := webhook.Scope{Org: "acme", Project: "web", Stack: "prod"}
+	for _, p := range []store.HookListParams{
+		{Scope: scope, Exact: true, Limit: 101},
+		{Scope: scope, Exact: true, After: "h0500", Limit: 101},
+	} {
+		q, args := hookListSQL(p)
+		plan := queryPlan(t, b.st.DB(), q, args...)
+		joined := strings.Join(plan, "\n")
+		want := "SEARCH hooks USING INDEX hooks_scope_name (org=? AND project=? AND stack=? AND environment=?"
+		if p.After != "" {
+			want += " AND name>?"
+		}
+		if len(plan) != 1 || !strings.HasPrefix(joined, want) || strings.Contains(joined, "TEMP B-TREE") {
+			t.Fatalf("HookList page (After %q) plan %q, want only %q...", p.After, plan, want)
+		}
+	}
+}
+
 func TestDeliveryClaimUsesIndexes(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -1,0 +1,1 @@
+DROP INDEX hooks_scope_name_bytes;
