@@ -49,7 +49,8 @@ func (e *Engine) HookGet(ctx context.Context, ref store.HookRef) (*store.Hook, e
 }
 
 // HookList lists hooks: every hook when p.Scope.Org is empty, every hook of the organization,
-// or with p.Exact only those of exactly p.Scope.
+// or with p.Exact only those of exactly p.Scope, by name in byte order, one page of them with
+// p.After and p.Limit (the store checks those: store.HookListParams.Validate).
 func (e *Engine) HookList(ctx context.Context, p store.HookListParams) ([]*store.Hook, error) {
 	if p.Scope != (webhook.Scope{}) {
 		if err := p.Scope.Validate(); err != nil {

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/api"
 	"github.com/pulumi-webhooks/pulumi-webhooks/provider/engine"
@@ -21,29 +19,30 @@ const HeaderNextBefore = api.HeaderNextBefore
 // hookList answers the hooks of exactly the URL's scope, ordered by name (byte order, whatever
 // the store's collation). Without paging parameters it answers every hook, as Pulumi Cloud's
 // clients expect one array; ?limit= or ?continuationToken= page it (see paging.go). The store
-// lists a scope's hooks in full and the pages are cut here, so the store seam does not change.
+// cuts the page (store.HookListParams After and Limit): a page asks for one hook more than it
+// shows, to know whether a next page exists, and reads about a page of rows, not the scope.
+// Over 1,000 hooks, a page of 100 costs about 0.6 ms against 5 ms for the whole scope, and
+// all 10 pages about 6 ms (41 ms when every page read the scope; BenchmarkListingPages).
 func (s *Server) hookList(w http.ResponseWriter, r *http.Request, c *call) error {
 	l := listing{kind: listingHooks, scope: c.scope}
 	pg, err := readPaging(r, l)
 	if err != nil {
 		return err
 	}
-	hooks, err := s.engine.HookList(r.Context(), store.HookListParams{Scope: c.scope, Exact: true})
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(hooks, func(a, b *store.Hook) int { return strings.Compare(a.Name, b.Name) })
+	p := store.HookListParams{Scope: c.scope, Exact: true}
 	limit := pg.limit
 	if pg.token != nil {
-		after := pg.token.afterName
-		i, _ := slices.BinarySearchFunc(hooks, after, func(h *store.Hook, name string) int { return strings.Compare(h.Name, name) })
-		for i < len(hooks) && hooks[i].Name <= after {
-			i++
-		}
-		hooks = hooks[i:]
+		p.After = pg.token.afterName
 		if limit == 0 {
 			limit = pg.token.limit
 		}
+	}
+	if limit > 0 {
+		p.Limit = limit + 1
+	}
+	hooks, err := s.engine.HookList(r.Context(), p)
+	if err != nil {
+		return err
 	}
 	if limit > 0 && len(hooks) > limit {
 		hooks = hooks[:limit]
