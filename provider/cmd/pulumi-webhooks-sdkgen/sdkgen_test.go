@@ -416,7 +416,15 @@ func TestGoModTidyError(t *testing.T) {
 // to the reserved .invalid domain, which never resolves, so nothing can leave the machine.
 func TestOfflineTransport(t *testing.T) {
 	t.Parallel()
-	before := http.DefaultTransport
+	// Other tests install the offline transport concurrently, each under transportMu until it
+	// restores it: read the default transport under that lock too, before and after, so a read
+	// never sees another test's install.
+	defaultTransport := func() http.RoundTripper {
+		transportMu.Lock()
+		defer transportMu.Unlock()
+		return http.DefaultTransport
+	}
+	before := defaultTransport()
 	restore := installOfflineTransport()
 	resp, err := http.Get("https://logo.invalid/images/logo.png")
 	if err != nil {
@@ -438,7 +446,7 @@ func TestOfflineTransport(t *testing.T) {
 	if errPost == nil || !strings.Contains(errPost.Error(), "refusing POST") {
 		t.Errorf("a POST = %v, want a refusal", errPost)
 	}
-	if http.DefaultTransport != before {
+	if defaultTransport() != before {
 		t.Errorf("the default transport was not restored")
 	}
 }
